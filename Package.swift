@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+// ObanMet for Swift: a distributed, compacting time-series store for job-queue metrics.
+// Layering (DESIGN §2): values + store (pure Swift) -> wire -> mesh (libuv) / postgres (libpq) -> node -> met.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableExperimentalFeature("StrictConcurrency"),
+]
+
+let package = Package(
+    name: "oban-met",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "MetValues", targets: ["MetValues"]),
+        .library(name: "MetStore", targets: ["MetStore"]),
+        .library(name: "MetPostgres", targets: ["MetPostgres"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // MARK: C libraries (the design's own choice), importable from exactly one wrapper module each.
+        .systemLibrary(
+            name: "CLibUV",
+            pkgConfig: "libuv",
+            providers: [.apt(["libuv1-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+
+        // MARK: Pure layers: no sockets, no database.
+        .target(name: "MetValues", swiftSettings: strict),
+        .target(name: "MetStore", dependencies: ["MetValues"], swiftSettings: strict),
+
+        // MARK: C wrappers.
+        .target(name: "MetUV", dependencies: ["CLibUV"], swiftSettings: strict),
+        .target(name: "MetPostgres", dependencies: ["CLibPQ"], swiftSettings: strict),
+
+        // MARK: Tests.
+        .testTarget(
+            name: "MetValuesTests",
+            dependencies: ["MetValues", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MetStoreTests",
+            dependencies: ["MetStore", "MetValues", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MetPostgresTests",
+            dependencies: ["MetPostgres", "MetUV"],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

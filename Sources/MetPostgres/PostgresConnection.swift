@@ -1,0 +1,120 @@
+import CLibPQ
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One synchronous libpq connection.
+///
+/// Not Sendable: libpq forbids two threads using one `PGconn` at once, so a connection has one
+/// owner, which makes every call. Calls block the calling thread until the server answers; a later
+/// layer drives the same connection without blocking from a libuv loop.
+///
+/// Queries are always parameterised (`PQexecParams`, text format): values never go into SQL text,
+/// and a string with several statements is rejected by the server.
+public final class PostgresConnection {
+    /// The `PGconn*`; `nil` once closed. Owned by this object alone, finished exactly once.
+    private var connection: OpaquePointer?
+
+    /// Connects with a libpq connection string: `"host=... port=... dbname=..."` or
+    /// `"postgresql://user@host:port/db"`. Blocks until connected or failed.
+    public init(connectionString: String) throws(PostgresError) {
+        guard !connectionString.utf8.contains(0) else {
+            throw PostgresError(.invalidArgument, message: "connection string contains a NUL byte")
+        }
+        // PQconnectdb copies what it needs from the NUL-terminated string during the call.
+        guard let conn = PQconnectdb(connectionString) else {
+            throw PostgresError(.connect, message: "out of memory allocating a libpq connection")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = PostgresConnection.errorMessage(conn)
+            PQfinish(conn)  // a failed PGconn must still be freed, once
+            throw PostgresError(.connect, message: message)
+        }
+        // Rows are decoded as UTF-8, so make the server send UTF-8 whatever PGCLIENTENCODING says.
+        if String(cString: pg_encoding_to_char(PQclientEncoding(conn))) != "UTF8",
+            PQsetClientEncoding(conn, "UTF8") != 0
+        {
+            let message = PostgresConnection.errorMessage(conn)
+            PQfinish(conn)
+            throw PostgresError(.connect, message: "could not set client_encoding to UTF8: \(message)")
+        }
+        connection = conn
+    }
+
+    deinit { close() }
+
+    /// Whether `close()` has not been called yet. (The server may still have gone away.)
+    public var isOpen: Bool { connection != nil }
+
+    /// Closes the connection. Safe to call more than once; `deinit` calls it too.
+    public func close() {
+        guard let conn = connection else { return }
+        connection = nil
+        PQfinish(conn)
+    }
+
+    /// Runs one statement with `$1, $2, ...` placeholders bound to `params` (text format, `nil` is
+    /// SQL NULL) and returns its rows (none for a command). Throws with the SQLSTATE when the server
+    /// rejects the statement.
+    public func query(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> PostgresRows {
+        guard let conn = connection else {
+            throw PostgresError(.closed, message: "query on a closed connection")
+        }
+        guard !sql.utf8.contains(0) else {
+            throw PostgresError(.invalidArgument, message: "SQL text contains a NUL byte")
+        }
+        guard params.count <= 65_535 else {  // the protocol's limit; libpq would reject it too
+            throw PostgresError(.invalidArgument, message: "\(params.count) parameters (at most 65535)")
+        }
+        if let bad = params.firstIndex(where: { $0?.utf8.contains(0) == true }) {
+            throw PostgresError(.invalidArgument, message: "parameter $\(bad + 1) contains a NUL byte")
+        }
+
+        let result = withCStrings(params) { values in
+            // `values` holds params.count pointers, each NUL-terminated or NULL, alive for this closure; libpq
+            // reads them only during the call. Null types/lengths/formats mean: inferred types, text format.
+            PQexecParams(conn, sql, Int32(params.count), nil, values, nil, nil, 0)
+        }
+        guard let result else {  // NULL: out of memory, or the connection could not send the query
+            throw PostgresError(.query, message: PostgresConnection.errorMessage(conn))
+        }
+        defer { PQclear(result) }  // the result is cleared exactly once, after everything was copied out
+
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return PostgresRows(copying: result)
+        default:
+            // PQresultErrorMessage/PQresultErrorField return strings owned by `result` (or NULL); copied here.
+            let message = String(cString: PQresultErrorMessage(result))
+            let sqlState = PQresultErrorField(result, met_PG_DIAG_SQLSTATE).map { String(cString: $0) }
+            throw PostgresError(.query, message: message.isEmpty ? PostgresConnection.errorMessage(conn) : message,
+                                sqlState: sqlState)
+        }
+    }
+
+    /// libpq's last error on `conn`, copied now (the next libpq call overwrites it).
+    private static func errorMessage(_ conn: OpaquePointer) -> String {
+        // PQerrorMessage returns a NUL-terminated string owned by `conn`, never NULL for a non-NULL conn.
+        String(cString: PQerrorMessage(conn))
+    }
+}
+
+/// Explicitly not Sendable: one owner per connection (libpq §34.20).
+@available(*, unavailable)
+extension PostgresConnection: Sendable {}
+
+/// Calls `body` with a C array of NUL-terminated copies of `strings` (`nil` stays NULL). The array
+/// and the copies are freed when `body` returns, so `body` must not let them escape.
+private func withCStrings<R>(
+    _ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R
+) -> R {
+    // strdup gives each value its own malloc'd, NUL-terminated copy; each is freed exactly once below.
+    let copies: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0)! } }
+    defer { for copy in copies { free(copy) } }
+    let pointers = copies.map { $0.map { UnsafePointer($0) } }
+    // The array buffer lives for the duration of withUnsafeBufferPointer, which encloses `body`.
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+}

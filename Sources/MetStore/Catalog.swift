@@ -1,0 +1,90 @@
+/// Interned names: series, label keys and values, label sets and origins, each mapped to a
+/// small integer once so that timelines refer to them by number.
+struct Catalog: Sendable {
+    struct SeriesInfo: Sendable {
+        let name: String
+        let kind: SeriesKind
+        var timelines: [UInt32] = []
+    }
+
+    struct TimelineKey: Hashable, Sendable {
+        var series: UInt16
+        var labels: UInt32
+        var origin: UInt32
+    }
+
+    private(set) var series: [SeriesInfo] = []
+    private var seriesIDs: [String: UInt16] = [:]
+
+    private(set) var strings: [String] = []
+    private var stringIDs: [String: UInt32] = [:]
+
+    /// Each label set as (key id, value id) pairs, in key order.
+    private(set) var labelSets: [[(key: UInt32, value: UInt32)]] = []
+    private(set) var labelSetValues: [LabelSet] = []
+    private var labelSetIDs: [LabelSet: UInt32] = [:]
+
+    private(set) var origins: [Origin] = []
+    private var originIDs: [Origin: UInt32] = [:]
+
+    private(set) var keys: [TimelineKey] = []
+    private var timelineIDs: [TimelineKey: UInt32] = [:]
+
+    static let maxSeries = Int(UInt16.max)
+
+    mutating func seriesID(_ name: String, kind: SeriesKind) -> UInt16? {
+        if let id = seriesIDs[name] { return series[Int(id)].kind == kind ? id : nil }
+        guard series.count < Self.maxSeries else { return nil }
+        let id = UInt16(series.count)
+        series.append(SeriesInfo(name: name, kind: kind))
+        seriesIDs[name] = id
+        return id
+    }
+
+    func seriesID(_ name: String) -> UInt16? { seriesIDs[name] }
+
+    mutating func stringID(_ s: String) -> UInt32 {
+        if let id = stringIDs[s] { return id }
+        let id = UInt32(strings.count)
+        strings.append(s)
+        stringIDs[s] = id
+        return id
+    }
+
+    func existingStringID(_ s: String) -> UInt32? { stringIDs[s] }
+
+    mutating func labelSetID(_ labels: LabelSet) -> UInt32 {
+        if let id = labelSetIDs[labels] { return id }
+        let id = UInt32(labelSets.count)
+        labelSets.append(labels.pairs.map { (stringID($0.key), stringID($0.value)) })
+        labelSetValues.append(labels)
+        labelSetIDs[labels] = id
+        return id
+    }
+
+    mutating func originID(_ origin: Origin) -> UInt32 {
+        if let id = originIDs[origin] { return id }
+        let id = UInt32(origins.count)
+        origins.append(origin)
+        originIDs[origin] = id
+        return id
+    }
+
+    func existingOriginID(_ origin: Origin) -> UInt32? { originIDs[origin] }
+
+    /// The timeline for a key, and whether it was just created.
+    mutating func timelineID(_ key: TimelineKey) -> (UInt32, created: Bool) {
+        if let id = timelineIDs[key] { return (id, false) }
+        let id = UInt32(keys.count)
+        keys.append(key)
+        timelineIDs[key] = id
+        series[Int(key.series)].timelines.append(id)
+        return (id, true)
+    }
+
+    /// The value id of label `key` in label set `set`, if it has that label.
+    func labelValue(_ set: UInt32, key: UInt32) -> UInt32? {
+        for p in labelSets[Int(set)] where p.key == key { return p.value }
+        return nil
+    }
+}

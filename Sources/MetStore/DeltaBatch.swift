@@ -1,0 +1,41 @@
+import MetValues
+
+/// What one origin recorded between two broadcasts: numbered, stamped with the origin's
+/// wall-clock second, ready to be applied by every replica exactly once (DESIGN §3).
+public struct DeltaBatch: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var series: String
+        public var labels: LabelSet
+        public var value: PointValue
+
+        public init(series: String, labels: LabelSet, value: PointValue) {
+            self.series = series
+            self.labels = labels
+            self.value = value
+        }
+    }
+
+    public var origin: Origin
+    /// 1 for the first batch of an incarnation, then +1 per batch.
+    public var seq: UInt64
+    /// Unix seconds at the origin when the batch was taken; every entry lands in this second.
+    public var timestamp: Int64
+    public var entries: [Entry]
+
+    public init(origin: Origin, seq: UInt64, timestamp: Int64, entries: [Entry]) {
+        self.origin = origin
+        self.seq = seq
+        self.timestamp = timestamp
+        self.entries = entries
+    }
+}
+
+/// What became of a batch handed to ``SeriesStore/apply(_:now:enforcingSequence:)``.
+public enum ApplyOutcome: Sendable, Equatable {
+    /// Merged. `rejected` entries were refused (series of another kind, time out of range).
+    case applied(entries: Int, rejected: Int)
+    /// Already applied (its sequence number is at or below the origin's watermark): nothing changed.
+    case duplicate
+    /// Batches are missing before this one: nothing changed; `expected` is the next one needed.
+    case gap(expected: UInt64)
+}

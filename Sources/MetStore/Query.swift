@@ -1,0 +1,120 @@
+/// The query vocabulary of the store, behind the HTTP API of DESIGN §7.
+
+/// Keep only series whose `label` is one of `values`. Several filters must all match.
+public struct LabelFilter: Sendable, Equatable, Hashable {
+    public var label: String
+    public var values: [String]
+
+    public init(_ label: String, _ values: [String]) {
+        self.label = label
+        self.values = values
+    }
+
+    /// Parses `label:v1,v2`.
+    public init?(parsing text: Substring) {
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let label = String(text[..<colon])
+        let values = text[text.index(after: colon)...].split(separator: ",").map(String.init)
+        guard !label.isEmpty, !values.isEmpty else { return nil }
+        self.init(label, values)
+    }
+}
+
+/// How points combine within a time window.
+///
+/// - counts: `sum` (default) totals events; `max`/`avg` are over the stored buckets' totals
+///   (labels summed first), i.e. the peak and mean events per bucket.
+/// - gauges: per series `sum` (default) takes the last level, `max` the highest, `avg` the
+///   mean; series are then added up.
+/// - sketches: `pNN` (default p99 for timeslices) is a quantile of the merged sketch; `sum`,
+///   `max`, `avg` and `count` are over the observations.
+public enum QueryOp: Sendable, Equatable, Hashable, CustomStringConvertible {
+    case sum, max, avg, count
+    case quantile(Double)
+
+    /// Parses `sum`, `max`, `avg`, `count` or `pNN` (`p50`, `p99`, `p99.9`).
+    public init?(parsing text: String) {
+        switch text {
+        case "sum": self = .sum
+        case "max": self = .max
+        case "avg": self = .avg
+        case "count": self = .count
+        default:
+            guard text.hasPrefix("p"), let n = Double(text.dropFirst()), n >= 0, n <= 100 else { return nil }
+            self = .quantile(n / 100)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .sum: return "sum"
+        case .max: return "max"
+        case .avg: return "avg"
+        case .count: return "count"
+        case .quantile(let q):
+            let pct = q * 100
+            return pct == pct.rounded() ? "p\(Int(pct))" : "p\(pct)"
+        }
+    }
+}
+
+/// Why a query was refused.
+public enum QueryError: Error, Equatable, CustomStringConvertible {
+    case unknownSeries(String)
+    case invalidOperation(op: String, kind: SeriesKind)
+    case invalidParameter(String)
+
+    public var description: String {
+        switch self {
+        case .unknownSeries(let s): "unknown series '\(s)'"
+        case .invalidOperation(let op, let kind): "operation '\(op)' does not apply to a \(kind.rawValue) series"
+        case .invalidParameter(let p): p
+        }
+    }
+}
+
+/// Which points a query reads: one series, a time range, optional filters and grouping.
+public struct Selection: Sendable, Equatable {
+    public var series: String
+    /// Seconds back from now (ignored when `since` is set).
+    public var lookback: Int
+    /// Absolute start, unix seconds.
+    public var since: Int64?
+    /// Label to group by; `nil` puts everything under `"all"`.
+    public var group: String?
+    public var filters: [LabelFilter]
+
+    public init(series: String, lookback: Int = 300, since: Int64? = nil, group: String? = nil, filters: [LabelFilter] = []) {
+        self.series = series
+        self.lookback = lookback
+        self.since = since
+        self.group = group
+        self.filters = filters
+    }
+}
+
+/// One value of a timeslice: window start (unix seconds), group label, value.
+public struct SliceRow: Sendable, Equatable, Codable {
+    public var ts: Int64
+    public var label: String
+    public var value: Double
+
+    public init(ts: Int64, label: String, value: Double) {
+        self.ts = ts
+        self.label = label
+        self.value = value
+    }
+}
+
+/// Distribution statistics of a sketch series in one window.
+public struct SummaryRow: Sendable, Equatable, Codable {
+    public var ts: Int64
+    public var label: String
+    public var count: UInt64
+    public var sum: Double
+    public var min: Double
+    public var max: Double
+    public var p50: Double
+    public var p95: Double
+    public var p99: Double
+}

@@ -1,0 +1,175 @@
+import MetValues
+
+/// Answers queries by folding points into per-(window, group) accumulators. Grouped count and
+/// sketch queries read the per-label rollups when the series has them and the filters allow;
+/// everything else scans the matching timelines.
+extension SeriesStore {
+    /// Where a query's points come from: a timeline (or rollup) and the group it belongs to.
+    struct Source {
+        var timeline: Timeline
+        var group: Int
+    }
+
+    struct Plan {
+        var kind: SeriesKind
+        var groups: [String]
+        var sources: [Source]
+    }
+
+    func plan(_ sel: Selection, now: Int64) throws(QueryError) -> Plan {
+        guard let sid = catalog.seriesID(sel.series) else { throw .unknownSeries(sel.series) }
+        let s = Int(sid)
+        let kind = catalog.series[s].kind
+        var groups: [String] = []
+        var groupIndex: [String: Int] = [:]
+        func group(_ name: String) -> Int {
+            if let g = groupIndex[name] { return g }
+            groups.append(name)
+            groupIndex[name] = groups.count - 1
+            return groups.count - 1
+        }
+        // Rollups answer an ungrouped query, or one grouped by a label filtered on that label only.
+        let filterLabels = Set(sel.filters.map(\.label))
+        if kind != .gauge, let index = rollups[s],
+            sel.filters.isEmpty || (sel.group != nil && filterLabels == [sel.group!] && sel.filters.count == 1)
+        {
+            guard let label = sel.group else {
+                return Plan(kind: kind, groups: ["all"], sources: [Source(timeline: rollupTimelines[index.all], group: 0)])
+            }
+            var sources: [Source] = []
+            let allowed = sel.filters.first.map { Set($0.values) }
+            if let key = catalog.existingStringID(label) {
+                for (packed, t) in index.byLabel where UInt32(packed >> 32) == key {
+                    let value = catalog.strings[Int(UInt32(truncatingIfNeeded: packed))]
+                    if let allowed, !allowed.contains(value) { continue }
+                    sources.append(Source(timeline: rollupTimelines[t], group: group(value)))
+                }
+            }
+            return Plan(kind: kind, groups: groups, sources: sources)
+        }
+        // Scan: resolve filters to ids once, then test each timeline's labels.
+        var filters: [(key: UInt32, values: Set<UInt32>)] = []
+        for f in sel.filters {
+            guard let key = catalog.existingStringID(f.label) else { return Plan(kind: kind, groups: [], sources: []) }
+            filters.append((key, Set(f.values.compactMap { catalog.existingStringID($0) })))
+        }
+        let groupKey = sel.group.map { catalog.existingStringID($0) }
+        if let groupKey, groupKey == nil { return Plan(kind: kind, groups: [], sources: []) }
+        var sources: [Source] = []
+        for id in catalog.series[s].timelines {
+            let labels = catalog.keys[Int(id)].labels
+            guard filters.allSatisfy({ f in catalog.labelValue(labels, key: f.key).map { f.values.contains($0) } ?? false }) else {
+                continue
+            }
+            var g = 0
+            if let key = groupKey ?? nil {
+                guard let v = catalog.labelValue(labels, key: key) else { continue }
+                g = group(catalog.strings[Int(v)])
+            } else {
+                g = group("all")
+            }
+            sources.append(Source(timeline: timelines[Int(id)], group: g))
+        }
+        return Plan(kind: kind, groups: groups, sources: sources)
+    }
+
+    /// Accumulated points of one window and group.
+    struct WindowAcc {
+        var total = 0.0
+        var maxValue = -Double.infinity
+        var points = 0.0
+        var sketch = Sketch()
+        var seen = false
+    }
+
+    /// Folds the plan's points starting in `[first, now]` into windows of `by` seconds from `first`.
+    func accumulate(_ plan: Plan, first: Int64, now: Int64, by: Int, op: QueryOp) -> (first: Int64, windows: Int, acc: [WindowAcc]) {
+        let windows = Int((now - first) / Int64(by)) + 1
+        var acc = [WindowAcc](repeating: WindowAcc(), count: windows * Swift.max(plan.groups.count, 1))
+        // Count max/avg are over the group's per-bucket totals (labels summed first), so that a
+        // rollup (already summed) and a scan give the same answer.
+        let perBucket = plan.kind == .count && (op == .max || op == .avg)
+        var bucketTotals: [Int: [Int64: Double]] = [:]
+        for source in plan.sources {
+            let t = source.timeline
+            var i = t.lowerBound(first)
+            // Gauges are combined per series first (last/max/avg over time), then added up.
+            var gaugeWindow = -1
+            var gaugeStat = Gauge(0)
+            func flushGauge() {
+                guard gaugeWindow >= 0 else { return }
+                let k = source.group * windows + gaugeWindow
+                acc[k].total += op == .max ? gaugeStat.max : op == .avg ? gaugeStat.average : gaugeStat.last
+                acc[k].seen = true
+            }
+            while i < t.count, t.headers[i].start <= now {
+                let w = Int((t.headers[i].start - first) / Int64(by))
+                let k = source.group * windows + w
+                switch plan.kind {
+                case .count:
+                    let v = Double(t.counts[i])
+                    acc[k].total += v
+                    acc[k].seen = true
+                    if perBucket { bucketTotals[k, default: [:]][t.headers[i].start, default: 0] += v }
+                case .gauge:
+                    let g = t.gauges[i]
+                    if w != gaugeWindow {
+                        flushGauge()
+                        gaugeWindow = w
+                        gaugeStat = g
+                    } else {
+                        gaugeStat.combine(later: g)
+                    }
+                case .sketch:
+                    t.mergeSketch(i, into: &acc[k].sketch)
+                    acc[k].seen = true
+                }
+                i += 1
+            }
+            flushGauge()
+        }
+        for (k, totals) in bucketTotals {
+            acc[k].maxValue = totals.values.max() ?? 0
+            acc[k].points = Double(totals.count)
+        }
+        return (first, windows, acc)
+    }
+
+    func value(_ a: WindowAcc, kind: SeriesKind, op: QueryOp) -> Double? {
+        switch kind {
+        case .count:
+            switch op {
+            case .max: return a.maxValue
+            case .avg: return a.points > 0 ? a.total / a.points : 0
+            default: return a.total
+            }
+        case .gauge:
+            return a.total
+        case .sketch:
+            switch op {
+            case .quantile(let q): return a.sketch.quantile(q)
+            case .sum: return a.sketch.sum
+            case .max: return a.sketch.count > 0 ? a.sketch.max : nil
+            case .avg: return a.sketch.mean
+            case .count: return Double(a.sketch.count)
+            }
+        }
+    }
+
+    static func check(_ op: QueryOp, _ kind: SeriesKind) throws(QueryError) {
+        switch (kind, op) {
+        case (.count, .quantile), (.count, .count), (.gauge, .quantile), (.gauge, .count):
+            throw .invalidOperation(op: op.description, kind: kind)
+        default: return
+        }
+    }
+
+    func window(_ sel: Selection, now: Int64) throws(QueryError) -> Int64 {
+        guard sel.lookback > 0, sel.lookback <= 10 * 365 * 86400 else { throw .invalidParameter("lookback must be a positive number of seconds") }
+        if let since = sel.since {
+            guard since <= now else { throw .invalidParameter("since is in the future") }
+            return since
+        }
+        return now - Int64(sel.lookback) + 1
+    }
+}

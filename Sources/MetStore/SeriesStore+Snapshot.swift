@@ -1,0 +1,147 @@
+import MetValues
+
+/// Snapshot export and merge.
+///
+/// Why keeping "the copy with the newer batch" is exact: an origin's batches are applied in
+/// order, so every replica's data of that origin is a prefix of the same sequence. For a bucket
+/// window (the smallest span covering overlapping buckets of both copies, which nest because
+/// steps divide each other), each copy records `max seq` of the batches folded into it. If the
+/// copies differ, the one with the larger max seq holds a batch the other lacks, and — being a
+/// longer prefix — everything the other holds. Equal max seqs mean the same batches. So keeping
+/// the larger is a join: idempotent, commutative, associative, whatever the resolutions.
+public struct MergeStats: Sendable, Equatable {
+    public var timelines = 0
+    public var windowsReplaced = 0
+    public var windowsKept = 0
+    public init() {}
+}
+
+extension SeriesStore {
+    /// The whole store as chunks of at most about `maxChunkBytes` (a timeline is never split).
+    public func snapshot(maxChunkBytes: Int = 1 << 20) -> StoreSnapshot {
+        var chunks: [[UInt8]] = []
+        var cursor = 0
+        while cursor < timelines.count {
+            let (bytes, next) = snapshotChunk(from: cursor, maxBytes: maxChunkBytes)
+            chunks.append(bytes)
+            cursor = next
+        }
+        return StoreSnapshot(chunks: chunks, watermarks: SnapshotCodec.encodeWatermarks(watermarks))
+    }
+
+    /// One chunk starting at timeline `cursor`; returns the cursor of the next chunk.
+    public func snapshotChunk(from cursor: Int, maxBytes: Int) -> (bytes: [UInt8], next: Int) {
+        var batch: [TimelineData] = []
+        var size = 0
+        var i = cursor
+        while i < timelines.count, batch.isEmpty || size < maxBytes {
+            let t = timelines[i]
+            if !t.isEmpty {
+                let key = catalog.keys[i]
+                let data = TimelineData(
+                    series: catalog.series[Int(key.series)].name, kind: t.kind,
+                    labels: catalog.labelSetValues[Int(key.labels)], origin: catalog.origins[Int(key.origin)],
+                    points: (0..<t.count).map { t.record($0) })
+                size += t.heapBytes
+                batch.append(data)
+            }
+            i += 1
+        }
+        return (SnapshotCodec.encode(timelines: batch), i)
+    }
+
+    /// Merges a whole snapshot: every chunk, then the watermarks.
+    @discardableResult
+    public func merge(_ snapshot: StoreSnapshot, now: Int64) throws(DecodeError) -> MergeStats {
+        var stats = MergeStats()
+        for chunk in snapshot.chunks {
+            let s = try merge(chunk: chunk, now: now)
+            stats.timelines += s.timelines
+            stats.windowsKept += s.windowsKept
+            stats.windowsReplaced += s.windowsReplaced
+        }
+        try merge(watermarks: snapshot.watermarks)
+        return stats
+    }
+
+    /// Merges one chunk. Decoded and validated first, so a bad chunk changes nothing.
+    @discardableResult
+    public func merge(chunk: [UInt8], now: Int64) throws(DecodeError) -> MergeStats {
+        let data = try SnapshotCodec.decode(chunk)
+        var stats = MergeStats()
+        for t in data { merge(t, now: now, stats: &stats) }
+        return stats
+    }
+
+    /// Raises watermarks to those of a snapshot whose chunks have all been merged.
+    public func merge(watermarks bytes: [UInt8]) throws(DecodeError) {
+        for (origin, mark) in try SnapshotCodec.decodeWatermarks(bytes) {
+            let id = originID(origin)
+            watermarkByOrigin[Int(id)] = Swift.max(watermarkByOrigin[Int(id)], mark)
+        }
+    }
+
+    func merge(_ incoming: TimelineData, now: Int64, stats: inout MergeStats) {
+        guard let series = catalog.seriesID(incoming.series, kind: incoming.kind) else { return }
+        while rollups.count <= Int(series) { rollups.append(nil) }
+        let points = incoming.points.filter { tiers.targetStep(for: $0.header.start, now: now) != nil }
+        guard !points.isEmpty else { return }
+        stats.timelines += 1
+        let labels = catalog.labelSetID(incoming.labels)
+        let origin = originID(incoming.origin)
+        let (id, created) = catalog.timelineID(.init(series: series, labels: labels, origin: origin))
+        if created {
+            var t = Timeline(kind: incoming.kind)
+            t.rebuild(points)
+            t.needsFullCompaction = true
+            timelines.append(t)
+            stats.windowsReplaced += points.count
+            timelineCreated(id)
+            return
+        }
+        let local = timelines[Int(id)]
+        var out: [PointRecord] = []
+        var removed: [PointRecord] = []
+        var added: [PointRecord] = []
+        var li = 0
+        var ii = 0
+        while li < local.count || ii < points.count {
+            let startsLocal = ii >= points.count || (li < local.count && local.headers[li].start <= points[ii].header.start)
+            var windowEnd = startsLocal ? local.headers[li].end : points[ii].header.end
+            var lj = li
+            var ij = ii
+            var moved = true
+            while moved {
+                moved = false
+                while lj < local.count, local.headers[lj].start < windowEnd {
+                    windowEnd = Swift.max(windowEnd, local.headers[lj].end)
+                    lj += 1
+                    moved = true
+                }
+                while ij < points.count, points[ij].header.start < windowEnd {
+                    windowEnd = Swift.max(windowEnd, points[ij].header.end)
+                    ij += 1
+                    moved = true
+                }
+            }
+            let localSeq = local.headers[li..<lj].reduce(0) { Swift.max($0, $1.seq) }
+            let incomingSeq = points[ii..<ij].reduce(0) { Swift.max($0, $1.header.seq) }
+            if ij > ii, lj == li || incomingSeq > localSeq {
+                for k in li..<lj { removed.append(local.record(k)) }
+                added.append(contentsOf: points[ii..<ij])
+                out.append(contentsOf: points[ii..<ij])
+                stats.windowsReplaced += 1
+            } else {
+                for k in li..<lj { out.append(local.record(k)) }
+                stats.windowsKept += 1
+            }
+            li = lj
+            ii = ij
+        }
+        guard !added.isEmpty else { return }
+        timelines[Int(id)].rebuild(out)
+        timelines[Int(id)].needsFullCompaction = true
+        for r in removed { subtractFromRollups(timeline: id, r.value, at: r.header.start) }
+        for r in added { addToRollups(timeline: id, r.value, (r.header.start, Int(r.header.step))) }
+    }
+}

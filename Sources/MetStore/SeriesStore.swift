@@ -1,0 +1,119 @@
+import MetValues
+
+/// The replica store: every origin's points of every series, compacted into tiers.
+///
+/// Points are keyed by `(series, labels, origin, bucket)`. Batches from an origin are applied
+/// in sequence order, exactly once (the per-origin watermark refuses duplicates and reports
+/// gaps). Whole snapshots from other replicas merge bucket by bucket, keeping whichever copy
+/// folded in the newer batch of that origin (see `SeriesStore+Snapshot.swift`), so merging is
+/// idempotent and commutative. Not thread-safe: one owner at a time (``Replica`` adds the lock).
+public final class SeriesStore {
+    public let tiers: CompactionTiers
+    /// Series with at least this many timelines keep per-label rollups for fast grouped queries.
+    public let rollupThreshold: Int
+    /// How far ahead of this node's clock a point may be stamped before it is refused.
+    public var maxFutureSkew: Int64 = 3600
+
+    var catalog = Catalog()
+    var timelines: [Timeline] = []
+    /// Per origin id: the highest batch sequence number applied or merged.
+    var watermarkByOrigin: [UInt64] = []
+    var rollups: [RollupIndex?] = []
+    var rollupTimelines: [Timeline] = []
+
+    public init(tiers: CompactionTiers = .default, rollupThreshold: Int = 32) {
+        self.tiers = tiers
+        self.rollupThreshold = rollupThreshold
+        for s in StandardSeries.all { _ = register(series: s.name, kind: s.kind) }
+    }
+
+    // MARK: Catalog
+
+    /// Declares a series; `false` when the name is taken by another kind.
+    @discardableResult
+    public func register(series name: String, kind: SeriesKind) -> Bool {
+        guard let id = catalog.seriesID(name, kind: kind) else { return false }
+        while rollups.count <= Int(id) { rollups.append(nil) }
+        return true
+    }
+
+    /// Every series with its kind and the label keys it has been seen with.
+    public func seriesList() -> [(name: String, kind: SeriesKind, labels: [String])] {
+        catalog.series.map { info in
+            var keys = Set<String>()
+            for t in info.timelines {
+                for p in catalog.labelSets[Int(catalog.keys[Int(t)].labels)] { keys.insert(catalog.strings[Int(p.key)]) }
+            }
+            return (info.name, info.kind, keys.sorted())
+        }
+    }
+
+    public func kind(of series: String) -> SeriesKind? {
+        catalog.seriesID(series).map { catalog.series[Int($0)].kind }
+    }
+
+    // MARK: Watermarks
+
+    /// The highest sequence number of `origin` this store holds (0: nothing yet).
+    public func watermark(of origin: Origin) -> UInt64 {
+        guard let id = catalog.existingOriginID(origin), Int(id) < watermarkByOrigin.count else { return 0 }
+        return watermarkByOrigin[Int(id)]
+    }
+
+    public var watermarks: [Origin: UInt64] {
+        var result: [Origin: UInt64] = [:]
+        for (i, o) in catalog.origins.enumerated() where i < watermarkByOrigin.count { result[o] = watermarkByOrigin[i] }
+        return result
+    }
+
+    func originID(_ origin: Origin) -> UInt32 {
+        let id = catalog.originID(origin)
+        while watermarkByOrigin.count <= Int(id) { watermarkByOrigin.append(0) }
+        return id
+    }
+
+    // MARK: Applying batches
+
+    /// Applies one origin's batch. With `enforcingSequence` (the default) a batch is applied
+    /// only if it is the next one of its origin; otherwise it is refused as a duplicate or a gap.
+    @discardableResult
+    public func apply(_ batch: DeltaBatch, now: Int64, enforcingSequence: Bool = true) -> ApplyOutcome {
+        let origin = originID(batch.origin)
+        let mark = watermarkByOrigin[Int(origin)]
+        if enforcingSequence {
+            if batch.seq <= mark { return .duplicate }
+            if batch.seq != mark + 1 { return .gap(expected: mark + 1) }
+        }
+        var rejected = 0
+        let ts = bucketStart(batch.timestamp, step: tiers.finestStep)
+        let inRange = ts >= 0 && ts <= Int64(UInt32.max) - 65536
+            && ts <= now + maxFutureSkew && tiers.targetStep(for: ts, now: now) != nil
+        for entry in batch.entries {
+            guard inRange, let series = catalog.seriesID(entry.series, kind: entry.value.kind) else {
+                rejected += 1
+                continue
+            }
+            while rollups.count <= Int(series) { rollups.append(nil) }
+            let labels = catalog.labelSetID(entry.labels)
+            let (id, created) = catalog.timelineID(.init(series: series, labels: labels, origin: origin))
+            if created { timelines.append(Timeline(kind: entry.value.kind)) }
+            let value = StoredValue(entry.value)
+            let bucket = timelines[Int(id)].add(value, ts: ts, step: tiers.finestStep, seq: batch.seq)
+            if created { timelineCreated(id) } else { addToRollups(timeline: id, value, bucket) }
+        }
+        watermarkByOrigin[Int(origin)] = Swift.max(mark, batch.seq)
+        return .applied(entries: batch.entries.count - rejected, rejected: rejected)
+    }
+
+    // MARK: Size
+
+    public var timelineCount: Int { timelines.count }
+
+    /// Number of stored points (rows), rollups excluded.
+    public var pointCount: Int { timelines.reduce(0) { $0 + $1.count } }
+
+    /// Heap bytes held by points and rollups (capacities), excluding the catalog.
+    public var pointBytes: Int {
+        timelines.reduce(0) { $0 + $1.heapBytes } + rollupTimelines.reduce(0) { $0 + $1.heapBytes }
+    }
+}

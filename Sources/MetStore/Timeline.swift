@@ -1,0 +1,194 @@
+import MetValues
+
+/// Where and when a point is, and the newest batch of its origin that touched it.
+struct PointHeader: Sendable, Equatable {
+    /// Sequence number of the newest batch of the origin folded into this point (0 for rollups).
+    var seq: UInt64
+    /// Bucket start, unix seconds.
+    var ts: UInt32
+    /// Bucket width, seconds.
+    var step: UInt16
+
+    @inline(__always) var start: Int64 { Int64(ts) }
+    @inline(__always) var end: Int64 { Int64(ts) + Int64(step) }
+}
+
+/// A point's value as stored: sketches stay in their encoded form (a slice of the arena).
+enum StoredValue: Sendable {
+    case count(Int64)
+    case gauge(Gauge)
+    case sketch(ArraySlice<UInt8>)
+
+    init(_ v: PointValue) {
+        switch v {
+        case .count(let n): self = .count(n)
+        case .gauge(let g): self = .gauge(g)
+        case .sketch(let s): self = .sketch(s.encoded()[...])
+        }
+    }
+
+    var pointValue: PointValue {
+        switch self {
+        case .count(let n): .count(n)
+        case .gauge(let g): .gauge(g)
+        case .sketch(let bytes): .sketch((try? Sketch(decoding: bytes)) ?? Sketch())
+        }
+    }
+}
+
+/// One stored point, used when ranges of a timeline are rewritten.
+struct PointRecord: Sendable {
+    var header: PointHeader
+    var value: StoredValue
+}
+
+/// The points of one series for one label set and one origin (or one rollup), in time order,
+/// column by column: a header array plus one value column of the series' kind. Sketch points
+/// live back to back in a byte arena (`ends[i]` is the end of point `i`), so a timeline costs a
+/// handful of allocations however many points it holds. Buckets never overlap.
+struct Timeline: Sendable {
+    let kind: SeriesKind
+    private(set) var headers: [PointHeader] = []
+    private(set) var counts: [Int64] = []
+    private(set) var gauges: [Gauge] = []
+    private(set) var ends: [UInt32] = []
+    private(set) var arena: [UInt8] = []
+    /// Set when a point was inserted before newer ones; compaction then checks every point.
+    var needsFullCompaction = false
+
+    init(kind: SeriesKind) { self.kind = kind }
+
+    var count: Int { headers.count }
+    var isEmpty: Bool { headers.isEmpty }
+
+    /// Heap bytes held (capacities).
+    var heapBytes: Int {
+        func bytes<T>(_ a: [T]) -> Int { a.capacity == 0 ? 0 : 32 + a.capacity * MemoryLayout<T>.stride }
+        return bytes(headers) + bytes(counts) + bytes(gauges) + bytes(ends) + bytes(arena)
+    }
+
+    // MARK: Reading
+
+    /// Index of the first point starting after `ts`.
+    func upperBound(_ ts: Int64) -> Int {
+        var lo = 0
+        var hi = headers.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if headers[mid].start <= ts { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// Index of the first point starting at or after `ts`.
+    func lowerBound(_ ts: Int64) -> Int {
+        var lo = 0
+        var hi = headers.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if headers[mid].start < ts { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// The point whose bucket contains `ts`.
+    func index(containing ts: Int64) -> Int? {
+        let u = upperBound(ts)
+        return u > 0 && headers[u - 1].end > ts ? u - 1 : nil
+    }
+
+    func sketchBytes(_ i: Int) -> ArraySlice<UInt8> {
+        arena[Int(i == 0 ? 0 : ends[i - 1])..<Int(ends[i])]
+    }
+
+    func stored(_ i: Int) -> StoredValue {
+        switch kind {
+        case .count: .count(counts[i])
+        case .gauge: .gauge(gauges[i])
+        case .sketch: .sketch(sketchBytes(i))
+        }
+    }
+
+    func record(_ i: Int) -> PointRecord { PointRecord(header: headers[i], value: stored(i)) }
+
+    /// Merges the sketch of point `i` into `into` without materialising it.
+    func mergeSketch(_ i: Int, into s: inout Sketch) {
+        let range = Int(i == 0 ? 0 : ends[i - 1])..<Int(ends[i])
+        arena.withUnsafeBytes { raw in
+            // Unsafe pointer: the reader is used only inside this closure, over bytes this process encoded.
+            var r = ByteReader(UnsafeRawBufferPointer(rebasing: raw[range]))
+            try? s.merge(from: &r)
+        }
+    }
+
+    // MARK: Writing
+
+    mutating func append(_ r: PointRecord) {
+        headers.append(r.header)
+        appendValue(r.value)
+    }
+
+    private mutating func appendValue(_ v: StoredValue) {
+        switch v {
+        case .count(let n): counts.append(n)
+        case .gauge(let g): gauges.append(g)
+        case .sketch(let bytes):
+            arena.append(contentsOf: bytes)
+            ends.append(UInt32(arena.count))
+        }
+    }
+
+    /// Replaces points `range` with `records` (sorted, not overlapping their neighbours).
+    mutating func replace(_ range: Range<Int>, with records: [PointRecord]) {
+        if range.lowerBound == headers.count, range.isEmpty {
+            for r in records { append(r) }
+            return
+        }
+        headers.replaceSubrange(range, with: records.map(\.header))
+        switch kind {
+        case .count:
+            counts.replaceSubrange(range, with: records.map { if case .count(let n) = $0.value { n } else { 0 } })
+        case .gauge:
+            gauges.replaceSubrange(range, with: records.map { if case .gauge(let g) = $0.value { g } else { Gauge(0) } })
+        case .sketch:
+            let startByte = range.lowerBound == 0 ? 0 : Int(ends[range.lowerBound - 1])
+            let endByte = range.isEmpty ? startByte : Int(ends[range.upperBound - 1])
+            var bytes: [UInt8] = []
+            var newEnds: [UInt32] = []
+            newEnds.reserveCapacity(records.count)
+            for r in records {
+                if case .sketch(let b) = r.value { bytes.append(contentsOf: b) }
+                newEnds.append(UInt32(startByte + bytes.count))
+            }
+            let delta = bytes.count - (endByte - startByte)
+            arena.replaceSubrange(startByte..<endByte, with: bytes)
+            ends.replaceSubrange(range, with: newEnds)
+            if delta != 0 {
+                for k in (range.lowerBound + records.count)..<ends.count {
+                    ends[k] = UInt32(Int(ends[k]) + delta)
+                }
+            }
+        }
+    }
+
+    mutating func setSeq(_ i: Int, _ seq: UInt64) { headers[i].seq = Swift.max(headers[i].seq, seq) }
+
+    mutating func setCount(_ i: Int, _ n: Int64) { counts[i] = n }
+
+    /// Rewrites the whole timeline from records, with exact capacities.
+    mutating func rebuild(_ records: [PointRecord]) {
+        var t = Timeline(kind: kind)
+        t.headers.reserveCapacity(records.count)
+        switch kind {
+        case .count: t.counts.reserveCapacity(records.count)
+        case .gauge: t.gauges.reserveCapacity(records.count)
+        case .sketch:
+            t.ends.reserveCapacity(records.count)
+            var total = 0
+            for r in records { if case .sketch(let b) = r.value { total += b.count } }
+            t.arena.reserveCapacity(total)
+        }
+        for r in records { t.append(r) }
+        self = t
+    }
+}

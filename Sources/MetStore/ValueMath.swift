@@ -1,0 +1,92 @@
+import MetValues
+
+/// How stored values combine: over time within one origin's series, and across series.
+enum ValueMath {
+    /// Folds `values`, given in time order, into one value of the same kind.
+    static func combine(_ values: [StoredValue], kind: SeriesKind) -> StoredValue {
+        switch kind {
+        case .count:
+            var total = Count()
+            for case .count(let n) in values { total.add(n) }
+            return .count(total.value)
+        case .gauge:
+            var result: Gauge?
+            for case .gauge(let g) in values {
+                if result == nil { result = g } else { result!.combine(later: g) }
+            }
+            return .gauge(result ?? Gauge(0))
+        case .sketch:
+            var s = Sketch()
+            for case .sketch(let bytes) in values { mergeEncoded(bytes, into: &s) }
+            return .sketch(s.encoded()[...])
+        }
+    }
+
+    /// Removes `part` from `whole` (counts and sketches; see ``Sketch/remove(_:)``).
+    static func subtract(_ part: StoredValue, from whole: StoredValue) -> StoredValue {
+        switch (whole, part) {
+        case (.count(let a), .count(let b)):
+            var c = Count(a)
+            c.add(-b)
+            return .count(c.value)
+        case (.sketch(let a), .sketch(let b)):
+            var s = (try? Sketch(decoding: a)) ?? Sketch()
+            s.remove((try? Sketch(decoding: b)) ?? Sketch())
+            return .sketch(s.encoded()[...])
+        default:
+            return whole
+        }
+    }
+
+    static func mergeEncoded(_ bytes: ArraySlice<UInt8>, into s: inout Sketch) {
+        bytes.withUnsafeBytes { raw in
+            // Unsafe pointer: the reader lives only inside this closure.
+            var r = ByteReader(raw)
+            try? s.merge(from: &r)
+        }
+    }
+}
+
+extension Timeline {
+    /// Folds a value for bucket `[ts, ts + step)` in: into the point containing it when that
+    /// point is at least as coarse; otherwise the finer points of that bucket and the value
+    /// become one point of `step`; otherwise a new point. Returns the bucket that holds it.
+    @discardableResult
+    mutating func add(_ value: StoredValue, ts: Int64, step: Int, seq: UInt64) -> (start: Int64, step: Int) {
+        if let i = index(containing: ts), Int(headers[i].step) >= step {
+            let h = headers[i]
+            switch value {
+            case .count(let n):
+                var c = Count(counts[i])
+                c.add(n)
+                setCount(i, c.value)
+            default:
+                let merged = ValueMath.combine([stored(i), value], kind: kind)
+                replace(i..<(i + 1), with: [PointRecord(header: h, value: merged)])
+            }
+            setSeq(i, seq)
+            return (h.start, Int(h.step))
+        }
+        let j0 = lowerBound(ts)
+        let j1 = lowerBound(ts + Int64(step))
+        let header = PointHeader(seq: seq, ts: UInt32(ts), step: UInt16(step))
+        if j0 < j1 {
+            let values = (j0..<j1).map { stored($0) } + [value]
+            let maxSeq = headers[j0..<j1].reduce(seq) { Swift.max($0, $1.seq) }
+            var h = header
+            h.seq = maxSeq
+            replace(j0..<j1, with: [PointRecord(header: h, value: ValueMath.combine(values, kind: kind))])
+        } else {
+            if j0 < count { needsFullCompaction = true }
+            replace(j0..<j0, with: [PointRecord(header: header, value: value)])
+        }
+        return (ts, step)
+    }
+
+    /// Removes `part` from the point containing `ts` (rollups only).
+    mutating func subtract(_ part: StoredValue, ts: Int64) {
+        guard let i = index(containing: ts) else { return }
+        let h = headers[i]
+        replace(i..<(i + 1), with: [PointRecord(header: h, value: ValueMath.subtract(part, from: stored(i)))])
+    }
+}

@@ -1,0 +1,220 @@
+/// The compact binary form of a ``Sketch``, used on the wire, in snapshots and inside the store.
+///
+/// ```
+/// u8 format (IndexMapping.formatID)   u8 flags
+/// single value:  f64 value                                   (flags & single)
+/// otherwise:     varint count; when count > 0: f64 sum, f64 min, f64 max,
+///                [varint zeroCount], [negative bins], [positive bins]
+/// bins, dense:   zigzag first index, varint n, n × varint count (zeros allowed)
+/// bins, sparse:  varint n, zigzag first index, varint count, (n − 1) × (varint gap, varint count)
+/// ```
+/// The encoder picks dense or sparse per side, whichever is shorter. The decoder checks every
+/// length against the bytes left before it loops, refuses indices outside
+/// ``IndexMapping/indexRange``, and checks that the bins add up to the count.
+extension Sketch {
+    enum Flag {
+        static let single: UInt8 = 1 << 0
+        static let zero: UInt8 = 1 << 1
+        static let negative: UInt8 = 1 << 2
+        static let positive: UInt8 = 1 << 3
+        static let negativeDense: UInt8 = 1 << 4
+        static let positiveDense: UInt8 = 1 << 5
+        static let known: UInt8 = 0x3f
+    }
+
+    /// The encoded bytes.
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: 16 + 2 * binCount)
+        encode(into: &w)
+        return w.bytes
+    }
+
+    /// Appends the encoding to `writer`.
+    public func encode(into w: inout ByteWriter) {
+        w.writeByte(IndexMapping.formatID)
+        if count == 1 {
+            w.writeByte(Flag.single)
+            w.writeDouble(min)
+            return
+        }
+        var flags: UInt8 = 0
+        if zeroCount > 0 { flags |= Flag.zero }
+        let neg = BinLayout(negative)
+        let pos = BinLayout(positive)
+        if neg.n > 0 { flags |= Flag.negative | (neg.dense ? Flag.negativeDense : 0) }
+        if pos.n > 0 { flags |= Flag.positive | (pos.dense ? Flag.positiveDense : 0) }
+        w.writeByte(flags)
+        w.writeVarint(count)
+        guard count > 0 else { return }
+        w.writeDouble(sum)
+        w.writeDouble(min)
+        w.writeDouble(max)
+        if zeroCount > 0 { w.writeVarint(zeroCount) }
+        if neg.n > 0 { neg.write(negative, into: &w) }
+        if pos.n > 0 { pos.write(positive, into: &w) }
+    }
+
+    /// Decodes a sketch, validating everything.
+    public init(decoding bytes: some Collection<UInt8>) throws(DecodeError) {
+        let array = Array(bytes)
+        var result: Result<Sketch, DecodeError> = .failure(.truncated)
+        array.withUnsafeBytes { raw in
+            var r = ByteReader(raw)
+            result = Result { () throws(DecodeError) -> Sketch in
+                let s = try Sketch.decode(from: &r)
+                try r.expectEnd()
+                return s
+            }
+        }
+        self = try result.get()
+    }
+
+    /// Decodes one sketch from the reader's position, leaving the reader after it.
+    public static func decode(from r: inout ByteReader) throws(DecodeError) -> Sketch {
+        var s = Sketch()
+        try s.merge(from: &r)
+        return s
+    }
+
+    /// Merges an encoded sketch into this one without building an intermediate sketch.
+    ///
+    /// Validation happens while bins are added, so on a malformed input this sketch may already
+    /// hold part of it: use it for bytes this process encoded (the store's own), and
+    /// ``decode(from:)`` for bytes from elsewhere.
+    public mutating func merge(from r: inout ByteReader) throws(DecodeError) {
+        guard try r.readByte() == IndexMapping.formatID else { throw .invalid("sketch format") }
+        let flags = try r.readByte()
+        guard flags & ~Flag.known == 0 else { throw .invalid("sketch flags") }
+        if flags & Flag.single != 0 {
+            guard flags == Flag.single else { throw .invalid("sketch flags") }
+            let v = try r.readDouble()
+            guard add(v) else { throw .invalid("sketch value") }
+            return
+        }
+        let n = try r.readVarint()
+        if n == 0 {
+            guard flags == 0 else { throw .invalid("empty sketch flags") }
+            return
+        }
+        let s = try r.readDouble()
+        let lo = try r.readDouble()
+        let hi = try r.readDouble()
+        guard !s.isNaN, lo.isFinite, hi.isFinite, lo <= hi, n >= 2 else { throw .invalid("sketch summary") }
+        var binned: UInt64 = 0
+        if flags & Flag.zero != 0 {
+            let z = try r.readVarint()
+            guard z > 0 else { throw .invalid("zero count") }
+            binned = z
+            _zeroCount &+= z
+        }
+        if flags & Flag.negative != 0 {
+            binned = try Self.readBins(&r, dense: flags & Flag.negativeDense != 0, into: &negative, total: binned)
+        } else if flags & Flag.negativeDense != 0 {
+            throw .invalid("sketch flags")
+        }
+        if flags & Flag.positive != 0 {
+            binned = try Self.readBins(&r, dense: flags & Flag.positiveDense != 0, into: &positive, total: binned)
+        } else if flags & Flag.positiveDense != 0 {
+            throw .invalid("sketch flags")
+        }
+        guard binned == n else { throw .invalid("bins do not add up to the count") }
+        _count &+= n
+        _sum += s
+        _min = Swift.min(_min, lo)
+        _max = Swift.max(_max, hi)
+    }
+
+    static func readBins(_ r: inout ByteReader, dense: Bool, into store: inout BinStore, total: UInt64) throws(DecodeError) -> UInt64 {
+        let range = IndexMapping.indexRange
+        var total = total
+        func take(_ bin: Int64, _ c: UInt64) throws(DecodeError) {
+            guard bin >= Int64(range.lowerBound), bin <= Int64(range.upperBound) else { throw .invalid("bin index") }
+            let (t, o) = total.addingReportingOverflow(c)
+            guard !o else { throw .invalid("bin counts overflow") }
+            total = t
+            store.add(Int32(bin), c)
+        }
+        if dense {
+            let first = try r.readSignedVarint()
+            // Each count takes at least one byte: a length beyond the bytes left is a lie.
+            let n = try r.readLength(max: Swift.min(r.remaining, range.count), "dense bin count")
+            guard n > 0 else { throw .invalid("dense bin count") }
+            for i in 0..<n {
+                let c = try r.readVarint()
+                if c > 0 { try take(first + Int64(i), c) }
+            }
+        } else {
+            let n = try r.readLength(max: Swift.min(r.remaining / 2, range.count), "sparse bin count")
+            guard n > 0 else { throw .invalid("sparse bin count") }
+            var bin = try r.readSignedVarint()
+            for i in 0..<n {
+                if i > 0 {
+                    let gap = try r.readVarint()
+                    guard gap > 0, gap <= UInt64(range.count) else { throw .invalid("bin gap") }
+                    bin += Int64(gap)
+                }
+                let c = try r.readVarint()
+                guard c > 0 else { throw .invalid("sparse bin count of zero") }
+                try take(bin, c)
+            }
+        }
+        return total
+    }
+}
+
+/// The shorter of the dense and sparse layouts for one side's bins.
+struct BinLayout {
+    var n = 0
+    var dense = false
+    var first: Int32 = 0
+    var last: Int32 = 0
+
+    init(_ store: BinStore) {
+        var denseBytes = 0
+        var sparseBytes = 0
+        var previous: Int32 = 0
+        store.forEachBin { bin, c in
+            let size = varintSize(c)
+            if n == 0 {
+                first = bin
+                sparseBytes = size + varintSize(zigzag(bin))
+            } else {
+                sparseBytes += size + varintSize(UInt64(bin - previous))
+                denseBytes += Int(bin - previous - 1)  // one zero byte per empty bin between
+            }
+            denseBytes += size
+            previous = bin
+            n += 1
+        }
+        guard n > 0 else { return }
+        last = previous
+        denseBytes += varintSize(zigzag(first)) + varintSize(UInt64(last - first + 1))
+        sparseBytes += varintSize(UInt64(n))
+        dense = denseBytes <= sparseBytes
+    }
+
+    func write(_ store: BinStore, into w: inout ByteWriter) {
+        if dense {
+            w.writeSignedVarint(Int64(first))
+            w.writeVarint(UInt64(last - first + 1))
+            var next = first
+            store.forEachBin { bin, c in
+                while next < bin { w.writeByte(0); next += 1 }
+                w.writeVarint(c)
+                next = bin + 1
+            }
+        } else {
+            w.writeVarint(UInt64(n))
+            var previous: Int32? = nil
+            store.forEachBin { bin, c in
+                if let p = previous { w.writeVarint(UInt64(bin - p)) } else { w.writeSignedVarint(Int64(bin)) }
+                w.writeVarint(c)
+                previous = bin
+            }
+        }
+    }
+}
+
+@inline(__always) func zigzag(_ v: Int32) -> UInt64 { UInt64(bitPattern: (Int64(v) << 1) ^ (Int64(v) >> 63)) }
+
+@inline(__always) func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (64 - v.leadingZeroBitCount + 6) / 7 }
