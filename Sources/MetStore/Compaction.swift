@@ -1,3 +1,5 @@
+import MetValues
+
 /// Compaction: merging aged points into the coarser buckets of the next tier and dropping
 /// expired ones (see ``CompactionTiers``). It works one timeline at a time, so the extra memory
 /// it needs is one timeline's worth, and callers can interleave it with queries.
@@ -28,8 +30,9 @@ extension SeriesStore {
     @discardableResult
     public func compact(now: Int64, timelines range: Range<Int>) -> CompactionStats {
         var stats = CompactionStats()
+        var scratch = Sketch()
         for i in range.clamped(to: 0..<timelines.count) {
-            stats += Self.compact(&timelines[i], tiers: tiers, now: now)
+            stats += Self.compact(&timelines[i], tiers: tiers, now: now, scratch: &scratch)
         }
         return stats
     }
@@ -38,52 +41,60 @@ extension SeriesStore {
     @discardableResult
     public func compactRollups(now: Int64) -> CompactionStats {
         var stats = CompactionStats()
-        for i in rollupTimelines.indices { stats += Self.compact(&rollupTimelines[i], tiers: tiers, now: now) }
+        var scratch = Sketch()
+        for s in rollups.indices where rollups[s] != nil {
+            for i in rollups[s]!.timelines.indices {
+                stats += Self.compact(&rollups[s]!.timelines[i], tiers: tiers, now: now, scratch: &scratch)
+            }
+        }
         return stats
     }
 
-    static func compact(_ t: inout Timeline, tiers: CompactionTiers, now: Int64) -> CompactionStats {
+    static func compact(_ t: inout Timeline, tiers: CompactionTiers, now: Int64, scratch: inout Sketch) -> CompactionStats {
         guard !t.isEmpty else { return CompactionStats() }
         // Only the points before the newest cut can change.
-        let newestCut = tiers.cut(tier: 0, now: now)
-        let end = t.needsFullCompaction ? t.count : t.lowerBound(newestCut)
+        let end = t.needsFullCompaction ? t.count : t.lowerBound(tiers.cut(tier: 0, now: now))
         guard end > 0, t.needsFullCompaction || needsWork(t, tiers: tiers, now: now) else { return CompactionStats() }
-        var records: [PointRecord] = []
-        records.reserveCapacity(end)
-        var group: [PointRecord] = []
+        var out = TimelineBuilder(kind: t.kind, capacity: t.count, arenaCapacity: t.arena.count)
+        var kept = 0
+        // A group: consecutive points that share a target bucket.
+        var groupFirst = -1
         var groupStart: Int64 = 0
         var groupStep = 0
-        func flush() {
-            guard !group.isEmpty else { return }
-            if group.count == 1, Int(group[0].header.step) == groupStep {
-                records.append(group[0])
+        func flush(upTo i: Int) {
+            guard groupFirst >= 0 else { return }
+            let range = groupFirst..<i
+            if range.count == 1, Int(t.headers[groupFirst].step) == groupStep {
+                out.copy(t, range)
             } else {
-                let seq = group.reduce(0) { Swift.max($0, $1.header.seq) }
-                let value = ValueMath.combine(group.map(\.value), kind: t.kind)
-                records.append(PointRecord(header: PointHeader(seq: seq, ts: UInt32(groupStart), step: UInt16(groupStep)), value: value))
+                let seq = t.headers[range].reduce(0) { Swift.max($0, $1.seq) }
+                out.merge(t, range, as: PointHeader(seq: seq, ts: UInt32(groupStart), step: UInt16(groupStep)), scratch: &scratch)
             }
-            group.removeAll(keepingCapacity: true)
+            kept += 1
+            groupFirst = -1
         }
         for i in 0..<end {
             let h = t.headers[i]
-            guard let target = tiers.targetStep(for: h.start, now: now) else { continue }  // expired
+            guard let target = tiers.targetStep(for: h.start, now: now) else {  // expired
+                flush(upTo: i)
+                continue
+            }
             let step = Swift.max(target, Int(h.step))
             let start = bucketStart(h.start, step: step)
-            if group.isEmpty || start != groupStart || step != groupStep {
-                flush()
+            if groupFirst < 0 || start != groupStart || step != groupStep {
+                flush(upTo: i)
+                groupFirst = i
                 groupStart = start
                 groupStep = step
             }
-            group.append(t.record(i))
         }
-        flush()
-        let before = end
-        t.replace(0..<end, with: records)
-        t.needsFullCompaction = false
+        flush(upTo: end)
+        out.copy(t, end..<t.count)
+        t = out.finish()
         var stats = CompactionStats()
         stats.timelinesChanged = 1
-        stats.pointsBefore = before
-        stats.pointsAfter = records.count
+        stats.pointsBefore = end
+        stats.pointsAfter = kept
         return stats
     }
 

@@ -14,9 +14,31 @@ extension SeriesStore {
         var kind: SeriesKind
         var groups: [String]
         var sources: [Source]
+        var fromRollups = false
     }
 
-    func plan(_ sel: Selection, now: Int64) throws(QueryError) -> Plan {
+    /// Plans a query whose windows are `by` seconds from `first`. Rollups are used only when
+    /// each of their buckets in range lies inside one window; a coarser bucket (merged from a
+    /// snapshot) could hold finer points that a scan would place in several windows.
+    func plan(_ sel: Selection, first: Int64, now: Int64, by: Int, perBucket: Bool) throws(QueryError) -> Plan {
+        // Count max/avg are per stored bucket, which rollups (buckets of many series) cannot answer.
+        let p = try plan(sel, now: now, allowRollups: !perBucket)
+        guard p.fromRollups else { return p }
+        for source in p.sources {
+            let t = source.timeline
+            var i = t.index(containing: first) ?? t.lowerBound(first)
+            while i < t.count, t.headers[i].start <= now {
+                let h = t.headers[i]
+                let startWindow = (h.start - first) / Int64(by)
+                let endWindow = (h.end - 1 - first) / Int64(by)
+                if h.start < first || startWindow != endWindow { return try plan(sel, now: now, allowRollups: false) }
+                i += 1
+            }
+        }
+        return p
+    }
+
+    func plan(_ sel: Selection, now: Int64, allowRollups: Bool) throws(QueryError) -> Plan {
         guard let sid = catalog.seriesID(sel.series) else { throw .unknownSeries(sel.series) }
         let s = Int(sid)
         let kind = catalog.series[s].kind
@@ -30,11 +52,12 @@ extension SeriesStore {
         }
         // Rollups answer an ungrouped query, or one grouped by a label filtered on that label only.
         let filterLabels = Set(sel.filters.map(\.label))
-        if kind != .gauge, let index = rollups[s],
+        if allowRollups { ensureRollups(series: s) }
+        if allowRollups, kind != .gauge, let index = rollups[s],
             sel.filters.isEmpty || (sel.group != nil && filterLabels == [sel.group!] && sel.filters.count == 1)
         {
             guard let label = sel.group else {
-                return Plan(kind: kind, groups: ["all"], sources: [Source(timeline: rollupTimelines[index.all], group: 0)])
+                return Plan(kind: kind, groups: ["all"], sources: [Source(timeline: index.timelines[index.all], group: 0)], fromRollups: true)
             }
             var sources: [Source] = []
             let allowed = sel.filters.first.map { Set($0.values) }
@@ -42,10 +65,10 @@ extension SeriesStore {
                 for (packed, t) in index.byLabel where UInt32(packed >> 32) == key {
                     let value = catalog.strings[Int(UInt32(truncatingIfNeeded: packed))]
                     if let allowed, !allowed.contains(value) { continue }
-                    sources.append(Source(timeline: rollupTimelines[t], group: group(value)))
+                    sources.append(Source(timeline: index.timelines[t], group: group(value)))
                 }
             }
-            return Plan(kind: kind, groups: groups, sources: sources)
+            return Plan(kind: kind, groups: groups, sources: sources, fromRollups: true)
         }
         // Scan: resolve filters to ids once, then test each timeline's labels.
         var filters: [(key: UInt32, values: Set<UInt32>)] = []
@@ -56,6 +79,7 @@ extension SeriesStore {
         let groupKey = sel.group.map { catalog.existingStringID($0) }
         if let groupKey, groupKey == nil { return Plan(kind: kind, groups: [], sources: []) }
         var sources: [Source] = []
+        var orderKeys: [String] = []
         for id in catalog.series[s].timelines {
             let labels = catalog.keys[Int(id)].labels
             guard filters.allSatisfy({ f in catalog.labelValue(labels, key: f.key).map { f.values.contains($0) } ?? false }) else {
@@ -69,8 +93,21 @@ extension SeriesStore {
                 g = group("all")
             }
             sources.append(Source(timeline: timelines[Int(id)], group: g))
+            if kind == .gauge { orderKeys.append(sortKey(id)) }
+        }
+        if kind == .gauge {
+            // Gauge statistics (averages) are not integers: add them in an order every replica
+            // shares, so that replicas holding the same data give the same answer to the last bit.
+            let order = orderKeys.indices.sorted { orderKeys[$0] < orderKeys[$1] }
+            sources = order.map { sources[$0] }
         }
         return Plan(kind: kind, groups: groups, sources: sources)
+    }
+
+    /// A replica-independent name of a timeline: its origin and labels.
+    func sortKey(_ id: UInt32) -> String {
+        let key = catalog.keys[Int(id)]
+        return "\(catalog.origins[Int(key.origin)])\u{1}\(catalog.labelSetValues[Int(key.labels)])"
     }
 
     /// Accumulated points of one window and group.

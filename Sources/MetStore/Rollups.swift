@@ -1,36 +1,39 @@
+import MetValues
+
 /// Per-label rollups: for a busy count or sketch series, one extra timeline per label value (and
 /// one for the whole series) holding the sum of every timeline with that value, bucket by
 /// bucket. A grouped query then reads a few dozen rollup timelines instead of thousands of
 /// series (the `timeslice.ms_10k_2h` figure).
 ///
-/// Rollups are derived state, kept exact by mirroring every change of the timelines they sum:
-/// deltas are added, compaction merges their buckets the same way, and a snapshot merge that
-/// replaces a bucket subtracts the old copy and adds the new one (the new copy always contains
-/// the old one, see `SeriesStore+Snapshot.swift`, so the subtraction never goes below zero).
-/// Gauges have none: a sum of levels is not a level of sums over time.
+/// Rollups are derived state. Batches add to them as they add to the timelines, and compaction
+/// merges their buckets by the same rule, so they stay the exact sums. A snapshot merge, which
+/// may replace buckets wholesale, drops the series' rollups instead; the next query that can use
+/// them rebuilds them in one pass. Gauges have none: a sum of levels is not a level of sums over
+/// time.
 struct RollupIndex: Sendable {
-    /// Rollup timeline summing the whole series.
+    /// The rollup timelines; `all` sums the whole series.
+    var timelines: [Timeline]
     var all: Int
     /// `(label key id << 32) | value id` → rollup timeline.
     var byLabel: [UInt64: Int] = [:]
+
+    init(kind: SeriesKind) {
+        timelines = [Timeline(kind: kind)]
+        all = 0
+    }
 }
 
 extension SeriesStore {
-    /// Called once for each new timeline, after its first point is in.
+    /// Called once for each new timeline, after its first points are in.
     func timelineCreated(_ id: UInt32) {
-        let key = catalog.keys[Int(id)]
-        let s = Int(key.series)
-        if rollups[s] != nil {
-            for i in 0..<timelines[Int(id)].count {
-                let r = timelines[Int(id)].record(i)
-                addToRollups(timeline: id, r.value, (r.header.start, Int(r.header.step)))
-            }
-        } else if catalog.series[s].kind != .gauge, catalog.series[s].timelines.count >= rollupThreshold {
-            buildRollups(series: s)
-        }
+        guard rollups[Int(catalog.keys[Int(id)].series)] != nil else { return }
+        let t = timelines[Int(id)]
+        var scratch = Sketch()
+        let records = (0..<t.count).map { t.record($0) }
+        for target in rollupTargets(id) { rollups[Int(catalog.keys[Int(id)].series)]!.timelines[target].addAll(records, scratch: &scratch) }
     }
 
-    /// Rollup timelines a timeline contributes to, created on demand.
+    /// Indices (into the series' rollup timelines) a timeline contributes to, created on demand.
     func rollupTargets(_ id: UInt32) -> [Int] {
         let key = catalog.keys[Int(id)]
         let s = Int(key.series)
@@ -41,9 +44,9 @@ extension SeriesStore {
             if let t = index.byLabel[k] {
                 targets.append(t)
             } else {
-                rollupTimelines.append(Timeline(kind: catalog.series[s].kind))
-                index.byLabel[k] = rollupTimelines.count - 1
-                targets.append(rollupTimelines.count - 1)
+                index.timelines.append(Timeline(kind: catalog.series[s].kind))
+                index.byLabel[k] = index.timelines.count - 1
+                targets.append(index.timelines.count - 1)
             }
         }
         rollups[s] = index
@@ -51,32 +54,30 @@ extension SeriesStore {
     }
 
     func addToRollups(timeline id: UInt32, _ value: StoredValue, _ bucket: (start: Int64, step: Int)) {
-        guard rollups[Int(catalog.keys[Int(id)].series)] != nil else { return }
-        for t in rollupTargets(id) { rollupTimelines[t].add(value, ts: bucket.start, step: bucket.step, seq: 0) }
+        let s = Int(catalog.keys[Int(id)].series)
+        guard rollups[s] != nil else { return }
+        for t in rollupTargets(id) { rollups[s]!.timelines[t].add(value, ts: bucket.start, step: bucket.step, seq: 0) }
     }
 
-    func subtractFromRollups(timeline id: UInt32, _ value: StoredValue, at ts: Int64) {
-        guard rollups[Int(catalog.keys[Int(id)].series)] != nil else { return }
-        for t in rollupTargets(id) { rollupTimelines[t].subtract(value, ts: ts) }
-    }
+    /// Forgets a series' rollups (after a snapshot merge); they are rebuilt when next needed.
+    func dropRollups(series s: Int) { rollups[s] = nil }
 
-    /// Builds the rollups of a series from its timelines (once, when it becomes busy).
-    func buildRollups(series s: Int) {
-        rollupTimelines.append(Timeline(kind: catalog.series[s].kind))
-        rollups[s] = RollupIndex(all: rollupTimelines.count - 1)
+    /// Makes sure a busy count or sketch series has rollups, building them in one pass: every
+    /// rollup gets all its members' points, sorted, summed window by window.
+    func ensureRollups(series s: Int) {
+        guard rollups[s] == nil, catalog.series[s].kind != .gauge, catalog.series[s].timelines.count >= rollupThreshold else { return }
+        rollups[s] = RollupIndex(kind: catalog.series[s].kind)
+        var members: [Int: [PointRecord]] = [:]
         for id in catalog.series[s].timelines {
-            for i in 0..<timelines[Int(id)].count {
-                let r = timelines[Int(id)].record(i)
-                addToRollups(timeline: id, r.value, (r.header.start, Int(r.header.step)))
+            let t = timelines[Int(id)]
+            for target in rollupTargets(id) {
+                members[target, default: []].append(contentsOf: (0..<t.count).map { t.record($0) })
             }
         }
-    }
-
-    /// The rollup timeline for `label = value` of a series, if the series has rollups.
-    func rollupTimeline(series s: Int, label: String?, value: String?) -> Int?? {
-        guard let index = rollups[s] else { return nil }
-        guard let label, let value else { return .some(index.all) }
-        guard let k = catalog.existingStringID(label), let v = catalog.existingStringID(value) else { return .some(nil) }
-        return .some(index.byLabel[(UInt64(k) << 32) | UInt64(v)])
+        var scratch = Sketch()
+        for (target, var records) in members {
+            records.sort { $0.header.start < $1.header.start || ($0.header.start == $1.header.start && $0.header.step > $1.header.step) }
+            rollups[s]!.timelines[target].addAll(records, scratch: &scratch)
+        }
     }
 }

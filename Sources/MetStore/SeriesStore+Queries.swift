@@ -21,7 +21,7 @@ extension SeriesStore {
     public func timeslice(_ sel: Selection, by: Int = 5, op: QueryOp? = nil, now: Int64) throws(QueryError) -> [SliceRow] {
         let start = try window(sel, now: now)
         try Self.checkBy(by, start: start, now: now)
-        let plan = try plan(sel, now: now)
+        let plan = try plan(sel, first: bucketStart(start, step: by), now: now, by: by, perBucket: op == .max || op == .avg)
         let op = op ?? (plan.kind == .sketch ? .quantile(0.99) : .sum)
         try Self.check(op, plan.kind)
         let (first, windows, acc) = accumulate(plan, first: bucketStart(start, step: by), now: now, by: by, op: op)
@@ -51,7 +51,7 @@ extension SeriesStore {
     public func summary(_ sel: Selection, by: Int = 60, now: Int64) throws(QueryError) -> [SummaryRow] {
         let start = try window(sel, now: now)
         try Self.checkBy(by, start: start, now: now)
-        let plan = try plan(sel, now: now)
+        let plan = try plan(sel, first: bucketStart(start, step: by), now: now, by: by, perBucket: false)
         guard plan.kind == .sketch else { throw .invalidOperation(op: "summary", kind: plan.kind) }
         let (first, windows, acc) = accumulate(plan, first: bucketStart(start, step: by), now: now, by: by, op: .quantile(0.5))
         var rows: [SummaryRow] = []
@@ -76,7 +76,7 @@ extension SeriesStore {
     /// lookback. Ungrouped results use the key `"all"`; grouping by `state` lists every state.
     public func latest(_ sel: Selection, op: QueryOp? = nil, now: Int64) throws(QueryError) -> [String: Double] {
         let start = try window(sel, now: now)
-        let plan = try plan(sel, now: now)
+        let plan = try plan(sel, first: start, now: now, by: Int(now - start) + 1, perBucket: op == .max || op == .avg)
         let op = op ?? (plan.kind == .sketch ? .quantile(0.5) : .sum)
         try Self.check(op, plan.kind)
         var result: [String: Double] = [:]

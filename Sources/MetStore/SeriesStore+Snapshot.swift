@@ -96,12 +96,11 @@ extension SeriesStore {
             t.needsFullCompaction = true
             timelines.append(t)
             stats.windowsReplaced += points.count
-            timelineCreated(id)
+            dropRollups(series: Int(series))
             return
         }
         let local = timelines[Int(id)]
         var out: [PointRecord] = []
-        var removed: [PointRecord] = []
         var added: [PointRecord] = []
         var li = 0
         var ii = 0
@@ -127,7 +126,6 @@ extension SeriesStore {
             let localSeq = local.headers[li..<lj].reduce(0) { Swift.max($0, $1.seq) }
             let incomingSeq = points[ii..<ij].reduce(0) { Swift.max($0, $1.header.seq) }
             if ij > ii, lj == li || incomingSeq > localSeq {
-                for k in li..<lj { removed.append(local.record(k)) }
                 added.append(contentsOf: points[ii..<ij])
                 out.append(contentsOf: points[ii..<ij])
                 stats.windowsReplaced += 1
@@ -141,7 +139,6 @@ extension SeriesStore {
         guard !added.isEmpty else { return }
         timelines[Int(id)].rebuild(out)
         timelines[Int(id)].needsFullCompaction = true
-        for r in removed { subtractFromRollups(timeline: id, r.value, at: r.header.start) }
-        for r in added { addToRollups(timeline: id, r.value, (r.header.start, Int(r.header.step))) }
+        dropRollups(series: Int(series))
     }
 }

@@ -19,7 +19,6 @@ public final class SeriesStore {
     /// Per origin id: the highest batch sequence number applied or merged.
     var watermarkByOrigin: [UInt64] = []
     var rollups: [RollupIndex?] = []
-    var rollupTimelines: [Timeline] = []
 
     public init(tiers: CompactionTiers = .default, rollupThreshold: Int = 32) {
         self.tiers = tiers
@@ -88,6 +87,10 @@ public final class SeriesStore {
         let ts = bucketStart(batch.timestamp, step: tiers.finestStep)
         let inRange = ts >= 0 && ts <= Int64(UInt32.max) - 65536
             && ts <= now + maxFutureSkew && tiers.targetStep(for: ts, now: now) != nil
+        // Entries for the same series and labels are folded together first: the batch is then
+        // applied to each point once, which the skip rule below relies on.
+        var order: [(id: UInt32, created: Bool)] = []
+        var values: [UInt32: PointValue] = [:]
         for entry in batch.entries {
             guard inRange, let series = catalog.seriesID(entry.series, kind: entry.value.kind) else {
                 rejected += 1
@@ -97,12 +100,42 @@ public final class SeriesStore {
             let labels = catalog.labelSetID(entry.labels)
             let (id, created) = catalog.timelineID(.init(series: series, labels: labels, origin: origin))
             if created { timelines.append(Timeline(kind: entry.value.kind)) }
-            let value = StoredValue(entry.value)
-            let bucket = timelines[Int(id)].add(value, ts: ts, step: tiers.finestStep, seq: batch.seq)
-            if created { timelineCreated(id) } else { addToRollups(timeline: id, value, bucket) }
+            if let existing = values[id] {
+                values[id] = Self.fold(existing, entry.value)
+            } else {
+                values[id] = entry.value
+                order.append((id, created))
+            }
+        }
+        for (id, created) in order {
+            let value = StoredValue(values[id]!)
+            // Skips entries a snapshot already brought in, so a batch is never counted twice.
+            let bucket = timelines[Int(id)].add(value, ts: ts, step: tiers.finestStep, seq: batch.seq, skipIncluded: true)
+            if created {
+                timelineCreated(id)
+            } else if let bucket {
+                addToRollups(timeline: id, value, bucket)
+            }
         }
         watermarkByOrigin[Int(origin)] = Swift.max(mark, batch.seq)
         return .applied(entries: batch.entries.count - rejected, rejected: rejected)
+    }
+
+    static func fold(_ a: PointValue, _ b: PointValue) -> PointValue {
+        switch (a, b) {
+        case (.count(let x), .count(let y)):
+            var c = Count(x)
+            c.add(y)
+            return .count(c.value)
+        case (.gauge(var x), .gauge(let y)):
+            x.combine(later: y)
+            return .gauge(x)
+        case (.sketch(var x), .sketch(let y)):
+            x.merge(y)
+            return .sketch(x)
+        default:
+            return a
+        }
     }
 
     // MARK: Size
@@ -112,8 +145,8 @@ public final class SeriesStore {
     /// Number of stored points (rows), rollups excluded.
     public var pointCount: Int { timelines.reduce(0) { $0 + $1.count } }
 
-    /// Heap bytes held by points and rollups (capacities), excluding the catalog.
-    public var pointBytes: Int {
-        timelines.reduce(0) { $0 + $1.heapBytes } + rollupTimelines.reduce(0) { $0 + $1.heapBytes }
+    /// Heap bytes held by points and by rollups (capacities), excluding the catalog.
+    public var pointBytes: (points: Int, rollups: Int) {
+        (timelines.reduce(0) { $0 + $1.heapBytes }, rollups.reduce(0) { $0 + ($1?.timelines.reduce(0) { $0 + $1.heapBytes } ?? 0) })
     }
 }

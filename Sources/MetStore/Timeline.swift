@@ -48,11 +48,11 @@ struct PointRecord: Sendable {
 /// handful of allocations however many points it holds. Buckets never overlap.
 struct Timeline: Sendable {
     let kind: SeriesKind
-    private(set) var headers: [PointHeader] = []
-    private(set) var counts: [Int64] = []
-    private(set) var gauges: [Gauge] = []
-    private(set) var ends: [UInt32] = []
-    private(set) var arena: [UInt8] = []
+    var headers: [PointHeader] = []
+    var counts: [Int64] = []
+    var gauges: [Gauge] = []
+    var ends: [UInt32] = []
+    var arena: [UInt8] = []
     /// Set when a point was inserted before newer ones; compaction then checks every point.
     var needsFullCompaction = false
 

@@ -22,22 +22,6 @@ enum ValueMath {
         }
     }
 
-    /// Removes `part` from `whole` (counts and sketches; see ``Sketch/remove(_:)``).
-    static func subtract(_ part: StoredValue, from whole: StoredValue) -> StoredValue {
-        switch (whole, part) {
-        case (.count(let a), .count(let b)):
-            var c = Count(a)
-            c.add(-b)
-            return .count(c.value)
-        case (.sketch(let a), .sketch(let b)):
-            var s = (try? Sketch(decoding: a)) ?? Sketch()
-            s.remove((try? Sketch(decoding: b)) ?? Sketch())
-            return .sketch(s.encoded()[...])
-        default:
-            return whole
-        }
-    }
-
     static func mergeEncoded(_ bytes: ArraySlice<UInt8>, into s: inout Sketch) {
         bytes.withUnsafeBytes { raw in
             // Unsafe pointer: the reader lives only inside this closure.
@@ -51,10 +35,16 @@ extension Timeline {
     /// Folds a value for bucket `[ts, ts + step)` in: into the point containing it when that
     /// point is at least as coarse; otherwise the finer points of that bucket and the value
     /// become one point of `step`; otherwise a new point. Returns the bucket that holds it.
+    ///
+    /// With `skipIncluded` (an origin's batch applied to its own timeline) the value is skipped,
+    /// returning `nil`, when the containing point already folded in batch `seq` or a later one:
+    /// every copy of an origin's data is a prefix of its batches, so a point whose newest batch
+    /// is at least `seq` already holds batch `seq` (it came in with a snapshot).
     @discardableResult
-    mutating func add(_ value: StoredValue, ts: Int64, step: Int, seq: UInt64) -> (start: Int64, step: Int) {
+    mutating func add(_ value: StoredValue, ts: Int64, step: Int, seq: UInt64, skipIncluded: Bool = false) -> (start: Int64, step: Int)? {
         if let i = index(containing: ts), Int(headers[i].step) >= step {
             let h = headers[i]
+            if skipIncluded && h.seq >= seq { return nil }
             switch value {
             case .count(let n):
                 var c = Count(counts[i])
@@ -69,6 +59,7 @@ extension Timeline {
         }
         let j0 = lowerBound(ts)
         let j1 = lowerBound(ts + Int64(step))
+        if skipIncluded && headers[j0..<j1].contains(where: { $0.seq >= seq }) { return nil }
         let header = PointHeader(seq: seq, ts: UInt32(ts), step: UInt16(step))
         if j0 < j1 {
             let values = (j0..<j1).map { stored($0) } + [value]
@@ -83,10 +74,4 @@ extension Timeline {
         return (ts, step)
     }
 
-    /// Removes `part` from the point containing `ts` (rollups only).
-    mutating func subtract(_ part: StoredValue, ts: Int64) {
-        guard let i = index(containing: ts) else { return }
-        let h = headers[i]
-        replace(i..<(i + 1), with: [PointRecord(header: h, value: ValueMath.subtract(part, from: stored(i)))])
-    }
 }

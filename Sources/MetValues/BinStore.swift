@@ -40,12 +40,30 @@ public struct BinStore: Sendable {
                 }
             }
         }
-        add(i, 1)
+        addSlow(i, 1)
     }
 
     /// Adds `n` to bin `i`, creating or folding a page as needed.
+    @inlinable
     public mutating func add(_ i: Int32, _ n: UInt64) {
         guard n > 0 else { return }
+        let j = Int(truncatingIfNeeded: (i >> Self.pageShift) &- firstPage)
+        if n <= UInt64(UInt32.max), j >= 0, j < slotOfPage.count {
+            let slot = slotOfPage[j]
+            if slot != 0 {
+                let k = (Int(slot &- 1) << Self.pageShift) | Int(i & 63)
+                let (sum, overflow) = counts[k].addingReportingOverflow(UInt32(truncatingIfNeeded: n))
+                if !overflow {
+                    counts[k] = sum
+                    return
+                }
+            }
+        }
+        addSlow(i, n)
+    }
+
+    @usableFromInline
+    mutating func addSlow(_ i: Int32, _ n: UInt64) {
         let (k, bin) = slotIndex(forAdding: i)
         let sum = UInt64(counts[k]) &+ (n & 0xffff_ffff)
         counts[k] = UInt32(truncatingIfNeeded: sum)
@@ -59,24 +77,38 @@ public struct BinStore: Sendable {
         return UInt64(counts[k]) &+ (carries[i] ?? 0)
     }
 
-    /// Visits every non-empty bin in ascending (or descending) index order.
+    /// Visits every non-empty bin in ascending (or descending) index order. Runs of 16 empty
+    /// bins are skipped with one vector compare, so sparse pages cost little.
     @inlinable
-    public func forEachBin(descending: Bool = false, _ body: (Int32, UInt64) throws -> Void) rethrows {
+    public func forEachBin(descending: Bool = false, _ body: (Int32, UInt64) -> Void) {
         let n = slotOfPage.count
-        for step in 0..<n {
-            let j = descending ? n - 1 - step : step
-            let slot = slotOfPage[j]
-            if slot == 0 { continue }
-            let base = Int(slot - 1) << Self.pageShift
-            let firstBin = (firstPage + Int32(j)) << Self.pageShift
-            for t in 0..<Self.pageSize {
-                let o = descending ? Self.pageSize - 1 - t : t
-                let c = counts[base + o]
-                if carries.isEmpty {
-                    if c != 0 { try body(firstBin + Int32(o), UInt64(c)) }
-                } else {
-                    let carry = carries[firstBin + Int32(o)] ?? 0
-                    if c != 0 || carry != 0 { try body(firstBin + Int32(o), UInt64(c) &+ carry) }
+        counts.withUnsafeBufferPointer { buffer in
+            // Unsafe pointer: every chunk read lies inside one page (slot·64 + 16·c ..< +16).
+            let base = UnsafeRawPointer(buffer.baseAddress)
+            for step in 0..<n {
+                let j = descending ? n - 1 - step : step
+                let slot = slotOfPage[j]
+                if slot == 0 { continue }
+                let pageBase = Int(slot - 1) << Self.pageShift
+                let firstBin = (firstPage + Int32(j)) << Self.pageShift
+                for c in 0..<4 {
+                    let chunk = descending ? 3 - c : c
+                    let offset = pageBase + chunk * 16
+                    if carries.isEmpty,
+                        base!.loadUnaligned(fromByteOffset: offset * 4, as: SIMD16<UInt32>.self) == SIMD16<UInt32>()
+                    {
+                        continue
+                    }
+                    for t in 0..<16 {
+                        let o = chunk * 16 + (descending ? 15 - t : t)
+                        let count = buffer[pageBase + o]
+                        if carries.isEmpty {
+                            if count != 0 { body(firstBin + Int32(o), UInt64(count)) }
+                        } else {
+                            let carry = carries[firstBin + Int32(o)] ?? 0
+                            if count != 0 || carry != 0 { body(firstBin + Int32(o), UInt64(count) &+ carry) }
+                        }
+                    }
                 }
             }
         }
@@ -95,17 +127,20 @@ public struct BinStore: Sendable {
                 continue
             }
             let dst = dstSlot << Self.pageShift
-            var overflow = false
+            var wrapped: UInt32 = 0
             counts.withUnsafeMutableBufferPointer { d in
                 other.counts.withUnsafeBufferPointer { s in
+                    // Unsafe pointers: both ranges lie inside their pages (slot·64 ..< slot·64 + 64).
+                    let dp = d.baseAddress! + dst
+                    let sp = s.baseAddress! + src
                     for o in 0..<Self.pageSize {
-                        let (r, o1) = d[dst + o].addingReportingOverflow(s[src + o])
-                        d[dst + o] = r
-                        overflow = overflow || o1
+                        let r = dp[o] &+ sp[o]
+                        dp[o] = r
+                        wrapped |= r < sp[o] ? 1 : 0
                     }
                 }
             }
-            if overflow {
+            if wrapped != 0 {
                 // Recompute carries for this page: a lane wrapped. Rare; exactness over speed.
                 for o in 0..<Self.pageSize where counts[dst + o] < other.counts[src + o] {
                     carries[(page << Self.pageShift) + Int32(o), default: 0] &+= 1 << 32
@@ -142,21 +177,55 @@ public struct BinStore: Sendable {
     }
 
     /// The counts index to add to for bin `i`, and the bin actually used (folded when capped).
+    ///
+    /// At the cap the store keeps the ``maxPages`` highest pages: a lower page is evicted and its
+    /// counts fold into the lowest bin of the lowest page kept, and values below every kept page
+    /// fold there too. The pages kept and where folded counts land depend only on which pages
+    /// were ever occupied, never on the order of arrival, so merging stays commutative.
     mutating func slotIndex(forAdding i: Int32) -> (Int, Int32) {
         let page = i >> Self.pageShift
         if let slot = slot(forPage: page, create: true) {
             return ((slot << Self.pageShift) | Int(i & 63), i)
         }
-        // Folding: the nearest existing page, then the nearest bin within it.
-        var best = 0
-        var bestDistance = Int32.max
-        for j in slotOfPage.indices where slotOfPage[j] != 0 {
-            let d = abs(firstPage + Int32(j) - page)
-            if d < bestDistance { bestDistance = d; best = j }
+        let lowest = lowestPage()
+        if page > lowest {
+            evictLowestPage()
+            if let slot = slot(forPage: page, create: true) {
+                return ((slot << Self.pageShift) | Int(i & 63), i)
+            }
         }
-        let nearPage = firstPage + Int32(best)
-        let bin = Swift.min(Swift.max(i, nearPage << Self.pageShift), (nearPage << Self.pageShift) + 63)
-        return ((Int(slotOfPage[best] - 1) << Self.pageShift) | Int(bin & 63), bin)
+        let floorPage = lowestPage()
+        let bin = floorPage << Self.pageShift
+        return (existingSlotIndex(bin)!, bin)
+    }
+
+    func lowestPage() -> Int32 {
+        let j = slotOfPage.firstIndex { $0 != 0 }!
+        return firstPage + Int32(j)
+    }
+
+    /// Frees the lowest page, folding its counts into the lowest bin of the next page.
+    mutating func evictLowestPage() {
+        let j = slotOfPage.firstIndex { $0 != 0 }!
+        let page = firstPage + Int32(j)
+        let slot = Int(slotOfPage[j] - 1)
+        var folded: UInt64 = 0
+        for o in 0..<Self.pageSize {
+            let bin = (page << Self.pageShift) + Int32(o)
+            folded &+= UInt64(counts[(slot << Self.pageShift) + o]) &+ (carries.removeValue(forKey: bin) ?? 0)
+        }
+        // Move the last slot into the freed one so the pages stay packed.
+        let last = pageCount - 1
+        if slot != last {
+            for o in 0..<Self.pageSize { counts[(slot << Self.pageShift) + o] = counts[(last << Self.pageShift) + o] }
+            if let k = slotOfPage.firstIndex(of: UInt8(last + 1)) { slotOfPage[k] = UInt8(slot + 1) }
+        }
+        counts.removeLast(Self.pageSize)
+        slotOfPage[j] = 0
+        if folded > 0 {
+            let next = lowestPage()
+            add(next << Self.pageShift, folded)
+        }
     }
 
     /// The slot of `page`, allocating one when allowed and under the cap.

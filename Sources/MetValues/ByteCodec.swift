@@ -24,6 +24,11 @@ public struct ByteWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Continues writing after `existing` (which the writer takes over).
+    public init(appendingTo existing: [UInt8]) {
+        bytes = existing
+    }
+
     @inlinable public var count: Int { bytes.count }
 
     public mutating func writeByte(_ b: UInt8) { bytes.append(b) }
@@ -66,13 +71,15 @@ public struct ByteWriter: Sendable {
 /// Reads primitive values from a borrowed byte buffer, checking bounds on every read.
 public struct ByteReader {
     @usableFromInline let base: UnsafeRawBufferPointer
-    public private(set) var offset: Int
+    @usableFromInline var _offset: Int
+    /// Bytes read so far.
+    @inlinable public var offset: Int { _offset }
 
     /// Wraps a buffer the caller keeps alive for as long as the reader is used.
     public init(_ buffer: UnsafeRawBufferPointer) {
         // Unsafe pointer: callers create readers inside `withUnsafeBytes` and never let them escape it.
         base = buffer
-        offset = 0
+        _offset = 0
     }
 
     @inlinable public var remaining: Int { base.count - offset }
@@ -80,17 +87,31 @@ public struct ByteReader {
 
     public mutating func readByte() throws(DecodeError) -> UInt8 {
         guard offset < base.count else { throw .truncated }
-        defer { offset += 1 }
+        defer { _offset += 1 }
         return base[offset]
     }
 
+    @inlinable
     public mutating func readVarint() throws(DecodeError) -> UInt64 {
+        // Fast path: one byte, the common case for bin counts and gaps.
+        if offset < base.count {
+            let b = base[offset]
+            if b < 0x80 {
+                _offset += 1
+                return UInt64(b)
+            }
+        }
+        return try readLongVarint()
+    }
+
+    @usableFromInline
+    mutating func readLongVarint() throws(DecodeError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
             guard offset < base.count else { throw .truncated }
             let b = base[offset]
-            offset += 1
+            _offset += 1
             if shift == 63 && b > 1 { throw .overlongVarint }
             result |= UInt64(b & 0x7f) << shift
             if b & 0x80 == 0 { return result }
@@ -113,13 +134,13 @@ public struct ByteReader {
 
     public mutating func readUInt32() throws(DecodeError) -> UInt32 {
         guard remaining >= 4 else { throw .truncated }
-        defer { offset += 4 }
+        defer { _offset += 4 }
         return base.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian
     }
 
     public mutating func readUInt64() throws(DecodeError) -> UInt64 {
         guard remaining >= 8 else { throw .truncated }
-        defer { offset += 8 }
+        defer { _offset += 8 }
         return base.loadUnaligned(fromByteOffset: offset, as: UInt64.self).littleEndian
     }
 
@@ -127,7 +148,7 @@ public struct ByteReader {
 
     public mutating func readBytes(_ n: Int) throws(DecodeError) -> ArraySlice<UInt8> {
         guard n >= 0, remaining >= n else { throw .truncated }
-        defer { offset += n }
+        defer { _offset += n }
         return ArraySlice(UnsafeRawBufferPointer(rebasing: base[offset..<(offset + n)]))
     }
 

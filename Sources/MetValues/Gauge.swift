@@ -33,7 +33,8 @@ public struct Gauge: Sendable, Equatable, Hashable {
         last = later.last
         max = Swift.max(max, later.max)
         sum += later.sum
-        samples &+= later.samples
+        let (n, overflow) = samples.addingReportingOverflow(later.samples)
+        samples = overflow ? .max : n
     }
 
     public func encode(into w: inout ByteWriter) {

@@ -72,10 +72,10 @@ public enum IndexMapping {
         return Double(sign: .plus, exponent: e, significand: 1)
     }
 
-    /// Lower bound of bin `i` (exclusive).
+    /// Lower bound of bin `i` (exclusive), to about 1e-13 relative (inverted numerically).
     public static func lowerBound(_ i: Int32) -> Double { inverseLog2(Double(i - 1) / multiplier) }
 
-    /// Upper bound of bin `i` (inclusive).
+    /// Upper bound of bin `i` (inclusive), to about 1e-13 relative.
     public static func upperBound(_ i: Int32) -> Double { inverseLog2(Double(i) / multiplier) }
 
     /// The value reported for bin `i`: the point whose relative distance to both bounds is equal,
@@ -84,6 +84,8 @@ public enum IndexMapping {
         let lo = lowerBound(i)
         let hi = upperBound(i)
         guard hi.isFinite else { return lo * (1 + relativeAccuracy) }
-        return 2 * lo * hi / (lo + hi)
+        // 2·lo·hi / (lo + hi), written so that it neither overflows near the top of the double
+        // range nor underflows near the bottom.
+        return lo * (2 / (1 + lo / hi))
     }
 }

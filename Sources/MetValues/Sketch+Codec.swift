@@ -24,7 +24,7 @@ extension Sketch {
 
     /// The encoded bytes.
     public func encoded() -> [UInt8] {
-        var w = ByteWriter(capacity: 16 + 2 * binCount)
+        var w = ByteWriter(capacity: 40 + 96 * (positive.pageCount + negative.pageCount))
         encode(into: &w)
         return w.bytes
     }
@@ -32,9 +32,11 @@ extension Sketch {
     /// Appends the encoding to `writer`.
     public func encode(into w: inout ByteWriter) {
         w.writeByte(IndexMapping.formatID)
+        // One value: min (which keeps the sign of -0.0), or after `remove` the sum, which is
+        // that value exactly.
         if count == 1 {
             w.writeByte(Flag.single)
-            w.writeDouble(min)
+            w.writeDouble(min == max ? min : sum)
             return
         }
         var flags: UInt8 = 0
@@ -50,8 +52,8 @@ extension Sketch {
         w.writeDouble(min)
         w.writeDouble(max)
         if zeroCount > 0 { w.writeVarint(zeroCount) }
-        if neg.n > 0 { neg.write(negative, into: &w) }
-        if pos.n > 0 { pos.write(positive, into: &w) }
+        if neg.n > 0 { neg.write(into: &w) }
+        if pos.n > 0 { pos.write(into: &w) }
     }
 
     /// Decodes a sketch, validating everything.
@@ -138,10 +140,20 @@ extension Sketch {
             let first = try r.readSignedVarint()
             // Each count takes at least one byte: a length beyond the bytes left is a lie.
             let n = try r.readLength(max: Swift.min(r.remaining, range.count), "dense bin count")
-            guard n > 0 else { throw .invalid("dense bin count") }
+            guard n > 0, first >= Int64(range.lowerBound), first <= Int64(range.upperBound),
+                Int64(n) - 1 <= Int64(range.upperBound) - first
+            else {
+                throw .invalid("dense bin range")
+            }
+            // The whole run is in range (checked above), so only the counts need checking here.
             for i in 0..<n {
                 let c = try r.readVarint()
-                if c > 0 { try take(first + Int64(i), c) }
+                if c > 0 {
+                    let (t, o) = total.addingReportingOverflow(c)
+                    guard !o else { throw .invalid("bin counts overflow") }
+                    total = t
+                    store.add(Int32(truncatingIfNeeded: first + Int64(i)), c)
+                }
             }
         } else {
             let n = try r.readLength(max: Swift.min(r.remaining / 2, range.count), "sparse bin count")
@@ -162,54 +174,51 @@ extension Sketch {
     }
 }
 
-/// The shorter of the dense and sparse layouts for one side's bins.
+/// The shorter of the dense and sparse layouts for one side's bins, from one pass over them.
 struct BinLayout {
-    var n = 0
+    var bins: [Int32] = []
+    var counts: [UInt64] = []
     var dense = false
-    var first: Int32 = 0
-    var last: Int32 = 0
+
+    var n: Int { bins.count }
 
     init(_ store: BinStore) {
-        var denseBytes = 0
-        var sparseBytes = 0
-        var previous: Int32 = 0
+        guard store.pageCount > 0 else { return }
         store.forEachBin { bin, c in
-            let size = varintSize(c)
-            if n == 0 {
-                first = bin
-                sparseBytes = size + varintSize(zigzag(bin))
-            } else {
-                sparseBytes += size + varintSize(UInt64(bin - previous))
-                denseBytes += Int(bin - previous - 1)  // one zero byte per empty bin between
-            }
-            denseBytes += size
-            previous = bin
-            n += 1
+            bins.append(bin)
+            counts.append(c)
         }
-        guard n > 0 else { return }
-        last = previous
-        denseBytes += varintSize(zigzag(first)) + varintSize(UInt64(last - first + 1))
-        sparseBytes += varintSize(UInt64(n))
+        guard let first = bins.first, let last = bins.last else { return }
+        var countBytes = 0
+        for c in counts { countBytes += varintSize(c) }
+        var gapBytes = 0
+        for k in 1..<Swift.max(1, bins.count) { gapBytes += varintSize(UInt64(bins[k] - bins[k - 1])) }
+        let span = Int(last - first) + 1
+        let denseBytes = varintSize(zigzag(first)) + varintSize(UInt64(span)) + countBytes + (span - bins.count)
+        let sparseBytes = varintSize(UInt64(bins.count)) + varintSize(zigzag(first)) + countBytes + gapBytes
         dense = denseBytes <= sparseBytes
     }
 
-    func write(_ store: BinStore, into w: inout ByteWriter) {
+    func write(into w: inout ByteWriter) {
         if dense {
-            w.writeSignedVarint(Int64(first))
-            w.writeVarint(UInt64(last - first + 1))
-            var next = first
-            store.forEachBin { bin, c in
-                while next < bin { w.writeByte(0); next += 1 }
-                w.writeVarint(c)
-                next = bin + 1
+            w.writeSignedVarint(Int64(bins[0]))
+            w.writeVarint(UInt64(bins[bins.count - 1] - bins[0] + 1))
+            var next = bins[0]
+            for k in bins.indices {
+                while next < bins[k] {
+                    w.writeByte(0)
+                    next += 1
+                }
+                w.writeVarint(counts[k])
+                next = bins[k] + 1
             }
         } else {
-            w.writeVarint(UInt64(n))
-            var previous: Int32? = nil
-            store.forEachBin { bin, c in
-                if let p = previous { w.writeVarint(UInt64(bin - p)) } else { w.writeSignedVarint(Int64(bin)) }
-                w.writeVarint(c)
-                previous = bin
+            w.writeVarint(UInt64(bins.count))
+            w.writeSignedVarint(Int64(bins[0]))
+            w.writeVarint(counts[0])
+            for k in 1..<bins.count {
+                w.writeVarint(UInt64(bins[k] - bins[k - 1]))
+                w.writeVarint(counts[k])
             }
         }
     }

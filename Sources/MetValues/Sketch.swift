@@ -170,6 +170,11 @@ extension Sketch {
         _count &-= part._count
         _sum -= part._sum
         if _count == 0 { reset() }
+        // One value left: the sum is that value, so the bounds are known exactly again.
+        if _count == 1 {
+            _min = _sum
+            _max = _sum
+        }
         return true
     }
 }

@@ -1,0 +1,28 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `scripts/bench [NAME ...]`: runs the named benchmark groups (all by default) and prints one
+/// line per figure: `NAME VALUE UNIT [peer=VALUE ratio=VALUE]`.
+let groups: [(names: [String], run: () -> Void)] = [
+    (["sketch.max_rel_error_pct"], SketchBench.maxRelError),
+    (["sketch.add_ns"], SketchBench.addSpeed),
+    (["sketch.merge_ns"], SketchBench.mergeSpeed),
+    (["sketch.mem_bytes_1e6", "sketch.encoded_bytes_1e6"], SketchBench.size),
+    (["store.mib_260k"], StoreBench.size),
+    (["compaction.ms_260k", "compaction.peak_mib_260k"], StoreBench.compaction),
+    (["timeslice.ms_10k_2h"], StoreBench.timeslice),
+]
+
+let args = Array(CommandLine.arguments.dropFirst())
+if args.contains("--list") {
+    for g in groups { print(g.names.joined(separator: "\n")) }
+    exit(0)
+}
+// A group runs when an argument is a prefix of one of its figures ("sketch" runs every sketch.*).
+let selected = args.isEmpty ? groups : groups.filter { g in args.contains { a in g.names.contains { $0.hasPrefix(a) } } }
+if selected.isEmpty {
+    print("unknown benchmark: \(args.joined(separator: " ")); try --list")
+    exit(2)
+}
+for g in selected { g.run() }

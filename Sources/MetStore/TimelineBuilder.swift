@@ -1,0 +1,159 @@
+import MetValues
+
+/// Writes a new timeline column by column, with capacities reserved up front, copying kept
+/// points and merging groups of points into one (compaction). A sketch group is merged through
+/// one reusable accumulator and encoded straight into the new arena, so merging allocates
+/// nothing per point.
+struct TimelineBuilder {
+    private var t: Timeline
+    private var arena: ByteWriter
+
+    init(kind: SeriesKind, capacity: Int, arenaCapacity: Int) {
+        t = Timeline(kind: kind)
+        t.headers.reserveCapacity(capacity)
+        switch kind {
+        case .count: t.counts.reserveCapacity(capacity)
+        case .gauge: t.gauges.reserveCapacity(capacity)
+        case .sketch: t.ends.reserveCapacity(capacity)
+        }
+        arena = ByteWriter(capacity: arenaCapacity)
+    }
+
+    /// Copies points `range` of `src` unchanged.
+    mutating func copy(_ src: Timeline, _ range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        t.headers.append(contentsOf: src.headers[range])
+        switch t.kind {
+        case .count: t.counts.append(contentsOf: src.counts[range])
+        case .gauge: t.gauges.append(contentsOf: src.gauges[range])
+        case .sketch:
+            let from = range.lowerBound == 0 ? 0 : Int(src.ends[range.lowerBound - 1])
+            let to = Int(src.ends[range.upperBound - 1])
+            let shift = arena.count - from
+            arena.writeBytes(src.arena[from..<to])
+            for k in range { t.ends.append(UInt32(Int(src.ends[k]) + shift)) }
+        }
+    }
+
+    /// Appends one point holding the points `range` of `src` merged, as bucket `header`.
+    mutating func merge(_ src: Timeline, _ range: Range<Int>, as header: PointHeader, scratch: inout Sketch) {
+        t.headers.append(header)
+        switch t.kind {
+        case .count:
+            var c = Count()
+            for k in range { c.add(src.counts[k]) }
+            t.counts.append(c.value)
+        case .gauge:
+            var g = src.gauges[range.lowerBound]
+            for k in range.dropFirst() { g.combine(later: src.gauges[k]) }
+            t.gauges.append(g)
+        case .sketch:
+            scratch.reset()
+            for k in range { src.mergeSketch(k, into: &scratch) }
+            scratch.encode(into: &arena)
+            t.ends.append(UInt32(arena.count))
+        }
+    }
+
+    /// The timeline, with capacities trimmed when the reservation was generous (rollups are
+    /// built from many more records than they end up holding).
+    consuming func finish() -> Timeline {
+        if t.kind == .sketch { t.arena = arena.bytes }
+        t.headers = Self.trimmed(t.headers)
+        t.counts = Self.trimmed(t.counts)
+        t.gauges = Self.trimmed(t.gauges)
+        t.ends = Self.trimmed(t.ends)
+        t.arena = Self.trimmed(t.arena)
+        return t
+    }
+
+    static func trimmed<T>(_ a: [T]) -> [T] {
+        guard a.capacity > a.count + a.count / 8 + 16 else { return a }
+        var copy: [T] = []
+        copy.reserveCapacity(a.count)
+        copy.append(contentsOf: a)
+        return copy
+    }
+}
+
+extension TimelineBuilder {
+    /// Appends one stored point as it is.
+    mutating func append(_ r: PointRecord) {
+        t.headers.append(r.header)
+        switch r.value {
+        case .count(let n): t.counts.append(n)
+        case .gauge(let g): t.gauges.append(g)
+        case .sketch(let bytes):
+            arena.writeBytes(bytes)
+            t.ends.append(UInt32(arena.count))
+        }
+    }
+
+    /// Appends one point summing points `range` of `src` and `extra` (counts and sketches).
+    mutating func appendSum(_ src: Timeline, _ range: Range<Int>, _ extra: ArraySlice<PointRecord>, as header: PointHeader, scratch: inout Sketch) {
+        t.headers.append(header)
+        switch t.kind {
+        case .count, .gauge:
+            var c = Count()
+            for k in range { c.add(src.counts[k]) }
+            for case .count(let n) in extra.map(\.value) { c.add(n) }
+            t.counts.append(c.value)
+        case .sketch:
+            scratch.reset()
+            for k in range { src.mergeSketch(k, into: &scratch) }
+            for case .sketch(let bytes) in extra.map(\.value) { ValueMath.mergeEncoded(bytes, into: &scratch) }
+            scratch.encode(into: &arena)
+            t.ends.append(UInt32(arena.count))
+        }
+    }
+}
+
+extension Timeline {
+    /// Adds sorted, non-overlapping records in one linear pass (rollups): where buckets
+    /// overlap, everything in the coarsest bucket becomes one point of that bucket.
+    mutating func addAll(_ incoming: [PointRecord], scratch: inout Sketch) {
+        guard !incoming.isEmpty else { return }
+        if incoming.count == 1 {
+            add(incoming[0].value, ts: incoming[0].header.start, step: Int(incoming[0].header.step), seq: incoming[0].header.seq)
+            return
+        }
+        var extraBytes = 0
+        for case .sketch(let b) in incoming.map(\.value) { extraBytes += b.count }
+        var out = TimelineBuilder(kind: kind, capacity: count + incoming.count, arenaCapacity: arena.count + extraBytes)
+        var li = 0
+        var ii = 0
+        while li < count || ii < incoming.count {
+            let startsLocal = ii >= incoming.count || (li < count && headers[li].start <= incoming[ii].header.start)
+            let windowStart = startsLocal ? headers[li].start : incoming[ii].header.start
+            var windowEnd = startsLocal ? headers[li].end : incoming[ii].header.end
+            var lj = li
+            var ij = ii
+            var moved = true
+            while moved {
+                moved = false
+                while lj < count, headers[lj].start < windowEnd {
+                    windowEnd = Swift.max(windowEnd, headers[lj].end)
+                    lj += 1
+                    moved = true
+                }
+                while ij < incoming.count, incoming[ij].header.start < windowEnd {
+                    windowEnd = Swift.max(windowEnd, incoming[ij].header.end)
+                    ij += 1
+                    moved = true
+                }
+            }
+            if ij == ii {
+                out.copy(self, li..<lj)
+            } else if lj == li && ij - ii == 1 {
+                out.append(incoming[ii])
+            } else {
+                let seq = Swift.max(headers[li..<lj].reduce(0) { Swift.max($0, $1.seq) }, incoming[ii..<ij].reduce(0) { Swift.max($0, $1.header.seq) })
+                let header = PointHeader(seq: seq, ts: UInt32(windowStart), step: UInt16(windowEnd - windowStart))
+                out.appendSum(self, li..<lj, incoming[ii..<ij], as: header, scratch: &scratch)
+            }
+            li = lj
+            ii = ij
+        }
+        self = out.finish()
+    }
+}
