@@ -81,6 +81,15 @@ public struct BinStore: Sendable {
     /// bins are skipped with one vector compare, so sparse pages cost little.
     @inlinable
     public func forEachBin(descending: Bool = false, _ body: (Int32, UInt64) -> Void) {
+        scanBins(descending: descending) { bin, count in
+            body(bin, count)
+            return true
+        }
+    }
+
+    /// Like ``forEachBin(descending:_:)``, stopping as soon as `body` returns `false`.
+    @inlinable
+    public func scanBins(descending: Bool = false, _ body: (Int32, UInt64) -> Bool) {
         let n = slotOfPage.count
         counts.withUnsafeBufferPointer { buffer in
             // Unsafe pointer: every chunk read lies inside one page (slot·64 + 16·c ..< +16).
@@ -103,10 +112,10 @@ public struct BinStore: Sendable {
                         let o = chunk * 16 + (descending ? 15 - t : t)
                         let count = buffer[pageBase + o]
                         if carries.isEmpty {
-                            if count != 0 { body(firstBin + Int32(o), UInt64(count)) }
+                            if count != 0, !body(firstBin + Int32(o), UInt64(count)) { return }
                         } else {
                             let carry = carries[firstBin + Int32(o)] ?? 0
-                            if count != 0 || carry != 0 { body(firstBin + Int32(o), UInt64(count) &+ carry) }
+                            if count != 0 || carry != 0, !body(firstBin + Int32(o), UInt64(count) &+ carry) { return }
                         }
                     }
                 }

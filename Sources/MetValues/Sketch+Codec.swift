@@ -146,14 +146,30 @@ extension Sketch {
                 throw .invalid("dense bin range")
             }
             // The whole run is in range (checked above), so only the counts need checking here.
+            // Consecutive bins share a page: look its slot up once per page.
+            var page = Int32.min
+            var pageBase = -1
             for i in 0..<n {
                 let c = try r.readVarint()
-                if c > 0 {
-                    let (t, o) = total.addingReportingOverflow(c)
-                    guard !o else { throw .invalid("bin counts overflow") }
-                    total = t
-                    store.add(Int32(truncatingIfNeeded: first + Int64(i)), c)
+                if c == 0 { continue }
+                let (t, o) = total.addingReportingOverflow(c)
+                guard !o else { throw .invalid("bin counts overflow") }
+                total = t
+                let bin = Int32(truncatingIfNeeded: first + Int64(i))
+                if bin >> BinStore.pageShift != page {
+                    page = bin >> BinStore.pageShift
+                    pageBase = store.slot(forPage: page, create: true).map { $0 << BinStore.pageShift } ?? -1
                 }
+                if pageBase >= 0, c <= UInt64(UInt32.max) {
+                    let k = pageBase | Int(bin & 63)
+                    let (sum, wrapped) = store.counts[k].addingReportingOverflow(UInt32(c))
+                    if !wrapped {
+                        store.counts[k] = sum
+                        continue
+                    }
+                }
+                store.add(bin, c)
+                page = Int32.min  // the slow path may have moved pages
             }
         } else {
             let n = try r.readLength(max: Swift.min(r.remaining / 2, range.count), "sparse bin count")

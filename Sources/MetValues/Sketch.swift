@@ -114,20 +114,20 @@ public struct Sketch: Sendable, Equatable {
         let rank = UInt64((Swift.min(Swift.max(q, 0), 1) * Double(count - 1)).rounded(.down))
         var seen: UInt64 = 0
         var found: Double?
-        negative.forEachBin(descending: true) { bin, c in
-            guard found == nil else { return }
+        negative.scanBins(descending: true) { bin, c in
             seen &+= c
             if seen > rank { found = -IndexMapping.representative(bin) }
+            return found == nil
         }
         if found == nil {
             seen &+= _zeroCount
             if seen > rank { found = 0 }
         }
         if found == nil {
-            positive.forEachBin { bin, c in
-                guard found == nil else { return }
+            positive.scanBins { bin, c in
                 seen &+= c
                 if seen > rank { found = IndexMapping.representative(bin) }
+                return found == nil
             }
         }
         guard let value = found ?? (max.isFinite ? max : nil) else { return nil }
