@@ -101,42 +101,20 @@ extension SeriesStore {
         }
         let local = timelines[Int(id)]
         var out: [PointRecord] = []
-        var added: [PointRecord] = []
-        var li = 0
-        var ii = 0
-        while li < local.count || ii < points.count {
-            let startsLocal = ii >= points.count || (li < local.count && local.headers[li].start <= points[ii].header.start)
-            var windowEnd = startsLocal ? local.headers[li].end : points[ii].header.end
-            var lj = li
-            var ij = ii
-            var moved = true
-            while moved {
-                moved = false
-                while lj < local.count, local.headers[lj].start < windowEnd {
-                    windowEnd = Swift.max(windowEnd, local.headers[lj].end)
-                    lj += 1
-                    moved = true
-                }
-                while ij < points.count, points[ij].header.start < windowEnd {
-                    windowEnd = Swift.max(windowEnd, points[ij].header.end)
-                    ij += 1
-                    moved = true
-                }
-            }
-            let localSeq = local.headers[li..<lj].reduce(0) { Swift.max($0, $1.seq) }
-            let incomingSeq = points[ii..<ij].reduce(0) { Swift.max($0, $1.header.seq) }
-            if ij > ii, lj == li || incomingSeq > localSeq {
-                added.append(contentsOf: points[ii..<ij])
-                out.append(contentsOf: points[ii..<ij])
+        var replaced = false
+        local.forEachWindow(with: points) { lr, ir, _, _ in
+            let localSeq = local.headers[lr].reduce(0) { Swift.max($0, $1.seq) }
+            let incomingSeq = points[ir].reduce(0) { Swift.max($0, $1.header.seq) }
+            if !ir.isEmpty, lr.isEmpty || incomingSeq > localSeq {
+                replaced = true
+                out.append(contentsOf: points[ir])
                 stats.windowsReplaced += 1
             } else {
-                for k in li..<lj { out.append(local.record(k)) }
+                for k in lr { out.append(local.record(k)) }
                 stats.windowsKept += 1
             }
-            li = lj
-            ii = ij
         }
-        guard !added.isEmpty else { return }
+        guard replaced else { return }
         timelines[Int(id)].rebuild(out)
         timelines[Int(id)].needsFullCompaction = true
         dropRollups(series: Int(series))

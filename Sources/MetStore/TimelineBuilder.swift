@@ -120,6 +120,25 @@ extension Timeline {
         var extraBytes = 0
         for case .sketch(let b) in incoming.map(\.value) { extraBytes += b.count }
         var out = TimelineBuilder(kind: kind, capacity: count + incoming.count, arenaCapacity: arena.count + extraBytes)
+        forEachWindow(with: incoming) { local, extra, windowStart, windowEnd in
+            if extra.isEmpty {
+                out.copy(self, local)
+            } else if local.isEmpty && extra.count == 1 {
+                out.append(incoming[extra.lowerBound])
+            } else {
+                let seq = Swift.max(headers[local].reduce(0) { Swift.max($0, $1.seq) }, incoming[extra].reduce(0) { Swift.max($0, $1.header.seq) })
+                let header = PointHeader(seq: seq, ts: UInt32(windowStart), step: UInt16(windowEnd - windowStart))
+                out.appendSum(self, local, incoming[extra], as: header, scratch: &scratch)
+            }
+        }
+        self = out.finish()
+    }
+
+    /// Walks this timeline's buckets and `incoming`'s (both sorted by start) as windows: the
+    /// smallest spans covering overlapping buckets. Buckets nest (each step divides the next),
+    /// so a window is one bucket of the coarsest step present in it. `body` gets the window's
+    /// local and incoming index ranges, either of which may be empty, and its bounds.
+    func forEachWindow(with incoming: [PointRecord], _ body: (_ local: Range<Int>, _ incoming: Range<Int>, _ start: Int64, _ end: Int64) -> Void) {
         var li = 0
         var ii = 0
         while li < count || ii < incoming.count {
@@ -142,18 +161,9 @@ extension Timeline {
                     moved = true
                 }
             }
-            if ij == ii {
-                out.copy(self, li..<lj)
-            } else if lj == li && ij - ii == 1 {
-                out.append(incoming[ii])
-            } else {
-                let seq = Swift.max(headers[li..<lj].reduce(0) { Swift.max($0, $1.seq) }, incoming[ii..<ij].reduce(0) { Swift.max($0, $1.header.seq) })
-                let header = PointHeader(seq: seq, ts: UInt32(windowStart), step: UInt16(windowEnd - windowStart))
-                out.appendSum(self, li..<lj, incoming[ii..<ij], as: header, scratch: &scratch)
-            }
+            body(li..<lj, ii..<ij, windowStart, windowEnd)
             li = lj
             ii = ij
         }
-        self = out.finish()
     }
 }
