@@ -93,13 +93,22 @@ public struct ByteReader {
 
     @inlinable
     public mutating func readVarint() throws(DecodeError) -> UInt64 {
-        // Fast path: one byte, the common case for bin counts and gaps.
-        if offset < base.count {
-            let b = base[offset]
-            if b < 0x80 {
+        // Fast paths: one or two bytes, the common cases for bin counts and gaps.
+        if offset + 1 < base.count {
+            let b0 = base[offset]
+            if b0 < 0x80 {
                 _offset += 1
-                return UInt64(b)
+                return UInt64(b0)
             }
+            let b1 = base[offset + 1]
+            if b1 < 0x80 {
+                _offset += 2
+                return UInt64(b0 & 0x7f) | UInt64(b1) << 7
+            }
+        } else if offset < base.count, base[offset] < 0x80 {
+            let b = base[offset]
+            _offset += 1
+            return UInt64(b)
         }
         return try readLongVarint()
     }
