@@ -26,14 +26,6 @@ enum StoredValue: Sendable {
         case .sketch(let s): self = .sketch(s.encoded()[...])
         }
     }
-
-    var pointValue: PointValue {
-        switch self {
-        case .count(let n): .count(n)
-        case .gauge(let g): .gauge(g)
-        case .sketch(let bytes): .sketch((try? Sketch(decoding: bytes)) ?? Sketch())
-        }
-    }
 }
 
 /// One stored point, used when ranges of a timeline are rewritten.
