@@ -13,9 +13,11 @@ let package = Package(
     products: [
         .library(name: "MetValues", targets: ["MetValues"]),
         .library(name: "MetStore", targets: ["MetStore"]),
+        .library(name: "MetRecorder", targets: ["MetRecorder"]),
         .library(name: "MetPostgres", targets: ["MetPostgres"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
@@ -34,6 +36,11 @@ let package = Package(
         // MARK: Pure layers: no sockets, no database.
         .target(name: "MetValues", swiftSettings: strict),
         .target(name: "MetStore", dependencies: ["MetValues"], swiftSettings: strict),
+        .target(
+            name: "MetRecorder",
+            dependencies: ["MetValues", "MetStore", .product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: strict
+        ),
 
         // MARK: C wrappers.
         .target(name: "MetUV", dependencies: ["CLibUV"], swiftSettings: strict),
@@ -48,6 +55,11 @@ let package = Package(
         .testTarget(
             name: "MetStoreTests",
             dependencies: ["MetStore", "MetValues", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MetRecorderTests",
+            dependencies: ["MetRecorder", "MetStore", "MetValues", .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         .target(name: "CMallocStats"),
@@ -21,6 +22,8 @@ let package = Package(
                 "CMallocStats",
                 .product(name: "MetValues", package: root),
                 .product(name: "MetStore", package: root),
+                .product(name: "MetRecorder", package: root),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),

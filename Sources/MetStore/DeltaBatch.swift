@@ -21,12 +21,15 @@ public struct DeltaBatch: Sendable, Equatable {
     /// Unix seconds at the origin when the batch was taken; every entry lands in this second.
     public var timestamp: Int64
     public var entries: [Entry]
+    /// The origin's queue checks taken with this batch (latest per queue wins on every replica).
+    public var checks: [QueueCheck]
 
-    public init(origin: Origin, seq: UInt64, timestamp: Int64, entries: [Entry]) {
+    public init(origin: Origin, seq: UInt64, timestamp: Int64, entries: [Entry], checks: [QueueCheck] = []) {
         self.origin = origin
         self.seq = seq
         self.timestamp = timestamp
         self.entries = entries
+        self.checks = checks
     }
 }
 

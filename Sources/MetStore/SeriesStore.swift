@@ -19,6 +19,8 @@ public final class SeriesStore {
     /// Per origin id: the highest batch sequence number applied or merged.
     var watermarkByOrigin: [UInt64] = []
     var rollups: [RollupIndex?] = []
+    /// Latest queue check per "node\u{1}queue".
+    var checks: [String: QueueCheck] = [:]
 
     public init(tiers: CompactionTiers = .default, rollupThreshold: Int = 32) {
         self.tiers = tiers
@@ -117,6 +119,7 @@ public final class SeriesStore {
                 addToRollups(timeline: id, value, bucket)
             }
         }
+        for check in batch.checks { record(check) }
         watermarkByOrigin[Int(origin)] = Swift.max(mark, batch.seq)
         return .applied(entries: batch.entries.count - rejected, rejected: rejected)
     }

@@ -32,10 +32,18 @@ public enum IndexMapping {
     /// Range of indices a finite, normal magnitude can map to.
     public static let indexRange: ClosedRange<Int32> = index(of: minIndexable)...index(of: .greatestFiniteMagnitude)
 
+    /// True for the bit pattern of a positive, normal, finite value (sign 0, exponent 1...2046).
+    @inlinable @inline(__always)
+    public static func isIndexable(bits: UInt64) -> Bool {
+        bits &- 0x0010_0000_0000_0000 < 0x7fe0_0000_0000_0000
+    }
+
     /// Approximate `log2` of a positive normal value.
     @inlinable @inline(__always)
-    static func approximateLog2(_ x: Double) -> Double {
-        let bits = x.bitPattern
+    static func approximateLog2(_ x: Double) -> Double { approximateLog2(bits: x.bitPattern) }
+
+    @inlinable @inline(__always)
+    static func approximateLog2(bits: UInt64) -> Double {
         let exponent = Int64((bits >> 52) & 0x7ff) - 1023
         let s = Double(bitPattern: (bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000) - 1
         return ((a * s + b) * s + c) * s + Double(exponent)
@@ -43,8 +51,12 @@ public enum IndexMapping {
 
     /// The bin index of a positive, finite, normal magnitude: `ceil(log2~(x) · multiplier)`.
     @inlinable @inline(__always)
-    public static func index(of x: Double) -> Int32 {
-        let y = approximateLog2(x) * multiplier
+    public static func index(of x: Double) -> Int32 { index(bits: x.bitPattern) }
+
+    /// ``index(of:)`` from the value's bit pattern.
+    @inlinable @inline(__always)
+    public static func index(bits: UInt64) -> Int32 {
+        let y = approximateLog2(bits: bits) * multiplier
         let t = Int32(y)  // |y| < 36_000, so the conversion cannot trap
         return Double(t) < y ? t + 1 : t
     }

@@ -45,8 +45,9 @@ public struct Sketch: Sendable, Equatable {
     /// Records one value. Returns `false`, recording nothing, for NaN and ±infinity.
     @inlinable @inline(__always) @discardableResult
     public mutating func add(_ x: Double) -> Bool {
-        if x >= IndexMapping.minIndexable && x <= Double.greatestFiniteMagnitude {
-            positive.increment(IndexMapping.index(of: x))
+        let bits = x.bitPattern
+        if IndexMapping.isIndexable(bits: bits) {
+            positive.increment(IndexMapping.index(bits: bits))
         } else if !addOutsidePositive(x, 1) {
             return false
         }

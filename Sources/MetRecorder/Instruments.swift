@@ -1,0 +1,92 @@
+import MetStore
+import MetValues
+import Synchronization
+
+/// A count series for one label set: an atomic delta, swapped out at every batch.
+public final class CountInstrument: Sendable {
+    let series: String
+    let labels: LabelSet
+    @usableFromInline let delta = Atomic<Int64>(0)
+
+    init(series: String, labels: LabelSet) {
+        self.series = series
+        self.labels = labels
+    }
+
+    /// Adds `n` events (saturating is left to the store; the delta wraps only past 9.2e18).
+    @inlinable public func add(_ n: Int64 = 1) { delta.wrappingAdd(n, ordering: .relaxed) }
+
+    func drain(into entries: inout [DeltaBatch.Entry]) {
+        let n = delta.exchange(0, ordering: .relaxed)
+        if n != 0 { entries.append(.init(series: series, labels: labels, value: .count(n))) }
+    }
+}
+
+/// A sketch series for one label set.
+public final class SketchInstrument: Sendable {
+    let series: String
+    let labels: LabelSet
+    let sketch = Mutex(Sketch())
+
+    init(series: String, labels: LabelSet) {
+        self.series = series
+        self.labels = labels
+    }
+
+    /// Records one observation; NaN and infinities are refused (returns `false`).
+    @discardableResult
+    public func record(_ value: Double) -> Bool { sketch.withLock { $0.add(value) } }
+
+    func drain(into entries: inout [DeltaBatch.Entry]) {
+        let taken: Sketch? = sketch.withLock { s in
+            guard !s.isEmpty else { return nil }
+            defer { s.reset() }
+            return s
+        }
+        if let taken { entries.append(.init(series: series, labels: labels, value: .sketch(taken))) }
+    }
+}
+
+/// A gauge series for one label set: the level set last, sampled at every batch while it is
+/// not zero, and once more when it returns to zero.
+public final class GaugeInstrument: Sendable {
+    let series: String
+    let labels: LabelSet
+    let state = Mutex<(value: Double, max: Double, reported: Double, touched: Bool)>((0, -.infinity, 0, false))
+
+    init(series: String, labels: LabelSet) {
+        self.series = series
+        self.labels = labels
+    }
+
+    /// Sets the level; non-finite levels are refused.
+    public func set(_ value: Double) {
+        guard value.isFinite else { return }
+        state.withLock {
+            $0.value = value
+            $0.max = Swift.max($0.max, value)
+            $0.touched = true
+        }
+    }
+
+    /// Moves the level by `delta`.
+    public func add(_ delta: Double) {
+        guard delta.isFinite else { return }
+        state.withLock {
+            $0.value += delta
+            $0.max = Swift.max($0.max, $0.value)
+            $0.touched = true
+        }
+    }
+
+    func drain(into entries: inout [DeltaBatch.Entry]) {
+        let sample: Gauge? = state.withLock { s in
+            guard s.touched, s.value != 0 || s.reported != 0 else { return nil }
+            let g = Gauge(last: s.value, max: Swift.max(s.max, s.value), sum: s.value, samples: 1)
+            s.reported = s.value
+            s.max = s.value
+            return g
+        }
+        if let sample { entries.append(.init(series: series, labels: labels, value: .gauge(sample))) }
+    }
+}

@@ -1,0 +1,151 @@
+import MetStore
+import MetValues
+import Synchronization
+
+/// The in-process capture of job telemetry (DESIGN §1, §4), embedded in every worker node.
+///
+/// Record through ``JobHandle``s (resolved once per queue and worker: the fast path), through
+/// the string-keyed conveniences, or through swift-metrics (``RecorderMetricsFactory``). Once a
+/// second the node calls ``takeBatch(timestamp:)``, which returns exactly what was recorded since
+/// the previous call, numbered for the mesh.
+public final class NodeRecorder: Sendable {
+    public let origin: Origin
+    let stripeCount: Int
+
+    struct HandleKey: Hashable, Sendable {
+        var queue: String
+        var worker: String
+    }
+
+    struct InstrumentKey: Hashable, Sendable {
+        var series: String
+        var labels: LabelSet
+    }
+
+    struct Registry: Sendable {
+        var handles: [HandleKey: JobHandle] = [:]
+        var handleList: [JobHandle] = []
+        var counts: [InstrumentKey: CountInstrument] = [:]
+        var sketches: [InstrumentKey: SketchInstrument] = [:]
+        var gauges: [InstrumentKey: GaugeInstrument] = [:]
+        var checks: [String: QueueCheck] = [:]
+    }
+
+    let registry = Mutex(Registry())
+    /// Serialises batch taking: the sequence number and the drain happen together.
+    let taking = Mutex<UInt64>(0)
+
+    /// - Parameters:
+    ///   - origin: this node and its incarnation (new at every process start).
+    ///   - stripes: stripes per job handle (a power of two; default twice the cores, at least 4).
+    public init(origin: Origin, stripes: Int? = nil) {
+        self.origin = origin
+        var n = stripes ?? StripeIndex.defaultCount
+        if n & (n - 1) != 0 || n < 1 { n = StripeIndex.defaultCount }
+        stripeCount = n
+    }
+
+    // MARK: Jobs
+
+    /// The handle of a (queue, worker), created once and kept.
+    public func handle(queue: String, worker: String) -> JobHandle {
+        let key = HandleKey(queue: queue, worker: worker)
+        return registry.withLock { r in
+            if let h = r.handles[key] { return h }
+            let h = JobHandle(queue: queue, worker: worker, stripes: stripeCount)
+            r.handles[key] = h
+            r.handleList.append(h)
+            return h
+        }
+    }
+
+    /// `job_start` by queue and worker.
+    public func jobStart(queue: String, worker: String) { handle(queue: queue, worker: worker).start() }
+
+    /// `job_stop` by queue and worker.
+    public func jobStop(queue: String, worker: String, outcome: JobOutcome, execNs: Int64, waitNs: Int64) {
+        handle(queue: queue, worker: worker).stop(outcome, execNs: execNs, waitNs: waitNs)
+    }
+
+    /// `job_exception` by queue and worker (outcome `retryable` or `discarded`).
+    public func jobException(queue: String, worker: String, outcome: JobOutcome, execNs: Int64, waitNs: Int64) {
+        handle(queue: queue, worker: worker).exception(outcome, execNs: execNs, waitNs: waitNs)
+    }
+
+    // MARK: Engine operations, transitions, checks
+
+    /// An engine operation on `count` jobs of a queue (`state` and `worker` where known, e.g.
+    /// `inserted` with state `available` or `scheduled`).
+    public func record(_ op: EngineOperation, queue: String, state: JobState? = nil, worker: String? = nil, count: Int64 = 1) {
+        var pairs = [("node", origin.node), ("queue", queue)]
+        if let state { pairs.append(("state", state.rawValue)) }
+        if let worker { pairs.append(("worker", worker)) }
+        counter(op.rawValue, labels: LabelSet(pairs)).add(count)
+    }
+
+    /// `count` jobs moved from `old` to `new` state: the deltas that move `full_count`.
+    public func transition(queue: String, worker: String? = nil, from old: JobState, to new: JobState, count: Int64 = 1) {
+        var pairs = [("node", origin.node), ("queue", queue), ("state", new.rawValue), ("old_state", old.rawValue)]
+        if let worker { pairs.append(("worker", worker)) }
+        counter("transitions", labels: LabelSet(pairs)).add(count)
+    }
+
+    /// The current state of one of this node's queues; the latest per queue goes with each batch.
+    public func queueCheck(queue: String, limit: Int, paused: Bool, running: [Int64], timestamp: Int64) {
+        let check = QueueCheck(node: origin.node, queue: queue, limit: limit, paused: paused, running: running, timestamp: timestamp)
+        registry.withLock { $0.checks[queue] = check }
+    }
+
+    // MARK: Generic instruments (also what swift-metrics records into)
+
+    public func counter(_ series: String, labels: LabelSet) -> CountInstrument {
+        let key = InstrumentKey(series: series, labels: labels)
+        return registry.withLock { r in
+            if let c = r.counts[key] { return c }
+            let c = CountInstrument(series: series, labels: labels)
+            r.counts[key] = c
+            return c
+        }
+    }
+
+    public func sketch(_ series: String, labels: LabelSet) -> SketchInstrument {
+        let key = InstrumentKey(series: series, labels: labels)
+        return registry.withLock { r in
+            if let s = r.sketches[key] { return s }
+            let s = SketchInstrument(series: series, labels: labels)
+            r.sketches[key] = s
+            return s
+        }
+    }
+
+    public func gauge(_ series: String, labels: LabelSet) -> GaugeInstrument {
+        let key = InstrumentKey(series: series, labels: labels)
+        return registry.withLock { r in
+            if let g = r.gauges[key] { return g }
+            let g = GaugeInstrument(series: series, labels: labels)
+            r.gauges[key] = g
+            return g
+        }
+    }
+
+    // MARK: Batches
+
+    /// Everything recorded since the previous call, as the next numbered batch of this origin,
+    /// stamped with `timestamp` (the origin's wall-clock second). Empty batches are numbered too,
+    /// so receivers can tell a quiet node from a lost batch.
+    public func takeBatch(timestamp: Int64) -> DeltaBatch {
+        taking.withLock { seq in
+            seq += 1
+            let (handles, counts, sketches, gauges, checks) = registry.withLock { r in
+                (r.handleList, Array(r.counts.values), Array(r.sketches.values), Array(r.gauges.values), Array(r.checks.values))
+            }
+            var entries: [DeltaBatch.Entry] = []
+            for h in handles { h.drain(node: origin.node, into: &entries) }
+            for c in counts { c.drain(into: &entries) }
+            for s in sketches { s.drain(into: &entries) }
+            for g in gauges { g.drain(into: &entries) }
+            return DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: entries,
+                              checks: checks.sorted { $0.queue < $1.queue })
+        }
+    }
+}
