@@ -48,11 +48,11 @@ public final class SketchInstrument: Sendable {
 }
 
 /// A gauge series for one label set: the level set last, sampled at every batch while it is
-/// not zero, and once more when it returns to zero.
+/// not zero or was set since the previous batch (so a level set to 0 is reported too).
 public final class GaugeInstrument: Sendable {
     let series: String
     let labels: LabelSet
-    let state = Mutex<(value: Double, max: Double, reported: Double, touched: Bool)>((0, -.infinity, 0, false))
+    let state = Mutex<(value: Double, max: Double, touched: Bool)>((0, -.infinity, false))
 
     init(series: String, labels: LabelSet) {
         self.series = series
@@ -81,10 +81,10 @@ public final class GaugeInstrument: Sendable {
 
     func drain(into entries: inout [DeltaBatch.Entry]) {
         let sample: Gauge? = state.withLock { s in
-            guard s.touched, s.value != 0 || s.reported != 0 else { return nil }
+            guard s.touched || s.value != 0 else { return nil }
             let g = Gauge(last: s.value, max: Swift.max(s.max, s.value), sum: s.value, samples: 1)
-            s.reported = s.value
             s.max = s.value
+            s.touched = false
             return g
         }
         if let sample { entries.append(.init(series: series, labels: labels, value: .gauge(sample))) }

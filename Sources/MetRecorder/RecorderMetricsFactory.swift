@@ -11,8 +11,10 @@ public struct RecorderMetricsFactory: MetricsFactory {
 
     public init(recorder: NodeRecorder) { self.recorder = recorder }
 
+    /// Dimensions plus `node`; this node's name wins over a `node` dimension (a repeated key
+    /// keeps its last value), so grouping by node never credits another node.
     func labels(_ dimensions: [(String, String)]) -> LabelSet {
-        LabelSet([("node", recorder.origin.node)] + dimensions)
+        LabelSet(dimensions + [("node", recorder.origin.node)])
     }
 
     public func makeCounter(label: String, dimensions: [(String, String)]) -> CounterHandler {
