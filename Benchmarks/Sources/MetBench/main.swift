@@ -22,6 +22,12 @@ if args.contains("--list") {
     for g in groups { print(g.names.joined(separator: "\n")) }
     exit(0)
 }
+// One name per group: scripts/bench runs each group in a fresh process, so that one group's
+// heap (the 10k-series store) does not slow the next.
+if args.contains("--groups") {
+    for g in groups { print(g.names[0]) }
+    exit(0)
+}
 // A group runs when an argument is a prefix of one of its figures ("sketch" runs every sketch.*).
 let selected = args.isEmpty ? groups : groups.filter { g in args.contains { a in g.names.contains { $0.hasPrefix(a) } } }
 if selected.isEmpty {
