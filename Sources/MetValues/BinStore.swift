@@ -123,36 +123,55 @@ public struct BinStore: Sendable {
         }
     }
 
-    /// Adds every bin of `other`, page by page.
-    public mutating func merge(_ other: BinStore) {
-        for j in other.slotOfPage.indices where other.slotOfPage[j] != 0 {
-            let page = other.firstPage + Int32(j)
-            let src = Int(other.slotOfPage[j] - 1) << Self.pageShift
-            guard let dstSlot = slot(forPage: page, create: true) else {
-                // Page cap reached: fold bin by bin.
-                for o in 0..<Self.pageSize where other.counts[src + o] != 0 {
-                    add((page << Self.pageShift) + Int32(o), UInt64(other.counts[src + o]))
+    /// Adds every bin of `other`: first makes sure each of its pages exists here, then adds the
+    /// pages' counts in one pass over both buffers. With `cannotWrap` (the caller knows both
+    /// stores together hold fewer than 2³² values) the inner loop is a plain vectorisable add.
+    public mutating func merge(_ other: BinStore, cannotWrap: Bool = false) {
+        guard other.pageCount > 0 else { return }
+        withUnsafeTemporaryAllocation(of: (dst: Int, src: Int, page: Int32).self, capacity: Self.maxPages) { pairs in
+            var n = 0
+            var folded: [(Int32, Int)] = []
+            for j in other.slotOfPage.indices where other.slotOfPage[j] != 0 {
+                let page = other.firstPage + Int32(j)
+                let src = Int(other.slotOfPage[j] - 1) << Self.pageShift
+                if let dst = slot(forPage: page, create: true) {
+                    pairs[n] = (dst << Self.pageShift, src, page)
+                    n += 1
+                } else {
+                    folded.append((page, src))  // page cap reached: these fold bin by bin below
                 }
-                continue
             }
-            let dst = dstSlot << Self.pageShift
-            var wrapped: UInt32 = 0
+            var wrappedPages: [Int] = []
             counts.withUnsafeMutableBufferPointer { d in
                 other.counts.withUnsafeBufferPointer { s in
-                    // Unsafe pointers: both ranges lie inside their pages (slot·64 ..< slot·64 + 64).
-                    let dp = d.baseAddress! + dst
-                    let sp = s.baseAddress! + src
-                    for o in 0..<Self.pageSize {
-                        let r = dp[o] &+ sp[o]
-                        dp[o] = r
-                        wrapped |= r < sp[o] ? 1 : 0
+                    // Unsafe pointers: every pair names whole pages inside both buffers.
+                    for p in 0..<n {
+                        let dp = d.baseAddress! + pairs[p].dst
+                        let sp = s.baseAddress! + pairs[p].src
+                        if cannotWrap {
+                            for o in 0..<Self.pageSize { dp[o] &+= sp[o] }
+                            continue
+                        }
+                        var wrapped: UInt32 = 0
+                        for o in 0..<Self.pageSize {
+                            let r = dp[o] &+ sp[o]
+                            dp[o] = r
+                            wrapped |= r < sp[o] ? 1 : 0
+                        }
+                        if wrapped != 0 { wrappedPages.append(p) }
                     }
                 }
             }
-            if wrapped != 0 {
-                // Recompute carries for this page: a lane wrapped. Rare; exactness over speed.
+            for p in wrappedPages {
+                // A lane wrapped past 2³²: record the carries. Rare; exactness over speed.
+                let (dst, src, page) = pairs[p]
                 for o in 0..<Self.pageSize where counts[dst + o] < other.counts[src + o] {
                     carries[(page << Self.pageShift) + Int32(o), default: 0] &+= 1 << 32
+                }
+            }
+            for (page, src) in folded {
+                for o in 0..<Self.pageSize where other.counts[src + o] != 0 {
+                    add((page << Self.pageShift) + Int32(o), UInt64(other.counts[src + o]))
                 }
             }
         }

@@ -89,8 +89,10 @@ public struct Sketch: Sendable, Equatable {
     /// Adds everything `other` holds.
     public mutating func merge(_ other: Sketch) {
         guard other.count > 0 else { return }
-        positive.merge(other.positive)
-        if other.negative.pageCount > 0 { negative.merge(other.negative) }
+        // No bin can pass 2³² when all the values together are fewer.
+        let cannotWrap = _count < 1 << 31 && other._count < 1 << 31
+        positive.merge(other.positive, cannotWrap: cannotWrap)
+        if other.negative.pageCount > 0 { negative.merge(other.negative, cannotWrap: cannotWrap) }
         _zeroCount &+= other.zeroCount
         _count &+= other.count
         _sum += other.sum
