@@ -200,6 +200,9 @@ struct BinLayout {
 
     init(_ store: BinStore) {
         guard store.pageCount > 0 else { return }
+        // One allocation each for most sketches, instead of a regrowth per doubling.
+        bins.reserveCapacity(64)
+        counts.reserveCapacity(64)
         store.forEachBin { bin, c in
             bins.append(bin)
             counts.append(c)
