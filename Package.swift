@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "MetValues", targets: ["MetValues"]),
         .library(name: "MetStore", targets: ["MetStore"]),
         .library(name: "MetRecorder", targets: ["MetRecorder"]),
+        .library(name: "MetWire", targets: ["MetWire"]),
         .library(name: "MetPostgres", targets: ["MetPostgres"]),
     ],
     dependencies: [
@@ -42,6 +43,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // MARK: Wire codec: frames and messages of the mesh. Pure Swift.
+        .target(name: "MetWire", dependencies: ["MetValues", "MetStore"], swiftSettings: strict),
+
         // MARK: C wrappers.
         .target(name: "MetUV", dependencies: ["CLibUV"], swiftSettings: strict),
         .target(name: "MetPostgres", dependencies: ["CLibPQ"], swiftSettings: strict),
@@ -60,6 +64,11 @@ let package = Package(
         .testTarget(
             name: "MetRecorderTests",
             dependencies: ["MetRecorder", "MetStore", "MetValues", .product(name: "Metrics", package: "swift-metrics")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MetWireTests",
+            dependencies: ["MetWire", "MetStore", "MetValues", "MetRecorder"],
             swiftSettings: strict
         ),
         .testTarget(

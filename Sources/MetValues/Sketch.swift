@@ -146,6 +146,14 @@ public struct Sketch: Sendable, Equatable {
     /// Heap and inline bytes this sketch occupies.
     public var memoryBytes: Int { MemoryLayout<Sketch>.size + positive.heapBytes + negative.heapBytes }
 
+    /// Visits every non-empty bin with the sign of its values (−1, 0 for the zero bin, +1),
+    /// its index (of the magnitude; 0 for the zero bin) and its count, in increasing value order.
+    public func forEachBin(_ body: (_ sign: Int, _ index: Int32, _ count: UInt64) -> Void) {
+        negative.forEachBin(descending: true) { body(-1, $0, $1) }
+        if _zeroCount > 0 { body(0, 0, _zeroCount) }
+        positive.forEachBin { body(1, $0, $1) }
+    }
+
     /// Number of non-empty bins (zero bin included).
     public var binCount: Int {
         var n = zeroCount > 0 ? 1 : 0

@@ -15,6 +15,7 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["recorder.handle_ns", "recorder.handle_allocs"], RecorderBench.handle),
     (["recorder.strings_ns"], RecorderBench.strings),
     (["recorder.two_threads_ratio"], RecorderBench.twoThreads),
+    (["wire.json_ratio"], WireBench.jsonRatio),
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())

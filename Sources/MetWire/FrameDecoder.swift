@@ -1,0 +1,53 @@
+/// Cuts a connection's byte stream into frames, whatever the chunking of the reads.
+///
+/// Bytes are appended as they arrive; complete frames come out in order. The length of a frame
+/// is checked against `limit` as soon as its four bytes are in, before the frame is buffered,
+/// so a peer announcing 4 GiB costs nothing. After an error the decoder stays failed: the
+/// caller closes the connection.
+public struct FrameDecoder: Sendable {
+    /// Current limit on a frame's length (raise it after the handshake).
+    public var limit: Int
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var failure: FrameError?
+
+    public init(limit: Int = WireProtocol.maxPreAuthFrameBytes) {
+        self.limit = limit
+    }
+
+    /// Bytes received but not yet part of a complete frame.
+    public var pendingBytes: Int { buffer.count - start }
+
+    /// Appends received bytes and returns every frame now complete.
+    public mutating func feed(_ bytes: some Collection<UInt8>) throws(FrameError) -> [Frame] {
+        if let failure { throw failure }
+        buffer.append(contentsOf: bytes)
+        var frames: [Frame] = []
+        do {
+            while let frame = try next() { frames.append(frame) }
+        } catch {
+            failure = error
+            throw error
+        }
+        // Drop consumed bytes once they dominate the buffer, keeping the copy cost linear.
+        if start > 0 && start * 2 >= buffer.count {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        return frames
+    }
+
+    private mutating func next() throws(FrameError) -> Frame? {
+        guard buffer.count - start >= 4 else { return nil }
+        let length = UInt32(buffer[start]) << 24 | UInt32(buffer[start + 1]) << 16 | UInt32(buffer[start + 2]) << 8 | UInt32(buffer[start + 3])
+        guard length >= 2 else { throw .empty }
+        guard length <= UInt32(limit) else { throw .oversized(length: length, limit: limit) }
+        if buffer.count - start >= 5, buffer[start + 4] != WireProtocol.version { throw .unknownVersion(buffer[start + 4]) }
+        guard buffer.count - start >= 4 + Int(length) else { return nil }
+        let typeByte = buffer[start + 5]
+        guard let type = FrameType(rawValue: typeByte) else { throw .unknownType(typeByte) }
+        let payload = Array(buffer[(start + 6)..<(start + 4 + Int(length))])
+        start += 4 + Int(length)
+        return Frame(type: type, payload: payload)
+    }
+}
