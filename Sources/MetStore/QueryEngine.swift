@@ -116,7 +116,18 @@ extension SeriesStore {
         var maxValue = -Double.infinity
         var points = 0.0
         var sketch = Sketch()
+        /// The window's only sketch point so far, still encoded: a window with one point is
+        /// answered from its bytes, without building bins.
+        var pending: ArraySlice<UInt8>?
         var seen = false
+
+        /// All the window's sketch points merged.
+        func merged() -> Sketch {
+            guard let pending else { return sketch }
+            var s = sketch
+            ValueMath.mergeEncoded(pending, into: &s)
+            return s
+        }
     }
 
     /// Folds the plan's points starting in `[first, now]` into windows of `by` seconds from `first`.
@@ -158,7 +169,15 @@ extension SeriesStore {
                         gaugeStat.combine(later: g)
                     }
                 case .sketch:
-                    t.mergeSketch(i, into: &acc[k].sketch)
+                    if !acc[k].seen {
+                        acc[k].pending = t.sketchBytes(i)
+                    } else {
+                        if let p = acc[k].pending {
+                            ValueMath.mergeEncoded(p, into: &acc[k].sketch)
+                            acc[k].pending = nil
+                        }
+                        t.mergeSketch(i, into: &acc[k].sketch)
+                    }
                     acc[k].seen = true
                 }
                 i += 1
@@ -183,12 +202,14 @@ extension SeriesStore {
         case .gauge:
             return a.total
         case .sketch:
+            if case .quantile(let q) = op, let p = a.pending { return (try? Sketch.quantile(q, encoded: p)) ?? nil }
+            let s = a.merged()
             switch op {
-            case .quantile(let q): return a.sketch.quantile(q)
-            case .sum: return a.sketch.sum
-            case .max: return a.sketch.count > 0 ? a.sketch.max : nil
-            case .avg: return a.sketch.mean
-            case .count: return Double(a.sketch.count)
+            case .quantile(let q): return s.quantile(q)
+            case .sum: return s.sum
+            case .max: return s.count > 0 ? s.max : nil
+            case .avg: return s.mean
+            case .count: return Double(s.count)
             }
         }
     }

@@ -59,7 +59,7 @@ extension SeriesStore {
             let ts = first + Int64(w) * Int64(by)
             var window: [SummaryRow] = []
             for (g, name) in plan.groups.enumerated() {
-                let s = acc[g * windows + w].sketch
+                let s = acc[g * windows + w].merged()
                 guard s.count > 0 else { continue }
                 window.append(SummaryRow(
                     ts: ts, label: name, count: s.count, sum: s.sum, min: s.min, max: s.max,

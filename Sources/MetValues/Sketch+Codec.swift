@@ -246,3 +246,63 @@ struct BinLayout {
 @inline(__always) func zigzag(_ v: Int32) -> UInt64 { UInt64(bitPattern: (Int64(v) << 1) ^ (Int64(v) >> 63)) }
 
 @inline(__always) func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (64 - v.leadingZeroBitCount + 6) / 7 }
+
+extension Sketch {
+    /// ``quantile(_:)`` of an encoded sketch, read straight from its bytes (no bins are built):
+    /// the same answer, to the bit, as decoding it and asking. For a query window that holds a
+    /// single stored point. Sketches with negative values are decoded first.
+    public static func quantile(_ q: Double, encoded bytes: ArraySlice<UInt8>) throws(DecodeError) -> Double? {
+        var result: Result<Double?, DecodeError> = .failure(.truncated)
+        bytes.withUnsafeBytes { raw in
+            // Unsafe pointer: the reader lives only inside this closure.
+            var r = ByteReader(raw)
+            result = Result { () throws(DecodeError) -> Double? in try quantile(q, reading: &r, whole: bytes) }
+        }
+        return try result.get()
+    }
+
+    static func quantile(_ q: Double, reading r: inout ByteReader, whole bytes: ArraySlice<UInt8>) throws(DecodeError) -> Double? {
+        guard try r.readByte() == IndexMapping.formatID else { throw .invalid("sketch format") }
+        let flags = try r.readByte()
+        guard !q.isNaN, flags & Flag.single == 0, flags & Flag.negative == 0 else {
+            return try Sketch(decoding: bytes).quantile(q)
+        }
+        let n = try r.readVarint()
+        guard n > 0 else { return nil }
+        _ = try r.readDouble()
+        let lo = try r.readDouble()
+        let hi = try r.readDouble()
+        let rank = UInt64((Swift.min(Swift.max(q, 0), 1) * Double(n - 1)).rounded(.down))
+        var seen: UInt64 = 0
+        if flags & Flag.zero != 0 {
+            seen = try r.readVarint()
+            if seen > rank { return Swift.min(Swift.max(0, lo), hi) }
+        }
+        guard flags & Flag.positive != 0 else { return hi }
+        var found: Int32?
+        if flags & Flag.positiveDense != 0 {
+            let first = try r.readSignedVarint()
+            let count = try r.readLength(max: r.remaining, "dense bin count")
+            for i in 0..<count {
+                seen &+= try r.readVarint()
+                if seen > rank {
+                    found = Int32(truncatingIfNeeded: first + Int64(i))
+                    break
+                }
+            }
+        } else {
+            let count = try r.readLength(max: r.remaining, "sparse bin count")
+            var bin = try r.readSignedVarint()
+            for i in 0..<count {
+                if i > 0 { bin += Int64(try r.readVarint()) }
+                seen &+= try r.readVarint()
+                if seen > rank {
+                    found = Int32(truncatingIfNeeded: bin)
+                    break
+                }
+            }
+        }
+        guard let found else { return hi }
+        return Swift.min(Swift.max(IndexMapping.representative(found), lo), hi)
+    }
+}
