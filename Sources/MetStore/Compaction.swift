@@ -64,8 +64,12 @@ extension SeriesStore {
         func flush(upTo i: Int) {
             guard groupFirst >= 0 else { return }
             let range = groupFirst..<i
-            if range.count == 1, Int(t.headers[groupFirst].step) == groupStep {
-                out.copy(t, range)
+            if range.count == 1 {
+                // One point alone in its new bucket keeps its value: only the bucket changes.
+                var h = t.headers[groupFirst]
+                h.ts = UInt32(groupStart)
+                h.step = UInt16(groupStep)
+                out.copy(t, range, as: h)
             } else {
                 let seq = t.headers[range].reduce(0) { Swift.max($0, $1.seq) }
                 out.merge(t, range, as: PointHeader(seq: seq, ts: UInt32(groupStart), step: UInt16(groupStep)), scratch: &scratch)

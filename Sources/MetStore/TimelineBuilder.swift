@@ -19,6 +19,12 @@ struct TimelineBuilder {
         arena = ByteWriter(capacity: arenaCapacity)
     }
 
+    /// Copies one point of `src` with a new header (a lone point moved to a coarser bucket).
+    mutating func copy(_ src: Timeline, _ range: Range<Int>, as header: PointHeader) {
+        copy(src, range)
+        t.headers[t.headers.count - 1] = header
+    }
+
     /// Copies points `range` of `src` unchanged.
     mutating func copy(_ src: Timeline, _ range: Range<Int>) {
         guard !range.isEmpty else { return }
