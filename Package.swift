@@ -51,24 +51,25 @@ let package = Package(
         .target(name: "MetPostgres", dependencies: ["CLibPQ"], swiftSettings: strict),
 
         // MARK: Tests.
+        .target(name: "MetTestSupport", path: "Tests/MetTestSupport", swiftSettings: strict),
         .testTarget(
             name: "MetValuesTests",
-            dependencies: ["MetValues", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["MetTestSupport", "MetValues", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "MetStoreTests",
-            dependencies: ["MetStore", "MetValues", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["MetTestSupport", "MetStore", "MetValues", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "MetRecorderTests",
-            dependencies: ["MetRecorder", "MetStore", "MetValues", .product(name: "Metrics", package: "swift-metrics")],
+            dependencies: ["MetTestSupport", "MetRecorder", "MetStore", "MetValues", .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "MetWireTests",
-            dependencies: ["MetWire", "MetStore", "MetValues", "MetRecorder"],
+            dependencies: ["MetTestSupport", "MetWire", "MetStore", "MetValues", "MetRecorder"],
             swiftSettings: strict
         ),
         .testTarget(

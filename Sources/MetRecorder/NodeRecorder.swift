@@ -98,33 +98,29 @@ public final class NodeRecorder: Sendable {
 
     // MARK: Generic instruments (also what swift-metrics records into)
 
+    /// The count instrument of a series and label set, created once and kept.
     public func counter(_ series: String, labels: LabelSet) -> CountInstrument {
-        let key = InstrumentKey(series: series, labels: labels)
-        return registry.withLock { r in
-            if let c = r.counts[key] { return c }
-            let c = CountInstrument(series: series, labels: labels)
-            r.counts[key] = c
-            return c
-        }
+        instrument(InstrumentKey(series: series, labels: labels), \.counts) { CountInstrument(series: series, labels: labels) }
     }
 
+    /// The sketch instrument of a series and label set, created once and kept.
     public func sketch(_ series: String, labels: LabelSet) -> SketchInstrument {
-        let key = InstrumentKey(series: series, labels: labels)
-        return registry.withLock { r in
-            if let s = r.sketches[key] { return s }
-            let s = SketchInstrument(series: series, labels: labels)
-            r.sketches[key] = s
-            return s
-        }
+        instrument(InstrumentKey(series: series, labels: labels), \.sketches) { SketchInstrument(series: series, labels: labels) }
     }
 
+    /// The gauge instrument of a series and label set, created once and kept.
     public func gauge(_ series: String, labels: LabelSet) -> GaugeInstrument {
-        let key = InstrumentKey(series: series, labels: labels)
-        return registry.withLock { r in
-            if let g = r.gauges[key] { return g }
-            let g = GaugeInstrument(series: series, labels: labels)
-            r.gauges[key] = g
-            return g
+        instrument(InstrumentKey(series: series, labels: labels), \.gauges) { GaugeInstrument(series: series, labels: labels) }
+    }
+
+    private func instrument<I: Sendable>(
+        _ key: InstrumentKey, _ table: WritableKeyPath<Registry, [InstrumentKey: I]> & Sendable, make: () -> I
+    ) -> I {
+        registry.withLock { r in
+            if let existing = r[keyPath: table][key] { return existing }
+            let created = make()
+            r[keyPath: table][key] = created
+            return created
         }
     }
 

@@ -4,21 +4,10 @@ import MetRecorder
 import MetStore
 import MetValues
 import Synchronization
+import MetTestSupport
 
-/// Deterministic random numbers (SplitMix64), so every run records the same sequences.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
+/// The shared seeded generator (MetTestSupport).
+typealias SeededRandom = SplitMix64
 
 /// A fixed "now" for the tests: unix seconds.
 let testNow: Int64 = 1_750_000_000

@@ -1,44 +1,8 @@
 // Shared helpers for the MetValues tests: a seeded RNG, distribution samplers and exact-quantile
 // oracles. Everything here is deterministic, so a failure reproduces on every run and machine.
 import Foundation
+@_exported import MetTestSupport
 @testable import MetValues
-
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough for test data.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 53 random bits.
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
-
-    /// Uniform in (0, 1], safe for `log`.
-    mutating func openUnit() -> Double { Double((next() >> 11) + 1) * 0x1p-53 }
-
-    /// Uniform in [lo, hi).
-    mutating func uniform(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * unit() }
-
-    /// Standard normal via Box–Muller (one of the pair; simplicity over speed).
-    mutating func normal() -> Double {
-        let u1 = openUnit()
-        let u2 = unit()
-        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
-    }
-
-    /// Lognormal with the given median (`e^mu`) and sigma.
-    mutating func lognormal(median: Double, sigma: Double) -> Double { median * exp(sigma * normal()) }
-
-    /// Pareto with shape `alpha` and scale (minimum) `scale`, by inversion.
-    mutating func pareto(alpha: Double, scale: Double) -> Double { scale / pow(openUnit(), 1 / alpha) }
-}
 
 /// Named, seeded data sets used by several test files.
 enum DataSets {

@@ -1,19 +1,10 @@
 import MetRecorder
 import MetStore
 import MetValues
+import MetTestSupport
 
-/// Deterministic random numbers (SplitMix64) for reproducible inputs.
-struct WireRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
+/// The shared seeded generator (MetTestSupport).
+typealias WireRandom = SplitMix64
 
 /// A realistic batch taken from a real recorder: jobs on a few queues, engine ops, transitions,
 /// gauges, queue checks.
