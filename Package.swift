@@ -73,6 +73,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "MetUVTests",
+            dependencies: ["MetUV", "MetWire"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "MetPostgresTests",
             dependencies: ["MetPostgres", "MetUV"],
             swiftSettings: strict

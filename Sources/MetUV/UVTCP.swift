@@ -1,0 +1,240 @@
+import CLibUV
+
+/// A listening TCP socket. Loop thread only: create it inside ``UVLoop/execute(_:)``.
+public final class UVTCPServer {
+    final class Box: HandleBox {
+        var onConnection: (UVConnection) -> Void = { _ in }
+        var tcp: UnsafeMutablePointer<uv_tcp_t> { raw.assumingMemoryBound(to: uv_tcp_t.self) }
+    }
+
+    let box: Box
+    /// The bound port (useful when asking the OS for one with port 0).
+    public let port: Int
+
+    /// Binds `host:port` (IPv4; port 0 lets the OS choose) and calls `onConnection` for every
+    /// accepted connection.
+    public init(loop: UVLoop, host: String, port: Int, backlog: Int32 = 128, onConnection: @escaping (UVConnection) -> Void) throws(UVError) {
+        precondition(loop.isLoopThread, "UVTCPServer must be created on the loop thread")
+        let box = Box(raw: .allocate(byteCount: MemoryLayout<uv_tcp_t>.size, alignment: 16))
+        do {
+            try uvCheck(uv_tcp_init(loop.raw, box.tcp), "uv_tcp_init")
+        } catch {
+            box.raw.deallocate()  // never registered with the loop; nothing will call back
+            throw error
+        }
+        // Retained until the close callback (released by `releaseBox`).
+        box.handle.pointee.data = Unmanaged.passRetained(box).toOpaque()
+        box.onConnection = onConnection
+        do {
+            var addr = sockaddr_in()
+            try uvCheck(uv_ip4_addr(host, Int32(port), &addr), "uv_ip4_addr")
+            _ = try withUnsafePointer(to: &addr) { (p) throws(UVError) in
+                // The pointer is used only during uv_tcp_bind, which copies the address.
+                try uvCheck(uv_tcp_bind(box.tcp, UnsafeRawPointer(p).assumingMemoryBound(to: sockaddr.self), 0), "uv_tcp_bind")
+            }
+            try uvCheck(uv_listen(UnsafeMutableRawPointer(box.tcp).assumingMemoryBound(to: uv_stream_t.self), backlog, connectionArrived), "uv_listen")
+            self.port = try Self.boundPort(box.tcp)
+        } catch {
+            box.close()
+            throw error
+        }
+        self.box = box
+    }
+
+    static func boundPort(_ tcp: UnsafeMutablePointer<uv_tcp_t>) throws(UVError) -> Int {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let status = withUnsafeMutablePointer(to: &storage) { p in
+            // The pointer lives only for this call; libuv writes at most `length` bytes.
+            uv_tcp_getsockname(tcp, UnsafeMutableRawPointer(p).assumingMemoryBound(to: sockaddr.self), &length)
+        }
+        try uvCheck(status, "uv_tcp_getsockname")
+        return withUnsafePointer(to: &storage) { p in
+            // sockaddr_storage is large enough for a sockaddr_in, which bind gave it.
+            Int(UInt16(bigEndian: UnsafeRawPointer(p).assumingMemoryBound(to: sockaddr_in.self).pointee.sin_port))
+        }
+    }
+
+    /// Stops listening and frees the socket.
+    public func close() { box.close() }
+}
+
+private let connectionArrived: uv_connection_cb = { server, status in
+    guard let server, let data = server.pointee.data else { return }
+    let box = Unmanaged<UVTCPServer.Box>.fromOpaque(data).takeUnretainedValue()
+    guard status >= 0 else { return }
+    guard let connection = try? UVConnection(accepting: server, loop: server.pointee.loop) else { return }
+    box.onConnection(connection)
+}
+
+/// One TCP connection: read callbacks, writes that own their bytes until libuv is done, close.
+/// Loop thread only.
+public final class UVConnection {
+    final class Box: HandleBox {
+        var onData: ([UInt8]) -> Void = { _ in }
+        var onEnd: (UVError?) -> Void = { _ in }
+        var ended = false
+        var tcp: UnsafeMutablePointer<uv_tcp_t> { raw.assumingMemoryBound(to: uv_tcp_t.self) }
+        var stream: UnsafeMutablePointer<uv_stream_t> { raw.assumingMemoryBound(to: uv_stream_t.self) }
+
+        func end(_ error: UVError?) {
+            guard !ended else { return }
+            ended = true
+            onEnd(error)
+        }
+    }
+
+    let box: Box
+
+    init(accepting server: UnsafeMutablePointer<uv_stream_t>, loop: UnsafeMutablePointer<uv_loop_t>?) throws(UVError) {
+        box = try Self.makeBox(loop: loop)
+        do {
+            try uvCheck(uv_accept(server, box.stream), "uv_accept")
+        } catch {
+            box.close()
+            throw error
+        }
+        uv_tcp_nodelay(box.tcp, 1)
+    }
+
+    private init(box: Box) { self.box = box }
+
+    static func makeBox(loop: UnsafeMutablePointer<uv_loop_t>?) throws(UVError) -> Box {
+        let box = Box(raw: .allocate(byteCount: MemoryLayout<uv_tcp_t>.size, alignment: 16))
+        do {
+            try uvCheck(uv_tcp_init(loop, box.tcp), "uv_tcp_init")
+        } catch {
+            box.raw.deallocate()  // never registered with the loop
+            throw error
+        }
+        // Retained until the close callback.
+        box.handle.pointee.data = Unmanaged.passRetained(box).toOpaque()
+        return box
+    }
+
+    /// Connects to `host:port` (IPv4) and calls `completion` on the loop thread.
+    public static func connect(loop: UVLoop, host: String, port: Int, completion: @escaping (Result<UVConnection, UVError>) -> Void) {
+        precondition(loop.isLoopThread, "connect on the loop thread")
+        let box: Box
+        do {
+            box = try makeBox(loop: loop.raw)
+        } catch {
+            return completion(.failure(error))
+        }
+        var addr = sockaddr_in()
+        let parsed = uv_ip4_addr(host, Int32(port), &addr)
+        guard parsed == 0 else {
+            box.close()
+            return completion(.failure(UVError(code: parsed, call: "uv_ip4_addr")))
+        }
+        let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)  // freed in the callback
+        let pending = ConnectRequest(connection: UVConnection(box: box), completion: completion)
+        request.pointee.data = Unmanaged.passRetained(pending).toOpaque()
+        let status = withUnsafePointer(to: &addr) { p in
+            // uv_tcp_connect copies the address before returning.
+            uv_tcp_connect(request, box.tcp, UnsafeRawPointer(p).assumingMemoryBound(to: sockaddr.self), connected)
+        }
+        if status < 0 {
+            // The callback will never run: release what it would have.
+            Unmanaged<ConnectRequest>.fromOpaque(request.pointee.data).release()
+            request.deallocate()
+            box.close()
+            completion(.failure(UVError(code: status, call: "uv_tcp_connect")))
+        } else {
+            uv_tcp_nodelay(box.tcp, 1)
+        }
+    }
+
+    /// Starts delivering received bytes; `onEnd` runs once, on EOF (nil) or an error.
+    public func startReading(onData: @escaping ([UInt8]) -> Void, onEnd: @escaping (UVError?) -> Void) throws(UVError) {
+        box.onData = onData
+        box.onEnd = onEnd
+        try uvCheck(uv_read_start(box.stream, allocateReadBuffer, bytesRead), "uv_read_start")
+    }
+
+    /// Queues `bytes`; they stay owned until libuv reports the write done.
+    public func write(_ bytes: [UInt8], completion: ((UVError?) -> Void)? = nil) {
+        guard !bytes.isEmpty else {
+            completion?(nil)
+            return
+        }
+        let pending = WriteRequest(bytes: bytes, completion: completion)
+        let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)  // freed in the callback
+        request.pointee.data = Unmanaged.passRetained(pending).toOpaque()
+        var buffer = uv_buf_init(pending.storage.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: CChar.self)) }, UInt32(bytes.count))
+        let status = uv_write(request, box.stream, &buffer, 1, written)
+        if status < 0 {
+            // The callback will never run.
+            Unmanaged<WriteRequest>.fromOpaque(request.pointee.data).release()
+            request.deallocate()
+            completion?(UVError(code: status, call: "uv_write"))
+        }
+    }
+
+    /// Closes the connection (pending writes are cancelled).
+    public func close() {
+        box.end(nil)
+        box.close()
+    }
+}
+
+/// A connect in flight: the connection and who to tell.
+final class ConnectRequest {
+    let connection: UVConnection
+    let completion: (Result<UVConnection, UVError>) -> Void
+    init(connection: UVConnection, completion: @escaping (Result<UVConnection, UVError>) -> Void) {
+        self.connection = connection
+        self.completion = completion
+    }
+}
+
+/// A write in flight: its own copy of the bytes, alive until the write callback.
+final class WriteRequest {
+    let storage: UnsafeMutableRawBufferPointer  // owned copy; freed in deinit after libuv is done with it
+    let completion: ((UVError?) -> Void)?
+    init(bytes: [UInt8], completion: ((UVError?) -> Void)?) {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 1)
+        bytes.withUnsafeBytes { copy.copyMemory(from: $0) }
+        storage = copy
+        self.completion = completion
+    }
+    deinit { storage.deallocate() }
+}
+
+private let connected: uv_connect_cb = { request, status in
+    guard let request else { return }
+    let pending = Unmanaged<ConnectRequest>.fromOpaque(request.pointee.data).takeRetainedValue()
+    request.deallocate()
+    if status < 0 {
+        pending.connection.box.close()
+        pending.completion(.failure(UVError(code: status, call: "uv_tcp_connect")))
+    } else {
+        pending.completion(.success(pending.connection))
+    }
+}
+
+private let written: uv_write_cb = { request, status in
+    guard let request else { return }
+    let pending = Unmanaged<WriteRequest>.fromOpaque(request.pointee.data).takeRetainedValue()
+    request.deallocate()
+    pending.completion?(status < 0 ? UVError(code: status, call: "uv_write") : nil)
+}
+
+private let allocateReadBuffer: uv_alloc_cb = { _, suggested, buffer in
+    let size = min(max(suggested, 4096), 65_536)
+    // Freed by `bytesRead` in every case (data, nothing, or error).
+    buffer?.pointee = uv_buf_init(UnsafeMutablePointer<CChar>.allocate(capacity: size), UInt32(size))
+}
+
+private let bytesRead: uv_read_cb = { stream, nread, buffer in
+    defer { buffer?.pointee.base?.deallocate() }
+    guard let stream, let data = stream.pointee.data else { return }
+    let box = Unmanaged<UVConnection.Box>.fromOpaque(data).takeUnretainedValue()
+    if nread > 0, let base = buffer?.pointee.base {
+        box.onData(Array(UnsafeRawBufferPointer(start: base, count: nread)))
+    } else if nread < 0 {
+        uv_read_stop(stream)
+        box.end(nread == Int(UV_EOF.rawValue) ? nil : UVError(code: Int32(nread), call: "read"))
+        box.close()
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import MetUV
+import MetWire
+import Synchronization
+import Testing
+
+/// The libuv loop wrapper with real sockets on loopback: cross-thread jobs, TCP echo, refused
+/// connections, peer close, and a clean shutdown (`uv_loop_close` returns 0: nothing leaked open).
+@Suite struct UVLoopTests {
+    @Test(.timeLimit(.minutes(1))) func jobsFromManyThreadsAllRunOnTheLoop() async throws {
+        let loop = try UVLoop()
+        let ran = Box(0)
+        let onLoop = Box(true)
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    for _ in 0..<1000 {
+                        loop.execute {
+                            ran.withLock { $0 += 1 }
+                            if !loop.isLoopThread { onLoop.withLock { $0 = false } }
+                        }
+                    }
+                }
+            }
+        }
+        // Jobs run in order, so a job queued last runs after all of them.
+        try await loop.run { () }
+        #expect(ran.withLock { $0 } == 4000)
+        #expect(onLoop.withLock { $0 })
+        loop.shutdown()
+        #expect(loop.closeStatus == 0)
+        #expect(loop.execute {} == false)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func tcpEchoOfFramesOverLoopback() async throws {
+        let loop = try UVLoop()
+        let frames = (0..<50).map { Frame(type: .batch, payload: [UInt8](repeating: UInt8($0), count: $0 * 97)) }
+        let port = try await loop.run {
+            let server = try UVTCPServer(loop: loop, host: "127.0.0.1", port: 0) { connection in
+                try? connection.startReading(onData: { connection.write($0) }, onEnd: { _ in connection.close() })
+            }
+            return server.port
+        }
+        #expect(port > 0)
+        let received: [Frame] = try await withCheckedThrowingContinuation { continuation in
+            loop.execute {
+                UVConnection.connect(loop: loop, host: "127.0.0.1", port: port) { result in
+                    switch result {
+                    case .failure(let error):
+                        continuation.resume(throwing: error)
+                    case .success(let client):
+                        var decoder = FrameDecoder(limit: WireProtocol.maxFrameBytes)
+                        var got: [Frame] = []
+                        do {
+                            try client.startReading(onData: { bytes in
+                                got += (try? decoder.feed(bytes)) ?? []
+                                if got.count == frames.count {
+                                    client.close()
+                                    continuation.resume(returning: got)
+                                }
+                            }, onEnd: { _ in })
+                        } catch {
+                            continuation.resume(throwing: error)
+                            return
+                        }
+                        for f in frames { client.write(f.encoded()) }
+                    }
+                }
+            }
+        }
+        #expect(received == frames)
+        loop.shutdown()
+        #expect(loop.closeStatus == 0)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func connectingToAClosedPortFails() async throws {
+        let loop = try UVLoop()
+        // Ask the OS for a free port, then close the listener so nothing is there.
+        let port = try await loop.run {
+            let server = try UVTCPServer(loop: loop, host: "127.0.0.1", port: 0) { $0.close() }
+            let port = server.port
+            server.close()
+            return port
+        }
+        let outcome: UVError? = await withCheckedContinuation { continuation in
+            loop.execute {
+                UVConnection.connect(loop: loop, host: "127.0.0.1", port: port) { result in
+                    switch result {
+                    case .success(let c):
+                        c.close()
+                        continuation.resume(returning: nil)
+                    case .failure(let e):
+                        continuation.resume(returning: e)
+                    }
+                }
+            }
+        }
+        #expect(outcome?.name == "ECONNREFUSED")
+        loop.shutdown()
+        #expect(loop.closeStatus == 0)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aPeerThatClosesEndsTheConnectionOnce() async throws {
+        let loop = try UVLoop()
+        let ends = Box(0)
+        let port = try await loop.run {
+            let server = try UVTCPServer(loop: loop, host: "127.0.0.1", port: 0) { connection in
+                connection.close()  // hang up at once
+            }
+            return server.port
+        }
+        let endError: UVError?? = await withCheckedContinuation { continuation in
+            loop.execute {
+                UVConnection.connect(loop: loop, host: "127.0.0.1", port: port) { result in
+                    guard case .success(let client) = result else { return continuation.resume(returning: .none) }
+                    do {
+                        try client.startReading(onData: { _ in }, onEnd: { error in
+                            ends.withLock { $0 += 1 }
+                            continuation.resume(returning: .some(error))
+                        })
+                    } catch {
+                        continuation.resume(returning: .none)
+                    }
+                }
+            }
+        }
+        #expect(endError != nil)
+        try await loop.run { () }
+        #expect(ends.withLock { $0 } == 1)
+        loop.shutdown()
+        #expect(loop.closeStatus == 0)
+    }
+}
+
+/// A value shared between threads, behind a lock.
+final class Box<T: Sendable>: Sendable {
+    private let value: Mutex<T>
+    init(_ v: T) { value = Mutex(v) }
+    func withLock<R: Sendable>(_ body: (inout T) -> R) -> R { value.withLock { body(&$0) } }
+}
