@@ -108,7 +108,9 @@ private let closeIfOpen: uv_walk_cb = { handle, _ in
 /// The close callback of every handle this module owns: frees it through its box.
 let releaseBox: uv_close_cb = { handle in
     guard let data = handle?.pointee.data else { return }
-    Unmanaged<HandleBox>.fromOpaque(data).release()
+    let box = Unmanaged<HandleBox>.fromOpaque(data)
+    box.takeUnretainedValue().closed()
+    box.release()
 }
 
 /// Owns one heap-allocated libuv handle; retained by `handle->data` until the close callback.
@@ -117,6 +119,10 @@ class HandleBox {
     init(raw: UnsafeMutableRawPointer) { self.raw = raw }
     var handle: UnsafeMutablePointer<uv_handle_t> { raw.assumingMemoryBound(to: uv_handle_t.self) }
     deinit { raw.deallocate() }
+
+    /// Called from the close callback, before the box is released: subclasses drop their
+    /// callbacks here, which often capture the object that holds this box (a cycle otherwise).
+    func closed() {}
 
     /// Closes the handle once; the box is released when libuv calls back.
     func close() {

@@ -5,6 +5,7 @@ public final class UVTCPServer {
     final class Box: HandleBox {
         var onConnection: (UVConnection) -> Void = { _ in }
         var tcp: UnsafeMutablePointer<uv_tcp_t> { raw.assumingMemoryBound(to: uv_tcp_t.self) }
+        override func closed() { onConnection = { _ in } }
     }
 
     let box: Box
@@ -81,6 +82,12 @@ public final class UVConnection {
             guard !ended else { return }
             ended = true
             onEnd(error)
+        }
+
+        override func closed() {
+            end(nil)
+            onData = { _ in }
+            onEnd = { _ in }
         }
     }
 
