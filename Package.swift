@@ -19,6 +19,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
@@ -48,6 +49,12 @@ let package = Package(
 
         // MARK: C wrappers.
         .target(name: "MetUV", dependencies: ["CLibUV"], swiftSettings: strict),
+        // MARK: The mesh: handshake, membership, broadcast (built on MetUV and MetWire).
+        .target(
+            name: "MetMesh",
+            dependencies: ["MetUV", "MetWire", "MetValues", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(name: "MetPostgres", dependencies: ["CLibPQ"], swiftSettings: strict),
 
         // MARK: Tests.
@@ -70,6 +77,11 @@ let package = Package(
         .testTarget(
             name: "MetWireTests",
             dependencies: ["MetTestSupport", "MetWire", "MetStore", "MetValues", "MetRecorder"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MetMeshTests",
+            dependencies: ["MetMesh", "MetWire"],
             swiftSettings: strict
         ),
         .testTarget(

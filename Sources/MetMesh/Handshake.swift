@@ -1,0 +1,177 @@
+import Crypto
+import MetValues
+import MetWire
+
+/// Who is at the other end of an authenticated connection.
+public struct PeerIdentity: Sendable, Equatable, Hashable {
+    public var node: String
+    public var incarnation: UInt64
+
+    public init(node: String, incarnation: UInt64) {
+        self.node = node
+        self.incarnation = incarnation
+    }
+}
+
+/// Why a handshake failed; the connection is closed with one log line naming this.
+public enum HandshakeError: Error, Equatable, Sendable, CustomStringConvertible {
+    case clusterMismatch(String)
+    case versionMismatch(UInt8)
+    case badProof
+    case malformed(String)
+    case unexpected(FrameType)
+
+    public var description: String {
+        switch self {
+        case .clusterMismatch(let c): "peer belongs to cluster '\(c)'"
+        case .versionMismatch(let v): "peer speaks protocol version \(v), this node \(WireProtocol.version)"
+        case .badProof: "peer did not prove the cluster secret"
+        case .malformed(let what): "malformed handshake: \(what)"
+        case .unexpected(let t): "unexpected \(t) frame during the handshake"
+        }
+    }
+}
+
+/// The cluster secret (RELIABILITY S1): at least 16 bytes; `isWeak` below 32.
+public struct ClusterSecret: Sendable {
+    /// Kept as bytes (SymmetricKey is not Sendable here); a key is made per use.
+    private let bytes: [UInt8]
+    var key: SymmetricKey { SymmetricKey(data: bytes) }
+
+    public enum Problem: Error, Equatable, CustomStringConvertible {
+        case tooShort(Int)
+        public var description: String {
+            switch self {
+            case .tooShort(let n): "the cluster secret has \(n) bytes; at least 16 are required (32 or more recommended)"
+            }
+        }
+    }
+
+    public let byteCount: Int
+
+    public init(_ bytes: some Collection<UInt8>) throws(Problem) {
+        guard bytes.count >= 16 else { throw .tooShort(bytes.count) }
+        self.bytes = Array(bytes)
+        byteCount = bytes.count
+    }
+
+    /// Below 32 bytes: allowed, with a warning.
+    public var isWeak: Bool { byteCount < 32 }
+}
+
+/// The mutual challenge–response of a mesh connection (RELIABILITY S2, S4), as a state machine
+/// that returns actions; the connection code performs them. Both sides send a `hello` (cluster,
+/// node, incarnation, protocol version, 32 random bytes), then a `proof`: HMAC-SHA256 under the
+/// cluster secret over a transcript of both hellos and the direction. The secret never crosses
+/// the wire; a proof is bound to both nonces, so it is useless on another connection, and to the
+/// cluster name, so two clusters sharing a secret never connect.
+public struct Handshake: Sendable {
+    public enum Role: UInt8, Sendable { case initiator = 1, responder = 2 }
+
+    public enum Action: Sendable, Equatable {
+        case send(Frame)
+        case established(PeerIdentity)
+        case fail(HandshakeError)
+    }
+
+    struct Hello: Sendable, Equatable {
+        var version: UInt8
+        var cluster: String
+        var node: String
+        var incarnation: UInt64
+        var nonce: [UInt8]
+
+        func encoded() -> [UInt8] {
+            var w = ByteWriter()
+            w.writeByte(version)
+            w.writeString(cluster)
+            w.writeString(node)
+            w.writeVarint(incarnation)
+            w.writeBytes(nonce)
+            return w.bytes
+        }
+
+        static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Hello {
+            var result: Result<Hello, DecodeError> = .failure(.truncated)
+            bytes.withUnsafeBytes { raw in
+                // Unsafe pointer: the reader lives only inside this closure.
+                var r = ByteReader(raw)
+                result = Result { () throws(DecodeError) -> Hello in
+                    let version = try r.readByte()
+                    let cluster = try r.readString(maxBytes: 128)
+                    let node = try r.readString(maxBytes: 128)
+                    let incarnation = try r.readVarint()
+                    let nonce = Array(try r.readBytes(32))
+                    try r.expectEnd()
+                    return Hello(version: version, cluster: cluster, node: node, incarnation: incarnation, nonce: nonce)
+                }
+            }
+            return try result.get()
+        }
+    }
+
+    enum State: Sendable { case idle, awaitingHello, awaitingProof(peer: Hello), done, failed }
+
+    public let role: Role
+    let secret: ClusterSecret
+    let mine: Hello
+    var state: State = .idle
+
+    /// - Parameter nonce: 32 random bytes (tests may pass fixed ones); by default from the system RNG.
+    public init(role: Role, cluster: String, node: String, incarnation: UInt64, secret: ClusterSecret, nonce: [UInt8]? = nil) {
+        self.role = role
+        self.secret = secret
+        var rng = SystemRandomNumberGenerator()
+        let n = nonce ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        precondition(n.count == 32, "a handshake nonce is 32 bytes")
+        mine = Hello(version: WireProtocol.version, cluster: cluster, node: node, incarnation: incarnation, nonce: n)
+    }
+
+    /// Sends this side's hello.
+    public mutating func start() -> [Action] {
+        state = .awaitingHello
+        return [.send(Frame(type: .hello, payload: mine.encoded()))]
+    }
+
+    /// Feeds one frame from the peer.
+    public mutating func receive(_ frame: Frame) -> [Action] {
+        switch (state, frame.type) {
+        case (.awaitingHello, .hello):
+            guard let peer = try? Hello.decode(frame.payload) else { return fail(.malformed("hello")) }
+            guard peer.version == WireProtocol.version else { return fail(.versionMismatch(peer.version)) }
+            guard peer.cluster == mine.cluster else { return fail(.clusterMismatch(peer.cluster)) }
+            state = .awaitingProof(peer: peer)
+            return [.send(Frame(type: .proof, payload: proof(peer: peer, from: role)))]
+        case (.awaitingProof(let peer), .proof):
+            let sender: Role = role == .initiator ? .responder : .initiator
+            // Checked in constant time by swift-crypto.
+            guard frame.payload.count == 32,
+                HMAC<SHA256>.isValidAuthenticationCode(frame.payload, authenticating: transcript(peer: peer, from: sender), using: secret.key)
+            else { return fail(.badProof) }
+            state = .done
+            return [.established(PeerIdentity(node: peer.node, incarnation: peer.incarnation))]
+        default:
+            return fail(.unexpected(frame.type))
+        }
+    }
+
+    mutating func fail(_ e: HandshakeError) -> [Action] {
+        state = .failed
+        return [.fail(e)]
+    }
+
+    /// What a proof authenticates: a label, both hellos in initiator–responder order, the sender.
+    func transcript(peer: Hello, from sender: Role) -> [UInt8] {
+        let (first, second) = role == .initiator ? (mine, peer) : (peer, mine)
+        var w = ByteWriter()
+        w.writeBytes(Array("met/handshake/v1".utf8))
+        w.writeBytes(first.encoded())
+        w.writeBytes(second.encoded())
+        w.writeByte(sender.rawValue)
+        return w.bytes
+    }
+
+    func proof(peer: Hello, from sender: Role) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: transcript(peer: peer, from: sender), using: secret.key))
+    }
+}
