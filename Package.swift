@@ -52,7 +52,7 @@ let package = Package(
         // MARK: The mesh: handshake, membership, broadcast (built on MetUV and MetWire).
         .target(
             name: "MetMesh",
-            dependencies: ["MetUV", "MetWire", "MetValues", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["MetUV", "MetWire", "MetValues", "MetStore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(name: "MetPostgres", dependencies: ["CLibPQ"], swiftSettings: strict),

@@ -6,7 +6,7 @@ public struct Member: Sendable, Equatable, Hashable {
 
     public var name: String
     public var incarnation: UInt64
-    /// `host:port` where its mesh listens.
+    /// `host:port` where its mesh listens; empty until known (a peer that dialled us tells it).
     public var address: String
     public var status: Status
 
@@ -51,6 +51,10 @@ public struct MemberTable: Sendable {
             fresh.status = .alive
             members[m.name] = fresh
             return [.joined(fresh)]
+        }
+        if m.incarnation == known.incarnation, known.address.isEmpty, !m.address.isEmpty {
+            members[m.name]!.address = m.address  // learnt where it listens; nothing else changes
+            return []
         }
         guard m.incarnation > known.incarnation else { return [] }
         var newer = m

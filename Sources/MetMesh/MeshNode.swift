@@ -1,0 +1,177 @@
+import MetStore
+import MetUV
+import MetWire
+
+/// A node's end of the mesh: listens, dials, authenticates every connection, keeps the member
+/// table, and sends and receives batches. Everything runs on the node's ``UVLoop``; create it,
+/// and call its methods, on the loop thread (inside `loop.execute`).
+///
+/// This is the first slice of the mesh: connections, the handshake, membership from direct
+/// connections and gossip, and broadcast. Resend, snapshots, heartbeats and backoff come next.
+public final class MeshNode {
+    public struct Config: Sendable {
+        public var cluster: String
+        public var node: String
+        public var incarnation: UInt64
+        public var host: String
+        public var port: Int
+        public var secret: ClusterSecret
+
+        public init(cluster: String = "met", node: String, incarnation: UInt64, host: String = "127.0.0.1", port: Int = 0, secret: ClusterSecret) {
+            self.cluster = cluster
+            self.node = node
+            self.incarnation = incarnation
+            self.host = host
+            self.port = port
+            self.secret = secret
+        }
+    }
+
+    let loop: UVLoop
+    let config: Config
+    var server: UVTCPServer?
+    public private(set) var table: MemberTable
+    /// Established connections by peer name.
+    var connections: [String: PeerConnection] = [:]
+    var pending: [ObjectIdentifier: PeerConnection] = [:]
+    /// Addresses being dialled, so gossip heard twice does not open a second connection.
+    var dialing: Set<String> = []
+
+    /// A batch arrived from a peer.
+    public var onBatch: (DeltaBatch, PeerIdentity) -> Void = { _, _ in }
+    /// Membership changed.
+    public var onChange: (MemberTable.Change) -> Void = { _ in }
+    /// A connection was refused or closed: one line for the log (never contains the secret).
+    public var onLog: (String) -> Void = { _ in }
+
+    /// Binds the listener (the bound port is in ``address``).
+    public init(loop: UVLoop, config: Config) throws(UVError) {
+        self.loop = loop
+        self.config = config
+        table = MemberTable(me: Member(name: config.node, incarnation: config.incarnation, address: "", status: .alive))
+        let server = try UVTCPServer(loop: loop, host: config.host, port: config.port) { [weak self] connection in
+            self?.adopt(connection, address: "", dialled: false)  // its listening address comes with its member list
+        }
+        self.server = server
+        table = MemberTable(me: Member(name: config.node, incarnation: config.incarnation, address: "\(config.host):\(server.port)", status: .alive))
+    }
+
+    /// `host:port` this node listens on.
+    public var address: String { table.me.address }
+
+    /// Dials a peer (a seed or a gossiped member).
+    public func dial(host: String, port: Int) {
+        let address = "\(host):\(port)"
+        guard dialing.insert(address).inserted else { return }
+        UVConnection.connect(loop: loop, host: host, port: port) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(let connection): adopt(connection, address: address, dialled: true)
+            case .failure(let error):
+                dialing.remove(address)
+                onLog("dial \(address) failed: \(error)")
+            }
+        }
+    }
+
+    /// Sends a batch to every established peer.
+    public func broadcast(_ batch: DeltaBatch) {
+        let frame = Frame(type: .batch, payload: BatchCodec.encode(batch))
+        for c in connections.values { c.send(frame) }
+    }
+
+    /// Names of the peers with an established connection.
+    public var connectedPeers: [String] { connections.keys.sorted() }
+
+    /// Closes every connection and the listener.
+    public func close() {
+        server?.close()
+        server = nil
+        for c in Array(connections.values) + Array(pending.values) { c.close(nil) }
+    }
+
+    func adopt(_ connection: UVConnection, address: String, dialled: Bool) {
+        let handshake = Handshake(role: dialled ? .initiator : .responder, cluster: config.cluster, node: config.node,
+                                  incarnation: config.incarnation, secret: config.secret)
+        let peer = PeerConnection(connection: connection, address: address, handshake: handshake, dialled: dialled)
+        pending[ObjectIdentifier(peer)] = peer
+        peer.onEstablished = { [weak self] c, identity in self?.established(c, identity) }
+        peer.onFrame = { [weak self] c, frame in self?.frame(frame, from: c) }
+        peer.onClosed = { [weak self] c, reason in self?.closed(c, reason) }
+        peer.start()
+    }
+
+    func established(_ c: PeerConnection, _ identity: PeerIdentity) {
+        pending[ObjectIdentifier(c)] = nil
+        if c.dialled { dialing.remove(c.address) }
+        guard table.accepts(name: identity.node, incarnation: identity.incarnation) else {
+            onLog("refused \(identity.node)#\(identity.incarnation): an older incarnation of a live member, or this node's name")
+            return c.close(nil)
+        }
+        if let existing = connections[identity.node], !existing.isClosed {
+            // Both dialled at once: keep the connection dialled by the name that sorts first.
+            let dialler = c.dialled ? config.node : identity.node
+            guard MemberTable.keeps(dialler: dialler, listener: dialler == config.node ? identity.node : config.node) else {
+                return c.close(nil)
+            }
+            connections[identity.node] = nil
+            existing.close(nil)
+        }
+        connections[identity.node] = c
+        for change in table.connected(name: identity.node, incarnation: identity.incarnation, address: c.dialled ? c.address : (table.members[identity.node]?.address ?? c.address)) {
+            onChange(change)
+        }
+        // Tell everyone who we know now (ourselves first), so they can dial the rest (M8).
+        gossip()
+    }
+
+    /// Sends this node's member list to every established peer. Called whenever the list
+    /// changes; a node only re-sends when its own list changed, so gossip settles.
+    func gossip() {
+        let frame = Frame(type: .members, payload: MemberListCodec.encode([table.me] + table.peers.filter { !$0.address.isEmpty }))
+        for c in connections.values { c.send(frame) }
+    }
+
+    func frame(_ frame: Frame, from c: PeerConnection) {
+        guard !c.isClosed, let identity = c.peer else { return }
+        switch frame.type {
+        case .batch:
+            guard let batch = try? BatchCodec.decode(frame.payload) else {
+                onLog("malformed batch from \(identity.node); closing its connection")
+                return c.close(nil)
+            }
+            onBatch(batch, identity)
+        case .members:
+            guard let list = try? MemberListCodec.decode(frame.payload) else { return c.close("malformed member list") }
+            // The sender's own entry carries the address it listens on.
+            let before = table.members
+            let changes = table.learn(list.filter { $0.name != identity.node })
+            for change in changes { onChange(change) }
+            if let own = list.first(where: { $0.name == identity.node }) {
+                _ = table.connected(name: own.name, incarnation: own.incarnation, address: own.address)
+            }
+            if table.members != before { gossip() }
+            for m in table.toDial where connections[m.name] == nil {
+                if let (host, port) = Self.split(m.address) { dial(host: host, port: port) }
+            }
+        default:
+            break  // heartbeats, resend and snapshots come with the next slice
+        }
+    }
+
+    func closed(_ c: PeerConnection, _ reason: String?) {
+        pending[ObjectIdentifier(c)] = nil
+        if c.dialled { dialing.remove(c.address) }
+        guard let identity = c.peer, connections[identity.node] === c else {
+            if let reason { onLog("connection \(c.address.isEmpty ? "from a peer" : "to " + c.address) closed: \(reason)") }
+            return
+        }
+        connections[identity.node] = nil
+        for change in table.disconnected(name: identity.node, incarnation: identity.incarnation) { onChange(change) }
+    }
+
+    static func split(_ address: String) -> (String, Int)? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
+        return (String(address[..<colon]), port)
+    }
+}

@@ -1,0 +1,96 @@
+import MetUV
+import MetWire
+
+/// One mesh connection: frames in and out over a `UVConnection`, the handshake first, then
+/// application frames. Loop thread only.
+final class PeerConnection {
+    enum Phase { case handshaking, established(PeerIdentity), closed }
+
+    let connection: UVConnection
+    let address: String
+    var handshake: Handshake
+    var decoder = FrameDecoder(limit: WireProtocol.maxPreAuthFrameBytes)
+    var phase: Phase = .handshaking
+    /// The member address the peer dialled from (for outgoing connections, the one we dialled).
+    let dialled: Bool
+
+    var onEstablished: (PeerConnection, PeerIdentity) -> Void = { _, _ in }
+    var onFrame: (PeerConnection, Frame) -> Void = { _, _ in }
+    var onClosed: (PeerConnection, String?) -> Void = { _, _ in }
+
+    init(connection: UVConnection, address: String, handshake: Handshake, dialled: Bool) {
+        self.connection = connection
+        self.address = address
+        self.handshake = handshake
+        self.dialled = dialled
+    }
+
+    /// Who the peer proved to be; kept after the connection closes, so its end can be reported.
+    private(set) var peer: PeerIdentity?
+
+    func start() {
+        do {
+            try connection.startReading(onData: { [weak self] bytes in self?.received(bytes) },
+                                        onEnd: { [weak self] error in self?.ended(error.map(\.description)) })
+        } catch {
+            ended(error.description)
+            return
+        }
+        perform(handshake.start())
+    }
+
+    func send(_ frame: Frame) {
+        guard case .established = phase else { return }
+        connection.write(frame.encoded())
+    }
+
+    func close(_ reason: String?) {
+        guard !isClosed else { return }
+        phase = .closed
+        connection.close()
+        onClosed(self, reason)
+    }
+
+    var isClosed: Bool {
+        if case .closed = phase { return true }
+        return false
+    }
+
+    private func received(_ bytes: [UInt8]) {
+        let frames: [Frame]
+        do {
+            frames = try decoder.feed(bytes)
+        } catch {
+            return close(error.description)
+        }
+        for frame in frames where !isClosed {
+            switch phase {
+            case .handshaking: perform(handshake.receive(frame))
+            case .established: onFrame(self, frame)
+            case .closed: return
+            }
+        }
+    }
+
+    private func perform(_ actions: [Handshake.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let frame):
+                connection.write(frame.encoded())
+            case .established(let peer):
+                phase = .established(peer)
+                self.peer = peer
+                decoder.limit = WireProtocol.maxFrameBytes
+                onEstablished(self, peer)
+            case .fail(let error):
+                close(error.description)
+            }
+        }
+    }
+
+    private func ended(_ reason: String?) {
+        guard !isClosed else { return }
+        phase = .closed
+        onClosed(self, reason ?? "connection closed by peer")
+    }
+}

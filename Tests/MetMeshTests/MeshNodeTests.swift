@@ -1,0 +1,106 @@
+import MetMesh
+import MetStore
+import MetUV
+import MetValues
+import MetWire
+import Synchronization
+import Testing
+
+/// A mesh node on its own loop, for tests: the node is touched only on that loop's thread.
+final class TestNode: @unchecked Sendable {  // `node` is created and used only inside `loop.run`/`execute`.
+    let loop: UVLoop
+    var node: MeshNode!
+    let batches = Mutex<[DeltaBatch]>([])
+    let logs = Mutex<[String]>([])
+
+    init(name: String, incarnation: UInt64 = 1, cluster: String = "met", secret: ClusterSecret) async throws {
+        loop = try UVLoop()
+        try await loop.run { [self] in
+            node = try MeshNode(loop: loop, config: .init(cluster: cluster, node: name, incarnation: incarnation, secret: secret))
+            node.onBatch = { [self] batch, _ in batches.withLock { $0.append(batch) } }
+            node.onLog = { [self] line in logs.withLock { $0.append(line) } }
+        }
+    }
+
+    func port() async throws -> Int { try await loop.run { [self] in Int(node.address.split(separator: ":").last!)! } }
+    func peers() async throws -> [String] { try await loop.run { [self] in node.connectedPeers } }
+    func dial(_ port: Int) { loop.execute { [self] in node.dial(host: "127.0.0.1", port: port) } }
+    func broadcast(_ b: DeltaBatch) { loop.execute { [self] in node.broadcast(b) } }
+
+    func stop() async throws {
+        try await loop.run { [self] in node.close() }
+        loop.shutdown()
+    }
+}
+
+/// Polls `condition` until it holds or the deadline passes (no fixed sleeps: each poll yields
+/// to the loops, which run on their own threads).
+func eventually(_ what: String, within seconds: Double = 10, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    Issue.record("timed out waiting for: \(what)")
+}
+
+@Suite struct MeshNodeTests {
+    static let secret = try! ClusterSecret(Array("a-cluster-secret-of-32-bytes!!!!".utf8))
+
+    @Test(.timeLimit(.minutes(1)))
+    func threeNodesFromOneSeedFormAFullMeshAndBroadcast() async throws {
+        let a = try await TestNode(name: "a", secret: Self.secret)
+        let b = try await TestNode(name: "b", secret: Self.secret)
+        let c = try await TestNode(name: "c", secret: Self.secret)
+        let seed = try await a.port()
+        b.dial(seed)
+        c.dial(seed)
+        // b and c learn each other from a's member list; b (sorting first) dials c.
+        try await eventually("a full mesh") {
+            let (pa, pb, pc) = (try await a.peers(), try await b.peers(), try await c.peers())
+            return pa == ["b", "c"] && pb == ["a", "c"] && pc == ["a", "b"]
+        }
+        var s = Sketch()
+        s.add(12_345)
+        let batch = DeltaBatch(origin: Origin(node: "a", incarnation: 1), seq: 1, timestamp: 1_800_000_000, entries: [
+            .init(series: "exec_time", labels: LabelSet(["queue": "q"]), value: .sketch(s)),
+            .init(series: "inserted", labels: LabelSet(["queue": "q"]), value: .count(3)),
+        ])
+        a.broadcast(batch)
+        try await eventually("the batch on b and c") {
+            b.batches.withLock { $0 } == [batch] && c.batches.withLock { $0 } == [batch]
+        }
+        try await c.stop()
+        try await eventually("c down on a and b") {
+            let (pa, pb) = (try await a.peers(), try await b.peers())
+            return pa == ["b"] && pb == ["a"]
+        }
+        try await a.stop()
+        try await b.stop()
+        #expect(a.loop.closeStatus == 0 && b.loop.closeStatus == 0 && c.loop.closeStatus == 0)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aWrongSecretOrClusterIsCutOffWhileTheRestCarryOn() async throws {
+        let a = try await TestNode(name: "a", secret: Self.secret)
+        let b = try await TestNode(name: "b", secret: Self.secret)
+        let intruder = try await TestNode(name: "x", secret: try ClusterSecret(Array("wrong-secret-but-long-enough-32b".utf8)))
+        let stranger = try await TestNode(name: "y", cluster: "other", secret: Self.secret)
+        let seed = try await a.port()
+        intruder.dial(seed)
+        stranger.dial(seed)
+        b.dial(seed)
+        try await eventually("a and b connected") {
+            let (pa, pb) = (try await a.peers(), try await b.peers())
+            return pa == ["b"] && pb == ["a"]
+        }
+        try await eventually("both refusals logged on a") { a.logs.withLock { $0.count } >= 2 }
+        let aPeers = try await a.peers()
+        #expect(aPeers == ["b"])
+        let intruderPeers = try await intruder.peers()
+        let strangerPeers = try await stranger.peers()
+        #expect(intruderPeers.isEmpty && strangerPeers.isEmpty)
+        #expect(a.logs.withLock { $0 }.allSatisfy { !$0.contains("a-cluster-secret") }, "the secret never reaches a log line")
+        for n in [a, b, intruder, stranger] { try await n.stop() }
+    }
+}
