@@ -29,7 +29,7 @@ public final class JobHandle: Sendable {
         // Keeps neighbouring stripes off each other's cache lines.
         let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
 
-        static let slots = 2 * JobOutcome.allCases.count
+        static let slots = 2 * JobOutcome.count
 
         init() {
             sketches = .allocate(capacity: Self.slots)
@@ -70,10 +70,12 @@ public final class JobHandle: Sendable {
     /// A job of this queue and worker started executing.
     @inlinable
     public func start() {
-        let stripe = stripes[StripeIndex.current(mask: mask)]
-        stripe.lock()
-        stripe.running.pointee &+= 1
-        stripe.unlock()
+        // Guaranteed without a retain: `stripes` (immutable, owned by self) keeps the stripe alive.
+        Unmanaged.passUnretained(stripes[StripeIndex.current(mask: mask)])._withUnsafeGuaranteedRef { stripe in
+            stripe.lock()
+            stripe.running.pointee &+= 1
+            stripe.unlock()
+        }
     }
 
     /// A job stopped: its execution and queue wait times (ns) go into the sketches of its
@@ -83,12 +85,14 @@ public final class JobHandle: Sendable {
         let i = outcome.rawValue
         let execValue = Double(execNs)
         let waitValue = Double(waitNs)
-        let stripe = stripes[StripeIndex.current(mask: mask)]
-        stripe.lock()
-        stripe.sketches[i].add(execValue)
-        stripe.sketches[JobOutcome.allCases.count + i].add(waitValue)
-        stripe.running.pointee &-= 1
-        stripe.unlock()
+        // Guaranteed without a retain: `stripes` (immutable, owned by self) keeps the stripe alive.
+        Unmanaged.passUnretained(stripes[StripeIndex.current(mask: mask)])._withUnsafeGuaranteedRef { stripe in
+            stripe.lock()
+            stripe.sketches[i].add(execValue)
+            stripe.sketches[JobOutcome.count + i].add(waitValue)
+            stripe.running.pointee &-= 1
+            stripe.unlock()
+        }
     }
 
     /// A job raised: recorded like a stop whose outcome is `retryable` or `discarded`.
@@ -99,7 +103,7 @@ public final class JobHandle: Sendable {
 
     /// Drains every stripe into batch entries (called by the recorder, one taker at a time).
     func drain(node: String, into entries: inout [DeltaBatch.Entry]) {
-        let n = JobOutcome.allCases.count
+        let n = JobOutcome.count
         var sums = [Sketch](repeating: Sketch(), count: 2 * n)
         var running: Int64 = 0
         for stripe in stripes {

@@ -6,6 +6,9 @@ public enum JobOutcome: Int, Sendable, CaseIterable {
     /// Snoozed: the job goes back to `scheduled`.
     case snoozed
 
+    /// Number of outcomes (a constant, cheaper on the hot path than `allCases.count`).
+    public static let count = 5
+
     /// The `state` label of the execution's `exec_time` / `wait_time` points.
     public var state: JobState {
         switch self {

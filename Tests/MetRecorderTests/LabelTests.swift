@@ -106,3 +106,8 @@ import Testing
         for e in batch.entries { #expect(standard[e.series] == e.value.kind, "\(e.series)") }
     }
 }
+
+@Test("JobOutcome.count matches its cases (the hot path sizes stripes by it)")
+func outcomeCountMatchesCases() {
+    #expect(JobOutcome.count == JobOutcome.allCases.count)
+}
