@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "MetStore", targets: ["MetStore"]),
         .library(name: "MetRecorder", targets: ["MetRecorder"]),
         .library(name: "MetWire", targets: ["MetWire"]),
+        .library(name: "MetNode", targets: ["MetNode"]),
         .library(name: "MetPostgres", targets: ["MetPostgres"]),
     ],
     dependencies: [
@@ -57,6 +58,9 @@ let package = Package(
         ),
         .target(name: "MetPostgres", dependencies: ["CLibPQ"], swiftSettings: strict),
 
+        // MARK: The node: collector (and, next, reporter, handoff, runtime).
+        .target(name: "MetNode", dependencies: ["MetStore", "MetRecorder", "MetMesh"], swiftSettings: strict),
+
         // MARK: Tests.
         .target(name: "MetTestSupport", path: "Tests/MetTestSupport", swiftSettings: strict),
         .testTarget(
@@ -77,6 +81,11 @@ let package = Package(
         .testTarget(
             name: "MetWireTests",
             dependencies: ["MetTestSupport", "MetWire", "MetStore", "MetValues", "MetRecorder"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MetNodeTests",
+            dependencies: ["MetNode", "MetMesh", "MetUV", "MetRecorder", "MetStore", "MetValues", "MetWire"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import MetStore
+import MetValues
 import MetUV
 import MetWire
 
@@ -74,10 +75,36 @@ public final class MeshNode {
         }
     }
 
-    /// Sends a batch to every established peer.
+    /// This node's own recent batches, for peers that missed some (the retransmit window).
+    var sent: [DeltaBatch] = []
+    /// How many of its own batches a node keeps for resends (at 1 s intervals, 2 minutes).
+    public var retransmitWindow = 120
+
+    /// Sends a batch to every established peer and keeps it for resends.
     public func broadcast(_ batch: DeltaBatch) {
+        sent.append(batch)
+        if sent.count > retransmitWindow { sent.removeFirst(sent.count - retransmitWindow) }
         let frame = Frame(type: .batch, payload: BatchCodec.encode(batch))
         for c in connections.values { c.send(frame) }
+    }
+
+    /// Asks `peer` to send its own batches `range` again (a receiver saw a sequence gap).
+    public func requestResend(from peer: String, _ range: ClosedRange<UInt64>) {
+        var w = ByteWriter()
+        w.writeVarint(range.lowerBound)
+        w.writeVarint(range.upperBound)
+        connections[peer]?.send(Frame(type: .resend, payload: w.bytes))
+    }
+
+    func resend(_ payload: [UInt8], to c: PeerConnection) {
+        guard payload.count <= 20, let (from, to) = try? payload.withUnsafeBytes({ raw throws(DecodeError) in
+            // Unsafe pointer: the reader lives only inside this closure.
+            var r = ByteReader(raw)
+            return (try r.readVarint(), try r.readVarint())
+        }), from <= to else { return c.close("malformed resend request") }
+        for batch in sent where batch.seq >= from && batch.seq <= to {
+            c.send(Frame(type: .batch, payload: BatchCodec.encode(batch)))
+        }
     }
 
     /// Names of the peers with an established connection.
@@ -154,8 +181,10 @@ public final class MeshNode {
             for m in table.toDial where connections[m.name] == nil {
                 if let (host, port) = Self.split(m.address) { dial(host: host, port: port) }
             }
+        case .resend:
+            resend(frame.payload, to: c)
         default:
-            break  // heartbeats, resend and snapshots come with the next slice
+            break  // heartbeats and snapshots come with the next slice
         }
     }
 
