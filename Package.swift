@@ -85,12 +85,12 @@ let package = Package(
         ),
         .testTarget(
             name: "MetNodeTests",
-            dependencies: ["MetNode", "MetMesh", "MetUV", "MetRecorder", "MetStore", "MetValues", "MetWire"],
+            dependencies: ["MetTestSupport", "MetNode", "MetMesh", "MetUV", "MetRecorder", "MetStore", "MetValues", "MetWire"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "MetMeshTests",
-            dependencies: ["MetMesh", "MetWire"],
+            dependencies: ["MetTestSupport", "MetMesh", "MetWire"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -4,6 +4,7 @@ import MetUV
 import MetValues
 import MetWire
 import Synchronization
+import MetTestSupport
 import Testing
 
 /// A mesh node on its own loop, for tests: the node is touched only on that loop's thread.
@@ -33,16 +34,6 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
     }
 }
 
-/// Polls `condition` until it holds or the deadline passes (no fixed sleeps: each poll yields
-/// to the loops, which run on their own threads).
-func eventually(_ what: String, within seconds: Double = 10, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(5))
-    }
-    Issue.record("timed out waiting for: \(what)")
-}
 
 @Suite struct MeshNodeTests {
     static let secret = try! ClusterSecret(Array("a-cluster-secret-of-32-bytes!!!!".utf8))

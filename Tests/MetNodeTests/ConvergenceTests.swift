@@ -5,6 +5,7 @@ import MetStore
 import MetUV
 import MetValues
 import Synchronization
+import MetTestSupport
 import Testing
 
 /// One node assembled in-process: loop + mesh + recorder + collector, as `met node` will be.
@@ -107,12 +108,3 @@ final class TestRuntime: @unchecked Sendable {  // `mesh` is created and used on
     }
 }
 
-/// Polls `condition` until it holds or the deadline passes.
-func eventually(_ what: String, within seconds: Double = 20, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    Issue.record("timed out waiting for: \(what)")
-}
