@@ -61,6 +61,9 @@ let package = Package(
         // MARK: The node: collector (and, next, reporter, handoff, runtime).
         .target(name: "MetNode", dependencies: ["MetStore", "MetRecorder", "MetMesh"], swiftSettings: strict),
 
+        // MARK: libFuzzer target for the network decoders (scripts/fuzz).
+        .executableTarget(name: "MetFuzz", dependencies: ["MetWire", "MetMesh", "MetStore", "MetValues"], swiftSettings: strict),
+
         // MARK: Tests.
         .target(name: "MetTestSupport", path: "Tests/MetTestSupport", swiftSettings: strict),
         .testTarget(

@@ -1,0 +1,48 @@
+// libFuzzer target for the decoders that read bytes from the network (RELIABILITY S8): frames,
+// batches, member lists, handshake hellos (through Frame), sketches and snapshot chunks.
+//
+//   swift build --product MetFuzz -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+//   SWIFT_BACKTRACE=enable=no .build/release/MetFuzz -max_total_time=60
+//
+// SwiftPM links executables with their own `main`, which would bypass libFuzzer's: so this
+// `main` calls LLVMFuzzerRunDriver itself. Without FUZZING it only explains how to build it.
+#if FUZZING
+import Glibc
+import MetMesh
+import MetStore
+import MetValues
+import MetWire
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    // The buffer belongs to libFuzzer for the duration of this call; it is copied at once.
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    var decoder = FrameDecoder(limit: 4096)
+    if let frames = try? decoder.feed(bytes) {
+        for f in frames {
+            _ = try? BatchCodec.decode(f.payload)
+            _ = try? MemberListCodec.decode(f.payload)
+        }
+    }
+    _ = try? BatchCodec.decode(bytes)
+    _ = try? Sketch(decoding: bytes)
+    _ = try? SeriesStore().merge(chunk: bytes, now: 1_800_000_000)
+    return 0
+}
+
+typealias FuzzTarget = @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ target: FuzzTarget
+) -> CInt
+
+var argc = CommandLine.argc
+var argv = CommandLine.unsafeArgv
+// The pointers stay valid for the whole run: they are the process's own arguments.
+exit(LLVMFuzzerRunDriver(&argc, &argv, { fuzzOne($0, $1) }))
+#else
+print("MetFuzz: build with -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING (see scripts/fuzz)")
+#endif
