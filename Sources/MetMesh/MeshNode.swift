@@ -17,6 +17,10 @@ public final class MeshNode {
         public var host: String
         public var port: Int
         public var secret: ClusterSecret
+        /// How often each connection gets a heartbeat frame (ms).
+        public var heartbeatMilliseconds: UInt64 = 1000
+        /// A connection that has been silent this long is closed, and its peer marked down (ms).
+        public var silenceLimitMilliseconds: UInt64 = 5000
 
         public init(cluster: String = "met", node: String, incarnation: UInt64, host: String = "127.0.0.1", port: Int = 0, secret: ClusterSecret) {
             self.cluster = cluster
@@ -31,10 +35,13 @@ public final class MeshNode {
     let loop: UVLoop
     let config: Config
     var server: UVTCPServer?
+    var heartbeat: UVTimer?
     public private(set) var table: MemberTable
     /// Established connections by peer name.
     var connections: [String: PeerConnection] = [:]
     var pending: [ObjectIdentifier: PeerConnection] = [:]
+    /// Heartbeat frames received so far (for tests and metrics).
+    public private(set) var heartbeatsReceived = 0
     /// Addresses being dialled, so gossip heard twice does not open a second connection.
     var dialing: Set<String> = []
 
@@ -55,6 +62,21 @@ public final class MeshNode {
         }
         self.server = server
         table = MemberTable(me: Member(name: config.node, incarnation: config.incarnation, address: "\(config.host):\(server.port)", status: .alive))
+        heartbeat = try UVTimer(loop: loop, every: config.heartbeatMilliseconds) { [weak self] in self?.beat() }
+    }
+
+    /// Heartbeats out; connections silent past the limit closed (their peers go down).
+    func beat() {
+        let now = UVTimer.now(loop)
+        let frame = Frame(type: .heartbeat, payload: [])
+        for c in Array(connections.values) {
+            if now > c.lastHeard + config.silenceLimitMilliseconds {
+                onLog("\(c.peer?.node ?? "peer") silent for \(now - c.lastHeard) ms; closing its connection")
+                c.close("silent")
+            } else {
+                c.send(frame)
+            }
+        }
     }
 
     /// `host:port` this node listens on.
@@ -114,6 +136,8 @@ public final class MeshNode {
     public func close() {
         server?.close()
         server = nil
+        heartbeat?.close()
+        heartbeat = nil
         for c in Array(connections.values) + Array(pending.values) { c.close(nil) }
     }
 
@@ -121,6 +145,9 @@ public final class MeshNode {
         let handshake = Handshake(role: dialled ? .initiator : .responder, cluster: config.cluster, node: config.node,
                                   incarnation: config.incarnation, secret: config.secret)
         let peer = PeerConnection(connection: connection, address: address, handshake: handshake, dialled: dialled)
+        let loop = self.loop
+        peer.heard = { UVTimer.now(loop) }
+        peer.lastHeard = UVTimer.now(loop)
         pending[ObjectIdentifier(peer)] = peer
         peer.onEstablished = { [weak self] c, identity in self?.established(c, identity) }
         peer.onFrame = { [weak self] c, frame in self?.frame(frame, from: c) }
@@ -183,8 +210,10 @@ public final class MeshNode {
             }
         case .resend:
             resend(frame.payload, to: c)
+        case .heartbeat:
+            heartbeatsReceived += 1
         default:
-            break  // heartbeats and snapshots come with the next slice
+            break  // snapshots come with the next slice
         }
     }
 

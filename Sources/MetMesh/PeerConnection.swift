@@ -14,9 +14,15 @@ final class PeerConnection {
     /// The member address the peer dialled from (for outgoing connections, the one we dialled).
     let dialled: Bool
 
+    /// Loop-clock milliseconds of the last bytes received (heartbeats included).
+    var lastHeard: UInt64 = 0
+
     var onEstablished: (PeerConnection, PeerIdentity) -> Void = { _, _ in }
     var onFrame: (PeerConnection, Frame) -> Void = { _, _ in }
     var onClosed: (PeerConnection, String?) -> Void = { _, _ in }
+
+    /// Reads the loop clock (set by the node).
+    var heard: () -> UInt64 = { 0 }
 
     init(connection: UVConnection, address: String, handshake: Handshake, dialled: Bool) {
         self.connection = connection
@@ -57,6 +63,7 @@ final class PeerConnection {
     }
 
     private func received(_ bytes: [UInt8]) {
+        lastHeard = heard()
         let frames: [Frame]
         do {
             frames = try decoder.feed(bytes)

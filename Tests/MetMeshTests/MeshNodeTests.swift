@@ -14,10 +14,14 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
     let batches = Mutex<[DeltaBatch]>([])
     let logs = Mutex<[String]>([])
 
-    init(name: String, incarnation: UInt64 = 1, cluster: String = "met", secret: ClusterSecret) async throws {
+    init(name: String, incarnation: UInt64 = 1, cluster: String = "met", secret: ClusterSecret,
+         heartbeatMs: UInt64 = 1000, silenceMs: UInt64 = 5000) async throws {
         loop = try UVLoop()
         try await loop.run { [self] in
-            node = try MeshNode(loop: loop, config: .init(cluster: cluster, node: name, incarnation: incarnation, secret: secret))
+            var config = MeshNode.Config(cluster: cluster, node: name, incarnation: incarnation, secret: secret)
+            config.heartbeatMilliseconds = heartbeatMs
+            config.silenceLimitMilliseconds = silenceMs
+            node = try MeshNode(loop: loop, config: config)
             node.onBatch = { [self] batch, _ in batches.withLock { $0.append(batch) } }
             node.onLog = { [self] line in logs.withLock { $0.append(line) } }
         }
@@ -25,6 +29,7 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
 
     func port() async throws -> Int { try await loop.run { [self] in Int(node.address.split(separator: ":").last!)! } }
     func peers() async throws -> [String] { try await loop.run { [self] in node.connectedPeers } }
+    func heartbeats() async throws -> Int { try await loop.run { [self] in node.heartbeatsReceived } }
     func dial(_ port: Int) { loop.execute { [self] in node.dial(host: "127.0.0.1", port: port) } }
     func broadcast(_ b: DeltaBatch) { loop.execute { [self] in node.broadcast(b) } }
 
@@ -93,5 +98,27 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
         #expect(intruderPeers.isEmpty && strangerPeers.isEmpty)
         #expect(a.logs.withLock { $0 }.allSatisfy { !$0.contains("a-cluster-secret") }, "the secret never reaches a log line")
         for n in [a, b, intruder, stranger] { try await n.stop() }
+    }
+
+    /// Heartbeats keep quiet but live connections up; a peer that stops sending anything is
+    /// closed after the silence limit and shown down (the others carry on).
+    @Test(.timeLimit(.minutes(1)))
+    func aSilentPeerIsCutOffWhileHeartbeatingOnesStay() async throws {
+        let a = try await TestNode(name: "a", secret: Self.secret, heartbeatMs: 20, silenceMs: 300)
+        let b = try await TestNode(name: "b", secret: Self.secret, heartbeatMs: 20, silenceMs: 300)
+        let silent = try await TestNode(name: "s", secret: Self.secret, heartbeatMs: 3_600_000, silenceMs: 3_600_000)
+        let seed = try await a.port()
+        b.dial(seed)
+        silent.dial(seed)
+        try await eventually("the silent node cut off by a and b") {
+            let (pa, pb) = (try await a.peers(), try await b.peers())
+            return pa == ["b"] && pb == ["a"]
+        }
+        #expect(a.logs.withLock { $0 }.contains { $0.contains("s silent") })
+        // Many heartbeats later, a and b are still connected.
+        try await eventually("a hears 30 heartbeats from b") { try await a.heartbeats() >= 30 }
+        let stillA = try await a.peers()
+        #expect(stillA == ["b"])
+        for n in [a, b, silent] { try await n.stop() }
     }
 }

@@ -1,0 +1,44 @@
+import CLibUV
+
+/// A repeating timer on a loop. Loop thread only; stops when closed (or at loop shutdown).
+public final class UVTimer {
+    final class Box: HandleBox {
+        var fire: () -> Void = {}
+        var timer: UnsafeMutablePointer<uv_timer_t> { raw.assumingMemoryBound(to: uv_timer_t.self) }
+        override func closed() { fire = {} }
+    }
+
+    let box: Box
+
+    /// Calls `fire` every `milliseconds` on the loop thread.
+    public init(loop: UVLoop, every milliseconds: UInt64, fire: @escaping () -> Void) throws(UVError) {
+        precondition(loop.isLoopThread, "UVTimer must be created on the loop thread")
+        let box = Box(raw: .allocate(byteCount: MemoryLayout<uv_timer_t>.size, alignment: 16))
+        do {
+            try uvCheck(uv_timer_init(loop.raw, box.timer), "uv_timer_init")
+        } catch {
+            box.raw.deallocate()  // never registered with the loop
+            throw error
+        }
+        // Retained until the close callback.
+        box.handle.pointee.data = Unmanaged.passRetained(box).toOpaque()
+        box.fire = fire
+        do {
+            try uvCheck(uv_timer_start(box.timer, timerFired, max(1, milliseconds), max(1, milliseconds)), "uv_timer_start")
+        } catch {
+            box.close()
+            throw error
+        }
+        self.box = box
+    }
+
+    /// Milliseconds of the loop's clock (monotonic, cached per loop iteration).
+    public static func now(_ loop: UVLoop) -> UInt64 { uv_now(loop.raw) }
+
+    public func close() { box.close() }
+}
+
+private let timerFired: uv_timer_cb = { timer in
+    guard let timer, let data = timer.pointee.data else { return }
+    Unmanaged<UVTimer.Box>.fromOpaque(data).takeUnretainedValue().fire()
+}
