@@ -65,8 +65,44 @@ public final class MeshNode {
         heartbeat = try UVTimer(loop: loop, every: config.heartbeatMilliseconds) { [weak self] in self?.beat() }
     }
 
-    /// Heartbeats out; connections silent past the limit closed (their peers go down).
+    /// Seeds (`host:port`) this node keeps trying until it is connected to them.
+    var seeds: [String] = []
+    /// Per address: when the next dial may start (loop ms) and the current backoff (ms).
+    var retry: [String: (next: UInt64, backoff: UInt64)] = [:]
+    /// Cap of the exponential backoff between dials of one address (RELIABILITY M9: 5 s).
+    public var maxBackoffMilliseconds: UInt64 = 5000
+
+    /// Joins the cluster through these seeds, retried forever with capped exponential backoff
+    /// (plus up to 20 % jitter) until connected, and again whenever their connection is lost.
+    public func join(seeds: [String]) {
+        self.seeds = seeds
+        redial()
+    }
+
+    /// Dials every seed and every live member this node should connect to but is not
+    /// connected to, as their backoff allows.
+    func redial() {
+        let now = UVTimer.now(loop)
+        let connectedAddresses = Set(connections.values.map(\.address)).union(table.peers.filter { connections[$0.name] != nil }.map(\.address))
+        // Down members too: a partition of any length heals without an operator (M9).
+        let members = table.peers.filter {
+            MemberTable.keeps(dialler: config.node, listener: $0.name) && connections[$0.name] == nil && !$0.address.isEmpty
+        }
+        let wanted = seeds + members.map(\.address)
+        for address in wanted where !connectedAddresses.contains(address) && !dialing.contains(address) {
+            guard let (host, port) = Self.split(address) else { continue }
+            let state = retry[address] ?? (next: 0, backoff: 0)
+            guard now >= state.next else { continue }
+            let backoff = Swift.min(Swift.max(state.backoff * 2, 50), maxBackoffMilliseconds)
+            retry[address] = (now + backoff + UInt64.random(in: 0...(backoff / 5)), backoff)
+            dial(host: host, port: port)
+        }
+    }
+
+    /// Heartbeats out; connections silent past the limit closed (their peers go down); seeds and
+    /// members not connected are dialled again as their backoff allows.
     func beat() {
+        redial()
         let now = UVTimer.now(loop)
         let frame = Frame(type: .heartbeat, payload: [])
         for c in Array(connections.values) {
@@ -157,7 +193,10 @@ public final class MeshNode {
 
     func established(_ c: PeerConnection, _ identity: PeerIdentity) {
         pending[ObjectIdentifier(c)] = nil
-        if c.dialled { dialing.remove(c.address) }
+        if c.dialled {
+            dialing.remove(c.address)
+            retry[c.address] = nil  // connected: the next loss starts the backoff afresh
+        }
         guard table.accepts(name: identity.node, incarnation: identity.incarnation) else {
             onLog("refused \(identity.node)#\(identity.incarnation): an older incarnation of a live member, or this node's name")
             return c.close(nil)
