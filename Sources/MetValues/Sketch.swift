@@ -164,10 +164,11 @@ public struct Sketch: Sendable, Equatable {
 }
 
 extension Sketch {
-    /// Takes back a part that was merged into this sketch earlier (used to keep derived rollups
-    /// exact when a point is replaced by a newer copy that contains it). Min and max are left as
-    /// they are: callers only remove a part when they add a superset of it, whose min and max are
-    /// at least as wide. Returns `false`, changing nothing, if `part` holds more than this sketch.
+    /// Takes back a part that was merged into this sketch earlier. Min and max are left as they
+    /// are (they cannot be un-merged), except that with one value left they become that value;
+    /// callers that need exact bounds add a superset of the part back afterwards. Returns
+    /// `false`, changing nothing, if `part` holds more than this sketch. (The store no longer
+    /// uses it: rollups are rebuilt after snapshot merges instead.)
     @discardableResult
     public mutating func remove(_ part: Sketch) -> Bool {
         guard part._count <= _count, part._zeroCount <= _zeroCount else { return false }
