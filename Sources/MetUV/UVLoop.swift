@@ -14,8 +14,14 @@ public final class UVLoop: @unchecked Sendable {  // `raw` and every handle are 
     /// The result of `uv_loop_close` once the loop thread has ended (0 on a clean shutdown).
     public private(set) nonisolated(unsafe) var closeStatus: Int32 = 0  // written by the loop thread before `finished` is signalled
 
+    /// Writing to a socket the peer has closed raises SIGPIPE, whose default action kills the
+    /// process; libuv leaves it alone, so every process that runs a loop ignores it once and gets
+    /// `EPIPE` from the write instead.
+    private static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     /// Creates the loop and starts its thread.
     public init() throws(UVError) {
+        Self.ignoreBrokenPipes
         raw = .allocate(capacity: 1)
         doorbell = .allocate(capacity: 1)
         do {

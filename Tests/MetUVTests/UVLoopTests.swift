@@ -130,6 +130,44 @@ import Testing
         loop.shutdown()
         #expect(loop.closeStatus == 0)
     }
+
+    /// Without SIGPIPE ignored, the write after the peer's reset kills the whole test process.
+    @Test(.timeLimit(.minutes(1))) func writingToAPeerThatHungUpFailsInsteadOfKillingTheProcess() async throws {
+        let loop = try UVLoop()
+        let port = try await loop.run {
+            let server = try UVTCPServer(loop: loop, host: "127.0.0.1", port: 0) { connection in
+                connection.close()
+            }
+            return server.port
+        }
+        let failure: UVError? = await withCheckedContinuation { continuation in
+            loop.execute {
+                UVConnection.connect(loop: loop, host: "127.0.0.1", port: port) { result in
+                    guard case .success(let client) = result else { return continuation.resume(returning: nil) }
+                    let chunk = [UInt8](repeating: 7, count: 64 * 1024)
+                    // Write until the kernel reports the hang-up; each write waits for the last one.
+                    func writeNext(_ remaining: Int) {
+                        client.write(chunk) { error in
+                            if let error {
+                                client.close()
+                                continuation.resume(returning: error)
+                            } else if remaining == 0 {
+                                client.close()
+                                continuation.resume(returning: nil)
+                            } else {
+                                writeNext(remaining - 1)
+                            }
+                        }
+                    }
+                    writeNext(10_000)
+                }
+            }
+        }
+        let name = failure?.name ?? "none"
+        #expect(name == "EPIPE" || name == "ECONNRESET")
+        loop.shutdown()
+        #expect(loop.closeStatus == 0)
+    }
 }
 
 /// A value shared between threads, behind a lock.
