@@ -17,11 +17,16 @@ let package = Package(
         .library(name: "MetWire", targets: ["MetWire"]),
         .library(name: "MetNode", targets: ["MetNode"]),
         .library(name: "MetPostgres", targets: ["MetPostgres"]),
+        .executable(name: "met", targets: ["met"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // MARK: C libraries (the design's own choice), importable from exactly one wrapper module each.
@@ -59,7 +64,31 @@ let package = Package(
         .target(name: "MetPostgres", dependencies: ["CLibPQ"], swiftSettings: strict),
 
         // MARK: The node: collector (and, next, reporter, handoff, runtime).
-        .target(name: "MetNode", dependencies: ["MetStore", "MetRecorder", "MetMesh"], swiftSettings: strict),
+        .target(
+            name: "MetNode",
+            dependencies: ["MetStore", "MetRecorder", "MetMesh", "MetUV", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+
+        // MARK: The HTTP API of a node (DESIGN §7), on Hummingbird.
+        .target(
+            name: "MetHTTP",
+            dependencies: ["MetNode", "MetStore", "MetRecorder", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: strict
+        ),
+
+        // MARK: The `met` executable.
+        .executableTarget(
+            name: "met",
+            dependencies: [
+                "MetNode", "MetHTTP", "MetStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
 
         // MARK: libFuzzer target for the network decoders (scripts/fuzz).
         .executableTarget(name: "MetFuzz", dependencies: ["MetWire", "MetMesh", "MetStore", "MetValues"], swiftSettings: strict),
@@ -89,6 +118,12 @@ let package = Package(
         .testTarget(
             name: "MetNodeTests",
             dependencies: ["MetTestSupport", "MetNode", "MetMesh", "MetUV", "MetRecorder", "MetStore", "MetValues", "MetWire"],
+            swiftSettings: strict
+        ),
+        // Multi-process tests: real `met node` processes on loopback, driven through the HTTP API.
+        .testTarget(
+            name: "MetClusterTests",
+            dependencies: ["MetTestSupport", "met"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -7,8 +7,8 @@ import MetWire
 /// table, and sends and receives batches. Everything runs on the node's ``UVLoop``; create it,
 /// and call its methods, on the loop thread (inside `loop.execute`).
 ///
-/// This is the first slice of the mesh: connections, the handshake, membership from direct
-/// connections and gossip, and broadcast. Resend, snapshots, heartbeats and backoff come next.
+/// Connections, the handshake, membership from direct connections and gossip, heartbeats,
+/// re-dialling with backoff, broadcast, resends and per-origin snapshots.
 public final class MeshNode {
     public struct Config: Sendable {
         public var cluster: String
@@ -21,6 +21,8 @@ public final class MeshNode {
         public var heartbeatMilliseconds: UInt64 = 1000
         /// A connection that has been silent this long is closed, and its peer marked down (ms).
         public var silenceLimitMilliseconds: UInt64 = 5000
+        /// `host:port` peers should dial, when it differs from the listening address.
+        public var advertise: String?
 
         public init(cluster: String = "met", node: String, incarnation: UInt64, host: String = "127.0.0.1", port: Int = 0, secret: ClusterSecret) {
             self.cluster = cluster
@@ -49,6 +51,14 @@ public final class MeshNode {
     public var onBatch: (DeltaBatch, PeerIdentity) -> Void = { _, _ in }
     /// Membership changed.
     public var onChange: (MemberTable.Change) -> Void = { _ in }
+    /// This node's own data as a per-origin snapshot, for a peer beyond the retransmit window.
+    public var ownSnapshot: () -> StoreSnapshot = { StoreSnapshot(chunks: [], watermarks: []) }
+    /// A snapshot chunk arrived (merge it; it is idempotent).
+    public var onSnapshotChunk: ([UInt8], PeerIdentity) -> Void = { _, _ in }
+    /// A snapshot's watermarks arrived after all its chunks.
+    public var onSnapshotEnd: ([UInt8], PeerIdentity) -> Void = { _, _ in }
+    /// Per-origin snapshots this node has sent (for tests and metrics).
+    public private(set) var snapshotsSent = 0
     /// A connection was refused or closed: one line for the log (never contains the secret).
     public var onLog: (String) -> Void = { _ in }
 
@@ -61,7 +71,7 @@ public final class MeshNode {
             self?.adopt(connection, address: "", dialled: false)  // its listening address comes with its member list
         }
         self.server = server
-        table = MemberTable(me: Member(name: config.node, incarnation: config.incarnation, address: "\(config.host):\(server.port)", status: .alive))
+        table = MemberTable(me: Member(name: config.node, incarnation: config.incarnation, address: config.advertise ?? "\(config.host):\(server.port)", status: .alive))
         heartbeat = try UVTimer(loop: loop, every: config.heartbeatMilliseconds) { [weak self] in self?.beat() }
     }
 
@@ -115,8 +125,10 @@ public final class MeshNode {
         }
     }
 
-    /// `host:port` this node listens on.
+    /// `host:port` peers dial to reach this node (the advertised address, or where it listens).
     public var address: String { table.me.address }
+    /// The port the mesh listener is bound to (the OS's choice when configured as 0).
+    public var boundPort: Int? { server?.port }
 
     /// Dials a peer (a seed or a gossiped member).
     public func dial(host: String, port: Int) {
@@ -146,23 +158,35 @@ public final class MeshNode {
         for c in connections.values { c.send(frame) }
     }
 
-    /// Asks `peer` to send its own batches `range` again (a receiver saw a sequence gap).
-    public func requestResend(from peer: String, _ range: ClosedRange<UInt64>) {
+    /// Asks `origin` to send its own batches `range` again (a receiver saw a sequence gap). An
+    /// origin that no longer holds the start of the range sends a snapshot of its own data.
+    public func requestResend(from origin: Origin, _ range: ClosedRange<UInt64>) {
         var w = ByteWriter()
         w.writeVarint(range.lowerBound)
         w.writeVarint(range.upperBound)
-        connections[peer]?.send(Frame(type: .resend, payload: w.bytes))
+        w.writeVarint(origin.incarnation)
+        connections[origin.node]?.send(Frame(type: .resend, payload: w.bytes))
     }
 
     func resend(_ payload: [UInt8], to c: PeerConnection) {
-        guard payload.count <= 20, let (from, to) = try? payload.withUnsafeBytes({ raw throws(DecodeError) in
+        guard payload.count <= 30, let (from, to, incarnation) = try? payload.withUnsafeBytes({ raw throws(DecodeError) in
             // Unsafe pointer: the reader lives only inside this closure.
             var r = ByteReader(raw)
-            return (try r.readVarint(), try r.readVarint())
+            return (try r.readVarint(), try r.readVarint(), try r.readVarint())
         }), from <= to else { return c.close("malformed resend request") }
-        for batch in sent where batch.seq >= from && batch.seq <= to {
-            c.send(Frame(type: .batch, payload: BatchCodec.encode(batch)))
+        guard incarnation == config.incarnation else { return }  // asked of an earlier life of this node
+        if let oldest = sent.first?.seq, from >= oldest {
+            for batch in sent where batch.seq >= from && batch.seq <= to {
+                c.send(Frame(type: .batch, payload: BatchCodec.encode(batch)))
+            }
+            return
         }
+        // Beyond the retransmit window: a snapshot of this origin's own data, then its watermark.
+        let snapshot = ownSnapshot()
+        snapshotsSent += 1
+        onLog("\(c.peer?.node ?? "peer") missed batches \(from)...\(to), beyond the retransmit window; sending a snapshot of this node's data (\(snapshot.byteCount) bytes)")
+        for chunk in snapshot.chunks { c.send(Frame(type: .snapshotChunk, payload: chunk)) }
+        c.send(Frame(type: .snapshotEnd, payload: snapshot.watermarks))
     }
 
     /// Names of the peers with an established connection.
@@ -251,8 +275,13 @@ public final class MeshNode {
             resend(frame.payload, to: c)
         case .heartbeat:
             heartbeatsReceived += 1
-        default:
-            break  // snapshots come with the next slice
+        case .snapshotChunk:
+            onSnapshotChunk(frame.payload, identity)
+        case .snapshotEnd:
+            onSnapshotEnd(frame.payload, identity)
+        case .hello, .proof, .snapshotRequest:
+            onLog("unexpected \(frame.type) frame from \(identity.node); closing its connection")
+            c.close(nil)
         }
     }
 

@@ -1,4 +1,5 @@
 import MetStore
+import MetValues
 import Foundation
 
 /// The replica collector: this node's copy of the whole cluster's metrics. Batches from every
@@ -12,6 +13,8 @@ public final class Collector: @unchecked Sendable {  // `store`, `early` and `as
     private var early: [Origin: [UInt64: DeltaBatch]] = [:]
     /// The last gap reported per origin (its first missing seq), so it is asked for once.
     private var asked: [Origin: UInt64] = [:]
+    /// Per origin: the origin's timestamp of the last batch applied, and when it was applied here.
+    private var lastApplied: [Origin: (stamped: Int64, at: Int64)] = [:]
 
     /// A sequence gap: `origin` must resend `missing` (inclusive).
     public struct Gap: Sendable, Equatable {
@@ -40,9 +43,11 @@ public final class Collector: @unchecked Sendable {  // `store`, `early` and `as
         case .duplicate:
             return nil
         case .applied:
+            lastApplied[batch.origin] = (batch.timestamp, now)
             var next = batch.seq + 1
             while let ready = early[batch.origin]?.removeValue(forKey: next) {
                 store.apply(ready, now: now)
+                lastApplied[batch.origin] = (ready.timestamp, now)
                 next += 1
             }
             early[batch.origin] = early[batch.origin].flatMap { $0.isEmpty ? nil : $0.filter { $0.key >= next } }
@@ -59,11 +64,52 @@ public final class Collector: @unchecked Sendable {  // `store`, `early` and `as
         }
     }
 
+    /// Merges a snapshot (whole or per-origin) and then applies the early batches it unblocks:
+    /// those at or below the snapshot's watermarks are duplicates now, the next ones apply.
+    @discardableResult
+    public func merge(_ snapshot: StoreSnapshot, now: Int64) throws(DecodeError) -> MergeStats {
+        lock.lock()
+        defer { lock.unlock() }
+        let stats = try store.merge(snapshot, now: now)
+        for origin in Array(early.keys) {
+            var next = store.watermark(of: origin) + 1
+            var waiting = early[origin] ?? [:]
+            waiting = waiting.filter { $0.key >= next }
+            while let ready = waiting.removeValue(forKey: next) {
+                store.apply(ready, now: now)
+                next += 1
+            }
+            early[origin] = waiting.isEmpty ? nil : waiting
+            asked[origin] = nil
+        }
+        return stats
+    }
+
+    /// Merges one chunk of a snapshot arriving piece by piece (its watermarks come last).
+    @discardableResult
+    public func merge(chunk: [UInt8], now: Int64) throws(DecodeError) -> MergeStats {
+        lock.lock()
+        defer { lock.unlock() }
+        return try store.merge(chunk: chunk, now: now)
+    }
+
+    /// Ends a snapshot that arrived piece by piece: raises the watermarks, applies what they unblock.
+    public func merge(watermarks: [UInt8], now: Int64) throws(DecodeError) {
+        _ = try merge(StoreSnapshot(chunks: [], watermarks: watermarks), now: now)
+    }
+
     /// Forgets the gap reported for `origin`, so the next early batch asks again (after a timeout).
     public func retryGaps() {
         lock.lock()
         defer { lock.unlock() }
         asked.removeAll()
+    }
+
+    /// Per origin: the timestamp the origin gave its last applied batch, and when it was applied.
+    public var lastBatches: [Origin: (stamped: Int64, at: Int64)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return lastApplied
     }
 
     /// Runs `body` with the store, under the collector's lock (keep it short).

@@ -18,25 +18,34 @@ public struct MergeStats: Sendable, Equatable {
 
 extension SeriesStore {
     /// The whole store as chunks of at most about `maxChunkBytes` (a timeline is never split).
-    public func snapshot(maxChunkBytes: Int = 1 << 20) -> StoreSnapshot {
+    /// With `origin`, only that origin's timelines and watermark: a per-origin snapshot, for a
+    /// replica that missed more of the origin's batches than the retransmit window holds.
+    public func snapshot(of origin: Origin? = nil, maxChunkBytes: Int = 1 << 20) -> StoreSnapshot {
         var chunks: [[UInt8]] = []
         var cursor = 0
+        let only = origin.map { catalog.existingOriginID($0) ?? UInt32.max }
         while cursor < timelines.count {
-            let (bytes, next) = snapshotChunk(from: cursor, maxBytes: maxChunkBytes)
+            let (bytes, next) = snapshotChunk(from: cursor, maxBytes: maxChunkBytes, origin: only)
             chunks.append(bytes)
             cursor = next
         }
-        return StoreSnapshot(chunks: chunks, watermarks: SnapshotCodec.encodeWatermarks(watermarks))
+        var marks = watermarks
+        if let origin { marks = marks.filter { $0.key == origin } }
+        return StoreSnapshot(chunks: chunks, watermarks: SnapshotCodec.encodeWatermarks(marks))
     }
 
     /// One chunk starting at timeline `cursor`; returns the cursor of the next chunk.
     public func snapshotChunk(from cursor: Int, maxBytes: Int) -> (bytes: [UInt8], next: Int) {
+        snapshotChunk(from: cursor, maxBytes: maxBytes, origin: nil)
+    }
+
+    func snapshotChunk(from cursor: Int, maxBytes: Int, origin: UInt32?) -> (bytes: [UInt8], next: Int) {
         var batch: [TimelineData] = []
         var size = 0
         var i = cursor
         while i < timelines.count, batch.isEmpty || size < maxBytes {
             let t = timelines[i]
-            if !t.isEmpty {
+            if !t.isEmpty, origin == nil || catalog.keys[i].origin == origin {
                 let key = catalog.keys[i]
                 let data = TimelineData(
                     series: catalog.series[Int(key.series)].name, kind: t.kind,

@@ -1,0 +1,117 @@
+import Foundation
+import Hummingbird
+import MetNode
+import MetRecorder
+import MetStore
+
+/// The HTTP API of a node (DESIGN §7): JSON in and out; errors are JSON with a message and a
+/// 4xx status, never a crash.
+public enum APIRoutes {
+    /// Largest `POST /api/events` body accepted.
+    public static let maxEventBytes = 16 << 20
+
+    /// A router serving `node`'s API.
+    public static func router(for node: NodeRuntime) -> Router<BasicRequestContext> {
+        let router = Router()
+        let now: @Sendable () -> Int64 = { NodeRecorder.wallClockSecond() }
+
+        router.get("/api/series") { _, _ in
+            let rows = node.collector.withStore { $0.seriesList() }
+            return JSONBody(rows.map { SeriesRow(series: $0.name, kind: $0.kind.rawValue, labels: $0.labels) })
+        }
+        router.get("/api/labels/:label") { request, context in
+            let label = try context.parameters.require("label")
+            let lookback = try QueryParameters(request).integer("lookback", default: 300, range: 1...1_000_000)
+            return JSONBody(node.collector.withStore { $0.labels(label, lookback: lookback, now: now()) })
+        }
+        router.get("/api/latest/:series") { request, context in
+            let params = QueryParameters(request)
+            let selection = try params.selection(series: try context.parameters.require("series"))
+            let op = try params.op()
+            return JSONBody(try query(node) { store throws(QueryError) in try store.latest(selection, op: op, now: now()) })
+        }
+        router.get("/api/timeslice/:series") { request, context in
+            let params = QueryParameters(request)
+            let selection = try params.selection(series: try context.parameters.require("series"))
+            let by = try params.integer("by", default: 5, range: 1...86_400)
+            let op = try params.op()
+            return JSONBody(try query(node) { store throws(QueryError) in try store.timeslice(selection, by: by, op: op, now: now()) })
+        }
+        router.get("/api/summary/:series") { request, context in
+            let params = QueryParameters(request)
+            let selection = try params.selection(series: try context.parameters.require("series"))
+            let by = try params.integer("by", default: 60, range: 1...86_400)
+            return JSONBody(try query(node) { store throws(QueryError) in try store.summary(selection, by: by, now: now()) })
+        }
+        router.get("/api/checks") { _, _ in
+            JSONBody(node.collector.withStore { $0.queueChecks(now: now(), retention: node.config.retention) })
+        }
+        router.get("/api/cluster") { _, _ in
+            JSONBody(await node.status())
+        }
+        router.post("/api/events") { request, _ in
+            var request = request
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: maxEventBytes)
+            } catch {
+                throw HTTPError(.contentTooLarge, message: "the body exceeds \(maxEventBytes) bytes; send fewer events per request")
+            }
+            let events: [JobEvent]
+            do throws(JobEvent.ParseError) {
+                events = try JobEvent.parseLines(body.readableBytesView)
+            } catch {
+                return try JSONBody(EventsRejected(error: .init(message: error.description, line: error.line))).response(status: .badRequest)
+            }
+            for event in events { event.record(into: node.recorder) }
+            return try JSONBody(EventsAccepted(accepted: events.count)).response(status: .ok)
+        }
+        return router
+    }
+
+    /// Runs a store query under the collector's lock, turning its errors into HTTP errors.
+    static func query<T>(_ node: NodeRuntime, _ body: (SeriesStore) throws(QueryError) -> T) throws(HTTPError) -> T {
+        let result = node.collector.withStore { store in Result { () throws(QueryError) in try body(store) } }
+        switch result {
+        case .success(let value): return value
+        case .failure(let error): throw error.httpError
+        }
+    }
+}
+
+struct SeriesRow: Codable, Sendable {
+    var series: String
+    var kind: String
+    var labels: [String]
+}
+
+struct EventsAccepted: Codable, Sendable {
+    var accepted: Int
+}
+
+struct EventsRejected: Codable, Sendable {
+    struct Detail: Codable, Sendable {
+        var message: String
+        var line: Int
+    }
+    var error: Detail
+}
+
+/// A JSON response: keys sorted, non-finite numbers written as strings rather than failing.
+struct JSONBody<T: Encodable & Sendable>: ResponseGenerator {
+    let value: T
+    init(_ value: T) { self.value = value }
+
+    func response(status: HTTPResponse.Status) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        try response(status: .ok)
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import MetMesh
+import MetStore
+
+/// A node's configuration (DESIGN §7): a JSON file, every key also settable by a CLI flag, and
+/// secrets also by environment (`MET_CLUSTER_SECRET`, `DATABASE_URL`). Timing knobs are all here
+/// so tests can compress time and still run the same code paths.
+public struct NodeConfig: Sendable, Equatable {
+    public var cluster = "met"
+    public var node = ""
+    /// `host:port` the mesh listens on (port 0: the OS picks one).
+    public var listen = "127.0.0.1:0"
+    /// `host:port` peers should dial, when `listen` is a wildcard address.
+    public var advertise: String?
+    public var seeds: [String] = []
+    /// `host:port` of the HTTP API; none when absent.
+    public var http: String?
+    /// libpq connection string (keyframes, snapshots); optional.
+    public var database: String?
+    /// The cluster secret itself (prefer `secretFile` or `MET_CLUSTER_SECRET`).
+    public var secret: String?
+    public var secretFile: String?
+    /// Seconds between broadcasts of this node's deltas.
+    public var broadcastInterval = 1.0
+    /// Seconds between keyframes (leader only).
+    public var keyframeInterval = 5.0
+    public var compaction: [[Int]] = CompactionTiers.default.tiers.map { [$0.step, $0.duration] }
+    public var estimateLimit = 50_000
+    /// Seconds queue checks are kept.
+    public var retention = 30
+    /// Seconds between heartbeats on every mesh connection.
+    public var heartbeatInterval = 1.0
+    /// Seconds of silence after which a connection is closed and its peer marked down.
+    public var silenceLimit = 5.0
+    /// How many of its own batches a node keeps for resends (beyond: a per-origin snapshot).
+    public var retransmitWindow = 120
+
+    public init() {}
+
+    /// Every key a config file may hold.
+    public static let keys: Set<String> = [
+        "cluster", "node", "listen", "advertise", "seeds", "http", "database", "secret", "secretFile",
+        "broadcastInterval", "keyframeInterval", "compaction", "estimateLimit", "retention",
+        "heartbeatInterval", "silenceLimit", "retransmitWindow",
+    ]
+
+    /// Reads a config file. Unknown keys and wrong types are errors that name the key.
+    public static func load(file path: String) throws(ConfigError) -> NodeConfig {
+        guard let data = FileManager.default.contents(atPath: path) else { throw .unreadable(path) }
+        return try parse(data, source: path)
+    }
+
+    /// Parses a config file's bytes (`source` names it in errors).
+    public static func parse(_ data: Data, source: String) throws(ConfigError) -> NodeConfig {
+        guard let object = try? JSONSerialization.jsonObject(with: data), let dict = object as? [String: Any] else {
+            throw .invalid(source, "not a JSON object")
+        }
+        if let unknown = dict.keys.sorted().first(where: { !keys.contains($0) }) {
+            throw .invalid(source, "unknown key \"\(unknown)\" (known keys: \(keys.sorted().joined(separator: ", ")))")
+        }
+        var c = NodeConfig()
+        func value<T>(_ key: String, _ type: T.Type, _ what: String) throws(ConfigError) -> T? {
+            guard let raw = dict[key], !(raw is NSNull) else { return nil }
+            if T.self == Double.self, let n = raw as? NSNumber, !(raw is Bool) { return n.doubleValue as? T }
+            if T.self == Int.self, let n = raw as? NSNumber, !(raw is Bool), n.doubleValue == n.doubleValue.rounded() {
+                return n.intValue as? T
+            }
+            guard let v = raw as? T else { throw .invalid(source, "\"\(key)\" must be \(what)") }
+            return v
+        }
+        c.cluster = try value("cluster", String.self, "a string") ?? c.cluster
+        c.node = try value("node", String.self, "a string") ?? c.node
+        c.listen = try value("listen", String.self, "\"host:port\"") ?? c.listen
+        c.advertise = try value("advertise", String.self, "\"host:port\"")
+        c.seeds = try value("seeds", [String].self, "an array of \"host:port\" strings") ?? []
+        c.http = try value("http", String.self, "\"host:port\"")
+        c.database = try value("database", String.self, "a libpq connection string")
+        c.secret = try value("secret", String.self, "a string")
+        c.secretFile = try value("secretFile", String.self, "a path")
+        c.broadcastInterval = try value("broadcastInterval", Double.self, "a number of seconds") ?? c.broadcastInterval
+        c.keyframeInterval = try value("keyframeInterval", Double.self, "a number of seconds") ?? c.keyframeInterval
+        if let tiers = try value("compaction", [[Int]].self, "an array of [step, duration] pairs") { c.compaction = tiers }
+        c.estimateLimit = try value("estimateLimit", Int.self, "an integer") ?? c.estimateLimit
+        c.retention = try value("retention", Int.self, "an integer number of seconds") ?? c.retention
+        c.heartbeatInterval = try value("heartbeatInterval", Double.self, "a number of seconds") ?? c.heartbeatInterval
+        c.silenceLimit = try value("silenceLimit", Double.self, "a number of seconds") ?? c.silenceLimit
+        c.retransmitWindow = try value("retransmitWindow", Int.self, "an integer") ?? c.retransmitWindow
+        return c
+    }
+
+    /// Checks every value and resolves what the node needs to start: the secret (from
+    /// `MET_CLUSTER_SECRET`, `secret` or `secretFile`, in that order), the listening and
+    /// advertised addresses and the tiers. Warnings (weak secret, readable secret file) are returned.
+    public func validate(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> Resolved {
+        var warnings: [String] = []
+        guard !node.isEmpty else { throw .missing("node", "every node needs a name unique in its cluster") }
+        guard !cluster.isEmpty else { throw .missing("cluster", "the cluster name may not be empty") }
+        guard let (host, port) = Self.split(listen) else { throw .bad("listen", "\"\(listen)\" is not host:port") }
+        if let advertise, Self.split(advertise) == nil { throw .bad("advertise", "\"\(advertise)\" is not host:port") }
+        if ["0.0.0.0", "::", "[::]"].contains(host), advertise == nil {
+            throw .bad("listen", "\(listen) is a wildcard address; set \"advertise\" to the host:port peers should dial")
+        }
+        for seed in seeds where Self.split(seed) == nil { throw .bad("seeds", "\"\(seed)\" is not host:port") }
+        if let http, Self.split(http) == nil { throw .bad("http", "\"\(http)\" is not host:port") }
+        for (key, v) in [("broadcastInterval", broadcastInterval), ("keyframeInterval", keyframeInterval),
+                         ("heartbeatInterval", heartbeatInterval), ("silenceLimit", silenceLimit)] where !(v > 0 && v <= 3600) {
+            throw .bad(key, "must be between 0 and 3600 seconds, not \(v)")
+        }
+        guard silenceLimit > heartbeatInterval else { throw .bad("silenceLimit", "must exceed heartbeatInterval") }
+        guard retransmitWindow >= 1 else { throw .bad("retransmitWindow", "must be at least 1") }
+        guard estimateLimit >= 0 else { throw .bad("estimateLimit", "must not be negative") }
+        guard retention >= 1 else { throw .bad("retention", "must be at least 1 second") }
+        guard compaction.allSatisfy({ $0.count == 2 }) else { throw .bad("compaction", "every tier is a [step, duration] pair") }
+        let tiers: CompactionTiers
+        do { tiers = try CompactionTiers(compaction.map { ($0[0], $0[1]) }) } catch { throw .bad("compaction", error.description) }
+
+        let secretBytes: [UInt8]
+        if let fromEnv = environment["MET_CLUSTER_SECRET"], !fromEnv.isEmpty {
+            secretBytes = Array(fromEnv.utf8)
+        } else if let secret {
+            secretBytes = Array(secret.utf8)
+        } else if let secretFile {
+            guard let data = FileManager.default.contents(atPath: secretFile) else {
+                throw .bad("secretFile", "cannot read \(secretFile)")
+            }
+            var bytes = Array(data)
+            while let last = bytes.last, last == 10 || last == 13 { bytes.removeLast() }  // a trailing newline is not part of it
+            secretBytes = bytes
+            if let mode = (try? FileManager.default.attributesOfItem(atPath: secretFile))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
+                warnings.append("secretFile \(secretFile) is readable by other users (mode \(String(mode, radix: 8))); chmod 600 it")
+            }
+        } else {
+            throw .missing("secret", "no cluster secret: set MET_CLUSTER_SECRET, \"secretFile\" or \"secret\" (16 bytes or more)")
+        }
+        let clusterSecret: ClusterSecret
+        do { clusterSecret = try ClusterSecret(secretBytes) } catch { throw .bad("secret", error.description) }
+        if clusterSecret.isWeak { warnings.append("the cluster secret has \(clusterSecret.byteCount) bytes; 32 or more are recommended") }
+        return Resolved(config: self, secret: clusterSecret, listenHost: host, listenPort: port, tiers: tiers, warnings: warnings)
+    }
+
+    /// A validated configuration with what was derived from it.
+    public struct Resolved: Sendable {
+        public var config: NodeConfig
+        public var secret: ClusterSecret
+        public var listenHost: String
+        public var listenPort: Int
+        public var tiers: CompactionTiers
+        public var warnings: [String]
+    }
+
+    /// Splits `host:port` (IPv6 hosts in brackets).
+    public static func split(_ address: String) -> (host: String, port: Int)? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(address[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        return (host, port)
+    }
+}
+
+/// Why a configuration was refused; the message names the key and the fix.
+public enum ConfigError: Error, Equatable, CustomStringConvertible {
+    case unreadable(String)
+    case invalid(String, String)
+    case missing(String, String)
+    case bad(String, String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path): "cannot read the config file \(path)"
+        case .invalid(let source, let why): "\(source): \(why)"
+        case .missing(let key, let why): "missing \(key): \(why)"
+        case .bad(let key, let why): "bad \(key): \(why)"
+        }
+    }
+}
