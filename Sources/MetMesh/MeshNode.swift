@@ -109,11 +109,38 @@ public final class MeshNode {
         }
     }
 
+    /// Most connections in the handshake at once that others opened to us (RELIABILITY S7).
+    public static let maxUnauthenticated = 32
+    /// A connection must prove the secret within this many ms of opening (S2, S7).
+    public var handshakeDeadlineMilliseconds: UInt64 = 2000
+    /// Rejected connections by reason (S6), for metrics and tests.
+    public private(set) var rejections: [String: Int] = [:]
+    /// Per remote host: loop ms of the last rejection line logged (one per host per minute).
+    var rejectionLogged: [String: UInt64] = [:]
+    /// Per dialled address: loop ms before which another failure is not logged.
+    var dialFailureLogged: [String: UInt64] = [:]
+
+    /// A connection that never completed the handshake, or was refused after it, was closed:
+    /// counted by reason, logged at most once per remote host per minute (S6).
+    func rejected(_ c: PeerConnection, _ reason: String) {
+        rejections[reason, default: 0] += 1
+        let now = UVTimer.now(loop)
+        let host = c.remoteHost
+        if let last = rejectionLogged[host], now < last + 60_000 { return }
+        rejectionLogged[host] = now
+        if rejectionLogged.count > 4096 { rejectionLogged = rejectionLogged.filter { now < $0.value + 60_000 } }
+        onLog("connection \(c.dialled ? "to" : "from") \(c.remote.isEmpty ? "a peer" : c.remote) closed: \(reason) (further lines for \(host) suppressed for 60 s)")
+    }
+
     /// Heartbeats out; connections silent past the limit closed (their peers go down); seeds and
-    /// members not connected are dialled again as their backoff allows.
+    /// members not connected are dialled again as their backoff allows; handshakes past their
+    /// deadline cut.
     func beat() {
         redial()
         let now = UVTimer.now(loop)
+        for c in Array(pending.values) where now > c.openedAt + handshakeDeadlineMilliseconds {
+            c.close("no handshake within \(handshakeDeadlineMilliseconds) ms")
+        }
         let frame = Frame(type: .heartbeat, payload: [])
         for c in Array(connections.values) {
             if now > c.lastHeard + config.silenceLimitMilliseconds {
@@ -140,7 +167,11 @@ public final class MeshNode {
             case .success(let connection): adopt(connection, address: address, dialled: true)
             case .failure(let error):
                 dialing.remove(address)
-                onLog("dial \(address) failed: \(error)")
+                let now = UVTimer.now(loop)
+                if now >= (dialFailureLogged[address] ?? 0) {  // one line per address per minute; retries go on
+                    dialFailureLogged[address] = now + 60_000
+                    onLog("dial \(address) failed: \(error); retrying with backoff up to \(maxBackoffMilliseconds) ms")
+                }
             }
         }
     }
@@ -208,6 +239,13 @@ public final class MeshNode {
         let loop = self.loop
         peer.heard = { UVTimer.now(loop) }
         peer.lastHeard = UVTimer.now(loop)
+        peer.openedAt = peer.lastHeard
+        peer.remote = connection.remoteAddress ?? address
+        if !dialled, pending.values.filter({ !$0.dialled }).count >= Self.maxUnauthenticated {
+            // S7: a flood of unauthenticated sockets is refused at once, before any handshake.
+            peer.onClosed = { [weak self] c, reason in self?.rejected(c, reason ?? "closed") }
+            return peer.close("more than \(Self.maxUnauthenticated) unauthenticated connections at once")
+        }
         pending[ObjectIdentifier(peer)] = peer
         peer.onEstablished = { [weak self] c, identity in self?.established(c, identity) }
         peer.onFrame = { [weak self] c, frame in self?.frame(frame, from: c) }
@@ -235,7 +273,10 @@ public final class MeshNode {
             existing.close(nil)
         }
         connections[identity.node] = c
-        for change in table.connected(name: identity.node, incarnation: identity.incarnation, address: c.dialled ? c.address : (table.members[identity.node]?.address ?? c.address)) {
+        // A peer that dialled us tells where it listens in its member list; until then keep the
+        // address known for this same incarnation (a restarted peer listens somewhere new).
+        let known = table.members[identity.node].flatMap { $0.incarnation == identity.incarnation ? $0.address : nil }
+        for change in table.connected(name: identity.node, incarnation: identity.incarnation, address: c.dialled ? c.address : (known ?? "")) {
             onChange(change)
         }
         // Tell everyone who we know now (ourselves first), so they can dial the rest (M8).
@@ -289,7 +330,7 @@ public final class MeshNode {
         pending[ObjectIdentifier(c)] = nil
         if c.dialled { dialing.remove(c.address) }
         guard let identity = c.peer, connections[identity.node] === c else {
-            if let reason { onLog("connection \(c.address.isEmpty ? "from a peer" : "to " + c.address) closed: \(reason)") }
+            if let reason { rejected(c, reason) }
             return
         }
         connections[identity.node] = nil

@@ -16,6 +16,15 @@ final class PeerConnection {
 
     /// Loop-clock milliseconds of the last bytes received (heartbeats included).
     var lastHeard: UInt64 = 0
+    /// Loop-clock milliseconds when the connection was adopted (the handshake deadline counts from here).
+    var openedAt: UInt64 = 0
+    /// The remote `host:port` as the socket reports it (for log lines about rejections).
+    var remote = ""
+    /// The remote host alone (rejection log lines are limited per host).
+    var remoteHost: String {
+        guard let colon = remote.lastIndex(of: ":") else { return remote }
+        return String(remote[..<colon])
+    }
 
     var onEstablished: (PeerConnection, PeerIdentity) -> Void = { _, _ in }
     var onFrame: (PeerConnection, Frame) -> Void = { _, _ in }
@@ -55,6 +64,11 @@ final class PeerConnection {
         phase = .closed
         connection.close()
         onClosed(self, reason)
+    }
+
+    var isEstablished: Bool {
+        if case .established = phase { return true }
+        return false
     }
 
     var isClosed: Bool {

@@ -62,7 +62,7 @@ public enum JobEvent: Sendable, Equatable {
         }
         func integer(_ key: String, min: Int64) throws(FieldError) -> Int64? {
             guard let raw = f[key], !(raw is NSNull) else { return nil }
-            guard let n = raw as? NSNumber, !(raw is Bool), let v = Int64(exactly: n.doubleValue), v >= min else {
+            guard let n = JSONNumbers.number(raw), let v = Int64(exactly: n.doubleValue), v >= min else {
                 throw FieldError(message: "\"\(key)\" must be an integer ≥ \(min)")
             }
             return v

@@ -178,6 +178,27 @@ public final class UVConnection {
         }
     }
 
+    /// The peer's `host:port`, or nil once the connection is gone.
+    public var remoteAddress: String? {
+        guard !box.ended else { return nil }
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        return withUnsafeMutablePointer(to: &storage) { p -> String? in
+            // The pointer is used only inside this closure, for the length given.
+            let address = UnsafeMutableRawPointer(p).assumingMemoryBound(to: sockaddr.self)
+            guard uv_tcp_getpeername(box.tcp, address, &length) == 0 else { return nil }
+            var name = [CChar](repeating: 0, count: 64)
+            if Int32(address.pointee.sa_family) == AF_INET6 {
+                let v6 = UnsafeMutableRawPointer(p).assumingMemoryBound(to: sockaddr_in6.self)
+                guard uv_ip6_name(v6, &name, name.count) == 0 else { return nil }
+                return "[\(String(decoding: name.prefix { $0 != 0 }.map(UInt8.init(bitPattern:)), as: UTF8.self))]:\(UInt16(bigEndian: v6.pointee.sin6_port))"
+            }
+            let v4 = UnsafeMutableRawPointer(p).assumingMemoryBound(to: sockaddr_in.self)
+            guard uv_ip4_name(v4, &name, name.count) == 0 else { return nil }
+            return "\(String(decoding: name.prefix { $0 != 0 }.map(UInt8.init(bitPattern:)), as: UTF8.self)):\(UInt16(bigEndian: v4.pointee.sin_port))"
+        }
+    }
+
     /// Closes the connection (pending writes are cancelled).
     public func close() {
         box.end(nil)

@@ -26,7 +26,7 @@ final class TestRuntime: @unchecked Sendable {  // `mesh` is created and used on
             mesh = try MeshNode(loop: loop, config: .init(node: name, incarnation: origin.incarnation, secret: secret))
             mesh.onBatch = { [self] batch, _ in
                 if let gap = collector.receive(batch, now: NodeRecorder.wallClockSecond()) {
-                    mesh.requestResend(from: gap.origin.node, gap.missing)
+                    mesh.requestResend(from: gap.origin, gap.missing)
                 }
             }
         }

@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+
+/// Real `met node` processes on loopback, checked through the HTTP API against what the test
+/// itself posted. One test at a time: each starts several processes on a 2-core machine.
+@Suite(.serialized) struct ClusterTests {
+    /// Posts `n` `inserted` events and `jobs` job stops (exec 1 ms) of queue `q` to a node.
+    static func post(to node: MetProcess, inserted n: Int, jobs: Int = 0, queue: String = "q") async throws {
+        var lines = [#"{"event":"inserted","queue":"\#(queue)","state":"available","count":\#(n)}"#]
+        for k in 0..<jobs {
+            lines.append(#"{"event":"job_start","queue":"\#(queue)","worker":"W"}"#)
+            lines.append(#"{"event":"job_stop","queue":"\#(queue)","worker":"W","state":"completed","exec_ns":\#(1_000_000 + k),"wait_ns":50}"#)
+        }
+        let (status, body) = try await node.post(events: lines)
+        #expect(status == 200, "\(String(decoding: body, as: UTF8.self))")
+    }
+
+    static func total(_ node: MetProcess, _ series: String = "inserted") async -> Double? {
+        await node.latest(series)?["all"]
+    }
+
+    static func stopAll(_ nodes: [MetProcess]) async {
+        for n in nodes { try? await n.stop() }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func eventsPostedToEachNodeAreVisibleOnAllWithExactTotals() async throws {
+        let a = try await MetProcess(name: "a")
+        let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
+        let c = try await MetProcess(name: "c", seeds: [a.meshAddress])
+        let nodes = [a, b, c]
+        defer { Task { await Self.stopAll(nodes) } }
+        for (i, n) in nodes.enumerated() { try await Self.post(to: n, inserted: 100 * (i + 1), jobs: 10 * (i + 1)) }
+        // More while the mesh may still be forming, in several requests per node.
+        for round in 1...5 { for n in nodes { try await Self.post(to: n, inserted: round) } }
+        let expected = Double(100 + 200 + 300 + 3 * 15)
+        try await waitUntil("every node holds every node's events") {
+            var all = true
+            for n in nodes where await Self.total(n) != expected { all = false }
+            return all
+        }
+        for n in nodes {
+            #expect(await n.latest("exec_time", query: "lookback=3600&op=count")?["all"] == 60, "\(n.name)")
+            let byNode = await n.latest("inserted", query: "lookback=3600&group=node")
+            #expect(byNode == ["a": 115, "b": 215, "c": 315], "\(n.name)")
+        }
+        for n in nodes { try await n.stop() }
+        for n in nodes { #expect(n.process.terminationStatus == 0, "\(n.name) exit status") }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aNodeStartedWithOneSeedLearnsEveryMemberAndTheMeshIsFull() async throws {
+        // A chain: each node knows only the one started before it.
+        var nodes: [MetProcess] = []
+        defer { let started = nodes; Task { await Self.stopAll(started) } }
+        for i in 0..<5 {
+            nodes.append(try await MetProcess(name: "n\(i)", seeds: nodes.last.map { [$0.meshAddress] } ?? []))
+        }
+        let names = Set(nodes.map(\.name))
+        try await waitUntil("every node connected to every other", within: 10) {
+            var full = true
+            for n in nodes where await n.members("alive") != names.subtracting([n.name]) { full = false }
+            return full
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aPeerThatExitsIsDownEverywhereAndARestartRejoinsWithANewIncarnation() async throws {
+        let a = try await MetProcess(name: "a")
+        let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
+        let c = try await MetProcess(name: "c", seeds: [a.meshAddress])
+        var nodes = [a, b, c]
+        defer { let all = nodes; Task { await Self.stopAll(all) } }
+        try await Self.post(to: b, inserted: 10)
+        try await Self.post(to: a, inserted: 1)
+        try await waitUntil("b's events everywhere") {
+            let ta = await Self.total(a), tc = await Self.total(c)
+            return ta == 11 && tc == 11
+        }
+        let oldIncarnation = try #require(await Self.incarnation(of: "b", at: a))
+        try await b.stop(SIGKILL)
+        let killed = ContinuousClock.now
+        try await waitUntil("b down on a and c", within: 5) {
+            let da = await a.members("down"), dc = await c.members("down")
+            return da.contains("b") && dc.contains("b")
+        }
+        #expect(ContinuousClock.now - killed < .seconds(2), "RELIABILITY M1: down within 2 s of the exit")
+
+        // Restarted under the same name: a new incarnation, alive again everywhere.
+        let b2 = try await MetProcess(name: "b", seeds: [c.meshAddress])
+        nodes.append(b2)
+        try await waitUntil("the new b alive on a and c") {
+            let ia = await Self.incarnation(of: "b", at: a), ic = await Self.incarnation(of: "b", at: c)
+            let aliveA = await a.members("alive"), aliveC = await c.members("alive")
+            return ia != nil && ia != oldIncarnation && ia == ic && aliveA.contains("b") && aliveC.contains("b")
+        }
+        try await Self.post(to: b2, inserted: 7)
+        try await Self.post(to: c, inserted: 5)
+        // The old b's events stay; the new b catches up a's and c's batches by resend.
+        try await waitUntil("totals exact everywhere after the restart") {
+            let ta = await Self.total(a), tc = await Self.total(c), tb = await Self.total(b2)
+            return ta == 23 && tc == 23 && tb == 13
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aReplicaBeyondTheRetransmitWindowCatchesUpByASnapshot() async throws {
+        // x keeps only its last 3 batches (0.6 s at 0.2 s intervals); y arrives much later.
+        let x = try await MetProcess(name: "x", arguments: ["--retransmit-window", "3"])
+        defer { Task { try? await x.stop() } }
+        try await Self.post(to: x, inserted: 40, jobs: 5)
+        try await waitUntil("x has broadcast more batches than its window") {
+            guard let members = await x.cluster()?["members"] as? [[String: Any]],
+                  let me = members.first(where: { $0["status"] as? String == "self" }) else { return false }
+            return (me["seq"] as? Int ?? 0) > 10
+        }
+        let y = try await MetProcess(name: "y", seeds: [x.meshAddress])
+        defer { Task { try? await y.stop() } }
+        try await waitUntil("y holds x's history") {
+            let t = await Self.total(y)
+            let jobs = await y.latest("exec_time", query: "lookback=3600&op=count")?["all"]
+            return t == 40 && jobs == 5
+        }
+        #expect(x.log.contains("beyond the retransmit window; sending a snapshot"))
+        // And later batches go on applying on top of the snapshot, exactly once.
+        try await Self.post(to: x, inserted: 2)
+        try await waitUntil("y applies x's later batches") { await Self.total(y) == 42 }
+    }
+
+    static func incarnation(of name: String, at node: MetProcess) async -> Int? {
+        guard let members = await node.cluster()?["members"] as? [[String: Any]] else { return nil }
+        return members.first { $0["name"] as? String == name }?["incarnation"] as? Int
+    }
+}
