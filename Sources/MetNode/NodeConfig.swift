@@ -61,6 +61,7 @@ public struct NodeConfig: Sendable, Equatable {
         var c = NodeConfig()
         func value<T>(_ key: String, _ type: T.Type, _ what: String) throws(ConfigError) -> T? {
             guard let raw = dict[key], !(raw is NSNull) else { return nil }
+            if JSONNumbers.isBool(raw) { throw .invalid(source, "\"\(key)\" must be \(what)") }  // no key takes a boolean
             if T.self == Double.self, let n = JSONNumbers.number(raw) { return n.doubleValue as? T }
             if T.self == Int.self, let n = JSONNumbers.number(raw), n.doubleValue == n.doubleValue.rounded() {
                 return n.intValue as? T

@@ -36,4 +36,29 @@ import Testing
         c.retryGaps()
         #expect(c.receive(batch(5, 1), now: now) == .init(origin: origin, missing: 1...2))
     }
+
+    /// The origin's own replica answers a gap beyond its retransmit window with a per-origin
+    /// snapshot: it carries that origin only, and the batches that waited apply on top, once.
+    @Test func aPerOriginSnapshotFillsAGapBeyondTheWindowAndUnblocksEarlyBatches() throws {
+        let other = Origin(node: "b", incarnation: 7)
+        let source = Collector()
+        for seq in 1...6 { source.receive(batch(UInt64(seq), Int64(seq)), now: now) }  // 21 in all
+        source.receive(DeltaBatch(origin: other, seq: 1, timestamp: now, entries: [.init(series: "inserted", labels: LabelSet(["queue": "q"]), value: .count(100))]), now: now)
+        let snapshot = source.withStore { $0.snapshot(of: origin, maxChunkBytes: 64) }
+
+        let late = Collector()
+        #expect(late.receive(batch(7, 7), now: now) == .init(origin: origin, missing: 1...6))
+        #expect(late.receive(batch(8, 8), now: now) == nil)
+        for chunk in snapshot.chunks { try late.merge(chunk: chunk, now: now) }
+        try late.merge(watermarks: snapshot.watermarks, now: now)
+        #expect(total(late) == 36, "1+…+6 from the snapshot, 7 and 8 from the batches that waited; nothing of b")
+        #expect(late.withStore { $0.watermark(of: origin) } == 8)
+        #expect(late.withStore { $0.watermark(of: other) } == 0)
+        // The same snapshot again, and a resent batch, change nothing.
+        try late.merge(snapshot, now: now)
+        #expect(late.receive(batch(6, 6), now: now) == nil)
+        #expect(total(late) == 36)
+        #expect(late.receive(batch(9, 9), now: now) == nil)
+        #expect(total(late) == 45)
+    }
 }
