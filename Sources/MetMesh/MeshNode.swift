@@ -119,6 +119,8 @@ public final class MeshNode {
     var rejectionLogged: [String: UInt64] = [:]
     /// Per dialled address: loop ms before which another failure is not logged.
     var dialFailureLogged: [String: UInt64] = [:]
+    /// Dials that failed (for tests and metrics; the log shows one per address per minute).
+    public private(set) var dialFailures = 0
 
     /// A connection that never completed the handshake, or was refused after it, was closed:
     /// counted by reason, logged at most once per remote host per minute (S6).
@@ -167,6 +169,7 @@ public final class MeshNode {
             case .success(let connection): adopt(connection, address: address, dialled: true)
             case .failure(let error):
                 dialing.remove(address)
+                dialFailures += 1
                 let now = UVTimer.now(loop)
                 if now >= (dialFailureLogged[address] ?? 0) {  // one line per address per minute; retries go on
                     dialFailureLogged[address] = now + 60_000

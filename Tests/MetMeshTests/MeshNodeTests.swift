@@ -30,6 +30,8 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
     func port() async throws -> Int { try await loop.run { [self] in Int(node.address.split(separator: ":").last!)! } }
     func peers() async throws -> [String] { try await loop.run { [self] in node.connectedPeers } }
     func heartbeats() async throws -> Int { try await loop.run { [self] in node.heartbeatsReceived } }
+    func rejections() async throws -> [String: Int] { try await loop.run { [self] in node.rejections } }
+    func dialFailures() async throws -> Int { try await loop.run { [self] in node.dialFailures } }
     func dial(_ port: Int) { loop.execute { [self] in node.dial(host: "127.0.0.1", port: port) } }
     func join(_ port: Int) { loop.execute { [self] in node.join(seeds: ["127.0.0.1:\(port)"]) } }
     func broadcast(_ b: DeltaBatch) { loop.execute { [self] in node.broadcast(b) } }
@@ -91,7 +93,9 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
             let (pa, pb) = (try await a.peers(), try await b.peers())
             return pa == ["b"] && pb == ["a"]
         }
-        try await eventually("both refusals logged on a") { a.logs.withLock { $0.count } >= 2 }
+        try await eventually("both refusals counted on a") { try await a.rejections().values.reduce(0, +) >= 2 }
+        // Both came from 127.0.0.1: one log line per remote host per minute (RELIABILITY S6).
+        #expect(a.logs.withLock { $0.filter { $0.contains("connection from 127.0.0.1") }.count } == 1)
         let aPeers = try await a.peers()
         #expect(aPeers == ["b"])
         let intruderPeers = try await intruder.peers()
@@ -130,7 +134,8 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
         try await first.stop()  // nothing listens on `port` now
         let a = try await TestNode(name: "a", secret: Self.secret, heartbeatMs: 20, silenceMs: 2000)
         a.join(port)
-        try await eventually("a few refused dials logged") { a.logs.withLock { $0.filter { $0.contains("failed") }.count } >= 2 }
+        try await eventually("a few refused dials") { try await a.dialFailures() >= 3 }
+        #expect(a.logs.withLock { $0.filter { $0.contains("failed") }.count } == 1, "one line per address per minute")
         let b = try await TestNode(name: "b", incarnation: 2, secret: Self.secret, port: port)
         try await eventually("a joined through the restarted seed") { try await a.peers() == ["b"] }
         for n in [a, b] { try await n.stop() }

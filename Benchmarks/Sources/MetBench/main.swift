@@ -16,6 +16,7 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["recorder.strings_ns"], RecorderBench.strings),
     (["recorder.two_threads_ratio"], RecorderBench.twoThreads),
     (["wire.json_ratio"], WireBench.jsonRatio),
+    (["convergence.p99_ms_8"], ConvergenceBench.run),
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())
