@@ -263,8 +263,17 @@ public final class MeshNode {
             retry[c.address] = nil  // connected: the next loss starts the backoff afresh
         }
         guard table.accepts(name: identity.node, incarnation: identity.incarnation) else {
-            onLog("refused \(identity.node)#\(identity.incarnation): an older incarnation of a live member, or this node's name")
-            return c.close(nil)
+            // Counted and logged (once a minute per host) by `rejected`, as the connection closes.
+            let reason = identity.node == config.node ? "it claims this node's name"
+                : "incarnation \(identity.incarnation) of \(identity.node) is older than the live one"
+            return c.close("refused \(identity.node): \(reason)")
+        }
+        if let existing = connections[identity.node], !existing.isClosed,
+           let old = existing.peer, old.incarnation < identity.incarnation {
+            // Two live processes claim one name (RELIABILITY M10): the newer incarnation wins.
+            onLog("two processes claim the name \(identity.node): incarnation \(old.incarnation) at \(existing.remote) is refused in favour of \(identity.incarnation) at \(c.remote)")
+            connections[identity.node] = nil
+            existing.close(nil)
         }
         if let existing = connections[identity.node], !existing.isClosed {
             // Both dialled at once: keep the connection dialled by the name that sorts first.

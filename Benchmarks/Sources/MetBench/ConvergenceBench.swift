@@ -20,7 +20,7 @@ enum ConvergenceBench {
             log = dir.appendingPathComponent("\(name).log")
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process.executableURL = binary
-            process.arguments = ["node", "--node", name, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "warning"]
+            process.arguments = ["node", "--node", name, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "notice"]
                 + seeds.flatMap { ["--seed", $0] }
             var env = ProcessInfo.processInfo.environment
             env["MET_CLUSTER_SECRET"] = "convergence-benchmark-secret-0123456789"
