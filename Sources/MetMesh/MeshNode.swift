@@ -1,3 +1,4 @@
+import Foundation
 import MetStore
 import MetValues
 import MetUV
@@ -143,7 +144,9 @@ public final class MeshNode {
         for c in Array(pending.values) where now > c.openedAt + handshakeDeadlineMilliseconds {
             c.close("no handshake within \(handshakeDeadlineMilliseconds) ms")
         }
-        let frame = Frame(type: .heartbeat, payload: [])
+        var stamp = ByteWriter()
+        stamp.writeVarint(UInt64(max(0, wallClockMilliseconds())))
+        let frame = Frame(type: .heartbeat, payload: stamp.bytes)
         for c in Array(connections.values) {
             if now > c.lastHeard + config.silenceLimitMilliseconds {
                 onLog("\(c.peer?.node ?? "peer") silent for \(now - c.lastHeard) ms; closing its connection")
@@ -221,6 +224,29 @@ public final class MeshNode {
         onLog("\(c.peer?.node ?? "peer") missed batches \(from)...\(to), beyond the retransmit window; sending a snapshot of this node's data (\(snapshot.byteCount) bytes)")
         for chunk in snapshot.chunks { c.send(Frame(type: .snapshotChunk, payload: chunk)) }
         c.send(Frame(type: .snapshotEnd, payload: snapshot.watermarks))
+    }
+
+    /// This node's wall clock in unix milliseconds (replaceable in tests).
+    public var wallClockMilliseconds: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    /// Per peer: its wall clock minus ours, in ms, from its last heartbeat (transit time, well
+    /// under a millisecond on a LAN, is not subtracted).
+    public private(set) var clockOffsets: [String: Int64] = [:]
+    /// Per peer: loop ms before which another clock warning is not logged (DESIGN §3, O4).
+    var clockWarned: [String: UInt64] = [:]
+
+    func clockOffset(_ payload: [UInt8], from peer: String) {
+        guard !payload.isEmpty, payload.count <= 10, let stamp = try? payload.withUnsafeBytes({ raw throws(DecodeError) in
+            // Unsafe pointer: the reader lives only inside this closure.
+            var r = ByteReader(raw)
+            return try r.readVarint()
+        }), stamp <= UInt64(Int64.max) else { return }
+        let offset = Int64(stamp) - wallClockMilliseconds()
+        clockOffsets[peer] = offset
+        let now = UVTimer.now(loop)
+        if abs(offset) > 1000, now >= (clockWarned[peer] ?? 0) {
+            clockWarned[peer] = now + 3_600_000
+            onLog("the clock of \(peer) is \(offset > 0 ? "ahead of" : "behind") this node's by \(abs(offset)) ms; points are bucketed by their origin's clock (warned at most hourly)")
+        }
     }
 
     /// Names of the peers with an established connection.
@@ -328,6 +354,7 @@ public final class MeshNode {
             resend(frame.payload, to: c)
         case .heartbeat:
             heartbeatsReceived += 1
+            clockOffset(frame.payload, from: identity.node)
         case .snapshotChunk:
             onSnapshotChunk(frame.payload, identity)
         case .snapshotEnd:

@@ -120,21 +120,22 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
     /// This node's view of the cluster, for `/api/cluster`.
     public func status() async -> ClusterStatus {
         let now = NodeRecorder.wallClockSecond()
-        let view = try? await loop.run { [self] in (mesh.table, Set(mesh.connectedPeers)) }
+        let view = try? await loop.run { [self] in (mesh.table, Set(mesh.connectedPeers), mesh.clockOffsets) }
         let marks = collector.withStore { $0.watermarks }
         let last = collector.lastBatches
-        func row(_ m: Member, connected: Bool, isSelf: Bool) -> ClusterStatus.Member {
+        func row(_ m: Member, connected: Bool, isSelf: Bool, offset: Int64?) -> ClusterStatus.Member {
             let o = Origin(node: m.name, incarnation: m.incarnation)
             let l = last[o]
             return .init(name: m.name, incarnation: m.incarnation, address: m.address,
                          status: isSelf ? "self" : (m.status == .alive ? "alive" : "down"),
                          connected: connected, seq: marks[o] ?? 0,
-                         lastBatchAge: l.map { now - $0.stamped }, lagSeconds: l.map { $0.at - $0.stamped })
+                         lastBatchAge: l.map { now - $0.stamped }, lagSeconds: l.map { $0.at - $0.stamped },
+                         clockOffsetMs: isSelf ? 0 : offset)
         }
         var members: [ClusterStatus.Member] = []
-        if let (table, connected) = view {
-            members.append(row(table.me, connected: true, isSelf: true))
-            for m in table.peers { members.append(row(m, connected: connected.contains(m.name), isSelf: false)) }
+        if let (table, connected, offsets) = view {
+            members.append(row(table.me, connected: true, isSelf: true, offset: 0))
+            for m in table.peers { members.append(row(m, connected: connected.contains(m.name), isSelf: false, offset: offsets[m.name])) }
         }
         return ClusterStatus(cluster: config.cluster, node: origin.node, incarnation: origin.incarnation,
                              address: meshAddress, startedAt: startedAt, now: now, ready: true, members: members)
@@ -161,6 +162,8 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
         public var lastBatchAge: Int64?
         /// Seconds between the member stamping that batch and this node applying it.
         public var lagSeconds: Int64?
+        /// The member's wall clock minus this node's (ms), from its last heartbeat.
+        public var clockOffsetMs: Int64?
     }
 
     public var cluster: String

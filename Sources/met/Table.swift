@@ -25,9 +25,9 @@ enum Table {
             let dict = json as? [String: Any] ?? [:]
             let members = dict["members"] as? [[String: Any]] ?? []
             let head = "cluster \(text(dict["cluster"])), node \(text(dict["node"])) at \(text(dict["address"])), ready \(text(dict["ready"]))"
-            return head + "\n" + format(["member", "incarnation", "address", "status", "connected", "seq", "last batch age s", "lag s"], members.map {
+            return head + "\n" + format(["member", "incarnation", "address", "status", "connected", "seq", "last batch age s", "lag s", "clock offset ms"], members.map {
                 [text($0["name"]), text($0["incarnation"]), text($0["address"]), text($0["status"]), text($0["connected"]),
-                 text($0["seq"]), text($0["lastBatchAge"]), text($0["lagSeconds"])]
+                 text($0["seq"]), text($0["lastBatchAge"]), text($0["lagSeconds"]), text($0["clockOffsetMs"])]
             })
         default:
             return String(describing: json)

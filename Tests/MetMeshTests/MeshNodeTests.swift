@@ -15,7 +15,7 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
     let logs = Mutex<[String]>([])
 
     init(name: String, incarnation: UInt64 = 1, cluster: String = "met", secret: ClusterSecret,
-         heartbeatMs: UInt64 = 1000, silenceMs: UInt64 = 5000, port: Int = 0) async throws {
+         heartbeatMs: UInt64 = 1000, silenceMs: UInt64 = 5000, port: Int = 0, clockSkewMs: Int64 = 0) async throws {
         loop = try UVLoop()
         try await loop.run { [self] in
             var config = MeshNode.Config(cluster: cluster, node: name, incarnation: incarnation, port: port, secret: secret)
@@ -24,6 +24,10 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
             node = try MeshNode(loop: loop, config: config)
             node.onBatch = { [self] batch, _ in batches.withLock { $0.append(batch) } }
             node.onLog = { [self] line in logs.withLock { $0.append(line) } }
+            if clockSkewMs != 0 {
+                let real = node.wallClockMilliseconds
+                node.wallClockMilliseconds = { real() + clockSkewMs }
+            }
         }
     }
 
@@ -32,6 +36,7 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
     func heartbeats() async throws -> Int { try await loop.run { [self] in node.heartbeatsReceived } }
     func rejections() async throws -> [String: Int] { try await loop.run { [self] in node.rejections } }
     func dialFailures() async throws -> Int { try await loop.run { [self] in node.dialFailures } }
+    func clockOffsets() async throws -> [String: Int64] { try await loop.run { [self] in node.clockOffsets } }
     func dial(_ port: Int) { loop.execute { [self] in node.dial(host: "127.0.0.1", port: port) } }
     func join(_ port: Int) { loop.execute { [self] in node.join(seeds: ["127.0.0.1:\(port)"]) } }
     func broadcast(_ b: DeltaBatch) { loop.execute { [self] in node.broadcast(b) } }
@@ -139,5 +144,23 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
         let b = try await TestNode(name: "b", incarnation: 2, secret: Self.secret, port: port)
         try await eventually("a joined through the restarted seed") { try await a.peers() == ["b"] }
         for n in [a, b] { try await n.stop() }
+    }
+
+    /// DESIGN §3 / RELIABILITY O4: each peer's clock offset is estimated from its heartbeats, and
+    /// an offset over one second is logged once (then at most hourly), not on every heartbeat.
+    @Test(.timeLimit(.minutes(1)))
+    func aPeerWhoseClockIsOffByMoreThanASecondIsReportedOnce() async throws {
+        let a = try await TestNode(name: "a", secret: Self.secret, heartbeatMs: 20)
+        let ahead = try await TestNode(name: "b", secret: Self.secret, heartbeatMs: 20, clockSkewMs: 30_000)
+        let close = try await TestNode(name: "c", secret: Self.secret, heartbeatMs: 20, clockSkewMs: 200)
+        let seed = try await a.port()
+        ahead.dial(seed)
+        close.dial(seed)
+        try await eventually("20 heartbeats on a") { try await a.heartbeats() >= 40 }
+        let offsets = try await a.clockOffsets()
+        #expect(abs((offsets["b"] ?? 0) - 30_000) < 500 && abs((offsets["c"] ?? 0) - 200) < 500, "\(offsets)")
+        let warnings = a.logs.withLock { $0.filter { $0.contains("clock of") } }
+        #expect(warnings.count == 1 && warnings[0].contains("clock of b is ahead"), "\(warnings)")
+        for n in [a, ahead, close] { try await n.stop() }
     }
 }
