@@ -66,7 +66,7 @@ let package = Package(
         // MARK: The node: collector (and, next, reporter, handoff, runtime).
         .target(
             name: "MetNode",
-            dependencies: ["MetStore", "MetRecorder", "MetMesh", "MetUV", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MetStore", "MetRecorder", "MetMesh", "MetUV", "MetPostgres", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
 
@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "met",
             dependencies: [
-                "MetNode", "MetHTTP", "MetStore",
+                "MetNode", "MetHTTP", "MetStore", "MetPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -28,6 +28,9 @@ public enum APIRoutes {
             let params = QueryParameters(request)
             let selection = try params.selection(series: try context.parameters.require("series"))
             let op = try params.op()
+            if selection.series == "full_count", op == nil || op == .sum, let live = node.collector.fullCount().counts {
+                do throws(QueryError) { return JSONBody(try FullCountQuery.latest(live, selection)) } catch { throw error.httpError }
+            }
             return JSONBody(try query(node) { store throws(QueryError) in try store.latest(selection, op: op, now: now()) })
         }
         router.get("/api/timeslice/:series") { request, context in

@@ -54,6 +54,8 @@ public final class MeshNode {
     public var onChange: (MemberTable.Change) -> Void = { _ in }
     /// This node's own data as a per-origin snapshot, for a peer beyond the retransmit window.
     public var ownSnapshot: () -> StoreSnapshot = { StoreSnapshot(chunks: [], watermarks: []) }
+    /// A keyframe arrived from the leader (or from a node that believes it leads).
+    public var onKeyframe: (Keyframe, PeerIdentity) -> Void = { _, _ in }
     /// A snapshot chunk arrived (merge it; it is idempotent).
     public var onSnapshotChunk: ([UInt8], PeerIdentity) -> Void = { _, _ in }
     /// A snapshot's watermarks arrived after all its chunks.
@@ -192,6 +194,12 @@ public final class MeshNode {
         sent.append(batch)
         if sent.count > retransmitWindow { sent.removeFirst(sent.count - retransmitWindow) }
         let frame = Frame(type: .batch, payload: BatchCodec.encode(batch))
+        for c in connections.values { c.send(frame) }
+    }
+
+    /// Sends a keyframe this node took, as leader, to every established peer.
+    public func broadcast(_ keyframe: Keyframe) {
+        let frame = Frame(type: .keyframe, payload: KeyframeCodec.encode(keyframe))
         for c in connections.values { c.send(frame) }
     }
 
@@ -359,6 +367,12 @@ public final class MeshNode {
             onSnapshotChunk(frame.payload, identity)
         case .snapshotEnd:
             onSnapshotEnd(frame.payload, identity)
+        case .keyframe:
+            guard let keyframe = try? KeyframeCodec.decode(frame.payload) else {
+                onLog("malformed keyframe from \(identity.node); closing its connection")
+                return c.close(nil)
+            }
+            onKeyframe(keyframe, identity)
         case .hello, .proof, .snapshotRequest:
             onLog("unexpected \(frame.type) frame from \(identity.node); closing its connection")
             c.close(nil)

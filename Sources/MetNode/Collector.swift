@@ -13,6 +13,8 @@ public final class Collector: @unchecked Sendable {  // `store`, `early` and `as
     private var early: [Origin: [UInt64: DeltaBatch]] = [:]
     /// The last gap reported per origin (its first missing seq), so it is asked for once.
     private var asked: [Origin: UInt64] = [:]
+    /// `full_count`: the latest keyframe plus the job-state deltas applied since.
+    private var full = FullCounts()
     /// Per origin: the origin's timestamp of the last batch applied, and when it was applied here.
     private var lastApplied: [Origin: (stamped: Int64, at: Int64)] = [:]
 
@@ -44,10 +46,12 @@ public final class Collector: @unchecked Sendable {  // `store`, `early` and `as
             return nil
         case .applied:
             lastApplied[batch.origin] = (batch.timestamp, now)
+            full.record(batch)
             var next = batch.seq + 1
             while let ready = early[batch.origin]?.removeValue(forKey: next) {
                 store.apply(ready, now: now)
                 lastApplied[batch.origin] = (ready.timestamp, now)
+                full.record(ready)
                 next += 1
             }
             early[batch.origin] = early[batch.origin].flatMap { $0.isEmpty ? nil : $0.filter { $0.key >= next } }
@@ -77,6 +81,7 @@ public final class Collector: @unchecked Sendable {  // `store`, `early` and `as
             waiting = waiting.filter { $0.key >= next }
             while let ready = waiting.removeValue(forKey: next) {
                 store.apply(ready, now: now)
+                full.record(ready)
                 next += 1
             }
             early[origin] = waiting.isEmpty ? nil : waiting
@@ -103,6 +108,28 @@ public final class Collector: @unchecked Sendable {  // `store`, `early` and `as
         lock.lock()
         defer { lock.unlock() }
         asked.removeAll()
+    }
+
+    /// Takes a keyframe if it is newer (higher term, or later in the same term) than the current one.
+    @discardableResult
+    public func apply(_ keyframe: Keyframe) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return full.apply(keyframe)
+    }
+
+    /// The latest keyframe and `full_count` as served now (nil counts: no keyframe yet).
+    public func fullCount() -> (keyframe: Keyframe?, counts: [JobGroup: Int64]?) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (full.keyframe, full.current())
+    }
+
+    /// The watermark of every origin (a keyframe's, taken just before the leader counts).
+    public var watermarks: [Origin: UInt64] {
+        lock.lock()
+        defer { lock.unlock() }
+        return store.watermarks
     }
 
     /// Per origin: the timestamp the origin gave its last applied batch, and when it was applied.

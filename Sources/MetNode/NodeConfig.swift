@@ -34,6 +34,10 @@ public struct NodeConfig: Sendable, Equatable {
     public var silenceLimit = 5.0
     /// How many of its own batches a node keeps for resends (beyond: a per-origin snapshot).
     public var retransmitWindow = 120
+    /// Seconds a keyframe leader's lease lasts (renewed every third of it).
+    public var leaseDuration = 10.0
+    /// The Postgres schema holding `oban_jobs` and ObanMet's tables.
+    public var prefix = "public"
 
     public init() {}
 
@@ -41,7 +45,7 @@ public struct NodeConfig: Sendable, Equatable {
     public static let keys: Set<String> = [
         "cluster", "node", "listen", "advertise", "seeds", "http", "database", "secret", "secretFile",
         "broadcastInterval", "keyframeInterval", "compaction", "estimateLimit", "retention",
-        "heartbeatInterval", "silenceLimit", "retransmitWindow",
+        "heartbeatInterval", "silenceLimit", "retransmitWindow", "leaseDuration", "prefix",
     ]
 
     /// Reads a config file. Unknown keys and wrong types are errors that name the key.
@@ -86,6 +90,8 @@ public struct NodeConfig: Sendable, Equatable {
         c.heartbeatInterval = try value("heartbeatInterval", Double.self, "a number of seconds") ?? c.heartbeatInterval
         c.silenceLimit = try value("silenceLimit", Double.self, "a number of seconds") ?? c.silenceLimit
         c.retransmitWindow = try value("retransmitWindow", Int.self, "an integer") ?? c.retransmitWindow
+        c.leaseDuration = try value("leaseDuration", Double.self, "a number of seconds") ?? c.leaseDuration
+        c.prefix = try value("prefix", String.self, "a Postgres schema name") ?? c.prefix
         return c
     }
 
@@ -104,10 +110,12 @@ public struct NodeConfig: Sendable, Equatable {
         for seed in seeds where Self.split(seed) == nil { throw .bad("seeds", "\"\(seed)\" is not host:port") }
         if let http, Self.split(http) == nil { throw .bad("http", "\"\(http)\" is not host:port") }
         for (key, v) in [("broadcastInterval", broadcastInterval), ("keyframeInterval", keyframeInterval),
-                         ("heartbeatInterval", heartbeatInterval), ("silenceLimit", silenceLimit)] where !(v > 0 && v <= 3600) {
+                         ("heartbeatInterval", heartbeatInterval), ("silenceLimit", silenceLimit),
+                         ("leaseDuration", leaseDuration)] where !(v > 0 && v <= 3600) {
             throw .bad(key, "must be between 0 and 3600 seconds, not \(v)")
         }
         guard silenceLimit > heartbeatInterval else { throw .bad("silenceLimit", "must exceed heartbeatInterval") }
+        guard !prefix.isEmpty else { throw .bad("prefix", "the schema name may not be empty") }
         guard retransmitWindow >= 1 else { throw .bad("retransmitWindow", "must be at least 1") }
         guard estimateLimit >= 0 else { throw .bad("estimateLimit", "must not be negative") }
         guard retention >= 1 else { throw .bad("retention", "must be at least 1 second") }

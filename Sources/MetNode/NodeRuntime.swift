@@ -22,6 +22,8 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
     public let meshAddress: String
     /// When this process started (unix seconds).
     public let startedAt: Int64
+    /// The keyframe reporter, when `database` is set.
+    public let reporter: KeyframeReporter?
 
     public var config: NodeConfig { resolved.config }
     public var origin: Origin { recorder.origin }
@@ -62,6 +64,11 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
                     logger.warning("snapshot chunk from \(peer.node) refused: \(error)")
                 }
             }
+            mesh.onKeyframe = { keyframe, peer in
+                if !collector.apply(keyframe) {
+                    logger.debug("ignored keyframe \(keyframe.term).\(keyframe.number) from \(peer.node): not newer than the current one")
+                }
+            }
             mesh.onSnapshotEnd = { marks, peer in
                 do {
                     try collector.merge(watermarks: marks, now: NodeRecorder.wallClockSecond())
@@ -72,6 +79,20 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
             }
             slot.value = mesh
             return mesh.address
+        }
+        if let database = resolved.config.database {
+            var settings = KeyframeReporter.Settings(database: database, cluster: resolved.config.cluster)
+            settings.prefix = resolved.config.prefix
+            settings.leaseMilliseconds = Int(resolved.config.leaseDuration * 1000)
+            settings.keyframeMilliseconds = Int(resolved.config.keyframeInterval * 1000)
+            settings.estimateLimit = resolved.config.estimateLimit
+            let loop = self.loop
+            reporter = KeyframeReporter(settings: settings, origin: origin, collector: collector, logger: logger) { keyframe in
+                collector.apply(keyframe)
+                loop.execute { slot.value?.broadcast(keyframe) }
+            }
+        } else {
+            reporter = nil
         }
     }
 
@@ -90,15 +111,20 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
         let seeds = config.seeds.filter { $0 != meshAddress }
         loop.execute { [self] in mesh.join(seeds: seeds) }
         logger.notice("mesh listening on \(meshAddress) as \(origin.node) (incarnation \(origin.incarnation)) of cluster \(config.cluster); seeds: \(seeds.isEmpty ? "none" : seeds.joined(separator: ", "))")
+        reporter?.start()
         let interval = Duration.milliseconds(Int64(config.broadcastInterval * 1000))
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
                 var ticks = 0
+                var history = FullCountHistory()
                 await recorder.run(every: interval) { [self] batch in
                     collector.receive(batch, now: NodeRecorder.wallClockSecond())
                     ticks += 1
                     if ticks % 3 == 0 { collector.retryGaps() }  // a lost resend request is asked again
                     loop.execute { [self] in mesh.broadcast(batch) }
+                    // The leader writes full_count's history into its next batch (DESIGN §3).
+                    let leading = reporter?.status.isLeader == true
+                    history.write(leading ? collector.fullCount().counts : nil, into: recorder)
                 }
             }
             group.addTask { [self] in
@@ -111,8 +137,10 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
         }
     }
 
-    /// Closes the mesh and stops the loop. Call after ``run()`` has returned.
+    /// Releases the lease (when leading), closes the mesh and stops the loop. Call after
+    /// ``run()`` has returned.
     public func shutdown() async {
+        if let reporter { await Task.detached { reporter.stop() }.value }
         _ = try? await loop.run { [self] in mesh.close() }
         loop.shutdown()
     }
@@ -137,41 +165,23 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
             members.append(row(table.me, connected: true, isSelf: true, offset: 0))
             for m in table.peers { members.append(row(m, connected: connected.contains(m.name), isSelf: false, offset: offsets[m.name])) }
         }
+        let (keyframe, counts) = collector.fullCount()
+        let db = reporter?.status
+        let leadership = ClusterStatus.Leadership(
+            leader: db?.leader ?? keyframe?.leader.node, incarnation: db?.leaderIncarnation ?? keyframe?.leader.incarnation,
+            term: db?.term ?? keyframe?.term, isLeader: db?.isLeader ?? false)
+        let latest = keyframe.map {
+            ClusterStatus.KeyframeInfo(term: $0.term, number: $0.number, leader: $0.leader.node, timestamp: $0.timestamp,
+                                       age: now - $0.timestamp, groups: counts?.count ?? 0, estimatedGroups: $0.counts.filter(\.estimated).count)
+        }
+        let postgres = ClusterStatus.PostgresInfo(configured: reporter != nil, reachable: db?.reachable, since: db?.since, lastError: db?.lastError)
         return ClusterStatus(cluster: config.cluster, node: origin.node, incarnation: origin.incarnation,
-                             address: meshAddress, startedAt: startedAt, now: now, ready: true, members: members)
+                             address: meshAddress, startedAt: startedAt, now: now, ready: true, members: members,
+                             leadership: leadership, keyframe: latest, postgres: postgres)
     }
 }
 
 /// A value created and used on one loop thread only, held by an object other threads share.
 final class LoopOwned<T>: @unchecked Sendable {  // `value` is read and written only on the owning loop's thread.
     var value: T?
-}
-
-/// `GET /api/cluster`: this node and every member it knows, with status and lag.
-public struct ClusterStatus: Sendable, Codable, Equatable {
-    public struct Member: Sendable, Codable, Equatable {
-        public var name: String
-        public var incarnation: UInt64
-        public var address: String
-        /// `self`, `alive` or `down`.
-        public var status: String
-        public var connected: Bool
-        /// The last batch of this member (this incarnation) applied here.
-        public var seq: UInt64
-        /// Seconds since the member stamped the last batch applied here.
-        public var lastBatchAge: Int64?
-        /// Seconds between the member stamping that batch and this node applying it.
-        public var lagSeconds: Int64?
-        /// The member's wall clock minus this node's (ms), from its last heartbeat.
-        public var clockOffsetMs: Int64?
-    }
-
-    public var cluster: String
-    public var node: String
-    public var incarnation: UInt64
-    public var address: String
-    public var startedAt: Int64
-    public var now: Int64
-    public var ready: Bool
-    public var members: [Member]
 }

@@ -20,7 +20,7 @@ public enum WireProtocol {
 /// What a frame carries.
 public enum FrameType: UInt8, Sendable, CaseIterable {
     case hello = 1, proof = 2, heartbeat = 3, members = 4, batch = 5, resend = 6
-    case snapshotRequest = 7, snapshotChunk = 8, snapshotEnd = 9
+    case snapshotRequest = 7, snapshotChunk = 8, snapshotEnd = 9, keyframe = 10
 }
 
 /// One decoded frame: its type and payload.

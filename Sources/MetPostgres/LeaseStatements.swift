@@ -1,0 +1,55 @@
+/// What one lease statement found: who holds the lease of a cluster, under which term, and
+/// whether that is the caller.
+public struct LeaseHolder: Sendable, Equatable {
+    public var term: Int64
+    public var holder: String
+    public var incarnation: UInt64
+    /// The caller holds the lease (it was free, expired, or already the caller's).
+    public var isCaller: Bool
+
+    public init(term: Int64, holder: String, incarnation: UInt64, isCaller: Bool) {
+        self.term = term
+        self.holder = holder
+        self.incarnation = incarnation
+        self.isCaller = isCaller
+    }
+}
+
+extension PostgresConnection {
+    /// Takes, renews or observes the lease named `name` in one statement (RELIABILITY L6): the
+    /// caller gets it if it already holds it or the holder's lease has expired, with a term one
+    /// higher than the last whenever the holder changes. Expiry is computed by Postgres
+    /// (`now()`), never by a node's clock (L4).
+    public func tryLease(name: String, holder: String, incarnation: UInt64, milliseconds: Int,
+                         prefix: String = "public") throws(PostgresError) -> LeaseHolder? {
+        let table = "\(JobSchema.identifier(prefix)).met_leases"
+        let rows = try query("""
+            WITH attempt AS (
+              INSERT INTO \(table) AS l (name, term, holder, incarnation, expires_at)
+              VALUES ($1, 1, $2, $3::bigint, now() + $4::bigint * interval '1 millisecond')
+              ON CONFLICT (name) DO UPDATE SET
+                term = CASE WHEN l.holder = EXCLUDED.holder AND l.incarnation = EXCLUDED.incarnation
+                            THEN l.term ELSE l.term + 1 END,
+                holder = EXCLUDED.holder, incarnation = EXCLUDED.incarnation, expires_at = EXCLUDED.expires_at
+              WHERE (l.holder = EXCLUDED.holder AND l.incarnation = EXCLUDED.incarnation) OR l.expires_at < now()
+              RETURNING term, holder, incarnation
+            )
+            SELECT term, holder, incarnation, true FROM attempt
+            UNION ALL
+            SELECT term, holder, incarnation, false FROM \(table)
+            WHERE name = $1 AND NOT EXISTS (SELECT 1 FROM attempt)
+            """, [name, holder, String(Int64(bitPattern: incarnation)), String(milliseconds)])
+        guard let row = rows.rows.first, row.count == 4, let term = row[0].flatMap({ Int64($0) }),
+              let who = row[1], let inc = row[2].flatMap({ Int64($0) }) else { return nil }
+        return LeaseHolder(term: term, holder: who, incarnation: UInt64(bitPattern: inc), isCaller: row[3] == "t")
+    }
+
+    /// Gives the lease up (a graceful stop), so another node takes it at its next attempt
+    /// instead of after the lease runs out (RELIABILITY L3).
+    public func releaseLease(name: String, holder: String, incarnation: UInt64, prefix: String = "public") throws(PostgresError) {
+        _ = try query("""
+            UPDATE \(JobSchema.identifier(prefix)).met_leases SET expires_at = now() - interval '1 millisecond'
+            WHERE name = $1 AND holder = $2 AND incarnation = $3::bigint
+            """, [name, holder, String(Int64(bitPattern: incarnation))])
+    }
+}
