@@ -123,7 +123,7 @@ let package = Package(
         // Multi-process tests: real `met node` processes on loopback, driven through the HTTP API.
         .testTarget(
             name: "MetClusterTests",
-            dependencies: ["MetTestSupport", "met"],
+            dependencies: ["MetTestSupport", "MetPostgres", "met"],
             swiftSettings: strict
         ),
         .testTarget(

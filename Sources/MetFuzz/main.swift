@@ -1,5 +1,5 @@
 // libFuzzer target for the decoders that read bytes from the network (RELIABILITY S8): frames,
-// batches, member lists, handshake hellos (through Frame), sketches and snapshot chunks.
+// batches, member lists, keyframes, handshake hellos (through Frame), sketches and snapshot chunks.
 //
 //   swift build --product MetFuzz -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 //   SWIFT_BACKTRACE=enable=no .build/release/MetFuzz -max_total_time=60
@@ -22,9 +22,11 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         for f in frames {
             _ = try? BatchCodec.decode(f.payload)
             _ = try? MemberListCodec.decode(f.payload)
+            _ = try? KeyframeCodec.decode(f.payload)
         }
     }
     _ = try? BatchCodec.decode(bytes)
+    _ = try? KeyframeCodec.decode(bytes)
     _ = try? Sketch(decoding: bytes)
     _ = try? SeriesStore().merge(chunk: bytes, now: 1_800_000_000)
     return 0

@@ -25,7 +25,7 @@ final class MetProcess: @unchecked Sendable {  // `process` is started once in i
     /// Starts `met node --node NAME --listen 127.0.0.1:0 --http 127.0.0.1:0` plus `arguments`, and
     /// waits until both listeners are up. `secret` nil leaves MET_CLUSTER_SECRET unset.
     init(name: String, seeds: [String] = [], arguments: [String] = [], secret: String? = MetProcess.secret,
-         waitForHTTP: Bool = true) async throws {
+         command: String = "node", waitForHTTP: Bool = true) async throws {
         self.name = name
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("met-cluster-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -33,7 +33,7 @@ final class MetProcess: @unchecked Sendable {  // `process` is started once in i
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         process.executableURL = Self.binary
-        process.arguments = ["node", "--node", name, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+        process.arguments = [command, "--node", name, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
                              "--broadcast-interval", "0.2", "--heartbeat-interval", "0.2", "--silence-limit", "2"]
             + seeds.flatMap { ["--seed", $0] } + arguments
         var environment = ProcessInfo.processInfo.environment

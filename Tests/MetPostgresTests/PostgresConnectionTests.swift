@@ -12,8 +12,8 @@ private func environment(_ name: String) -> String? {
     getenv(name).map { String(cString: $0) }
 }
 
-private let skipPostgres = environment("MET_SKIP_POSTGRES") == "1"
-private let databaseURL = environment("MET_TEST_DATABASE_URL").flatMap { $0.isEmpty ? nil : $0 }
+let skipPostgres = environment("MET_SKIP_POSTGRES") == "1"
+let databaseURL = environment("MET_TEST_DATABASE_URL").flatMap { $0.isEmpty ? nil : $0 }
 
 /// Fails, once and clearly, when the tests that need Postgres have no database to talk to.
 @Test(.enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"))

@@ -1,0 +1,188 @@
+import Foundation
+import MetPostgres
+import Testing
+
+private let databaseURL = ProcessInfo.processInfo.environment["MET_TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+private let skipPostgres = ProcessInfo.processInfo.environment["MET_SKIP_POSTGRES"] == "1"
+
+/// Keyframes through real `met node` / `met worker` processes and a real Postgres (DESIGN §5,
+/// RELIABILITY L1–L8, F2, F11 CI tier). Each test has its own schema (`--prefix`) and cluster
+/// name, so its lease and jobs are its own. Timings are compressed: keyframes every 1 s, a 3 s lease.
+@Suite(
+    .serialized,
+    .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"),
+    .enabled(if: databaseURL != nil, "MET_TEST_DATABASE_URL is not set: run scripts/test")
+)
+struct KeyframeClusterTests {
+    static let queues = ["q0", "q1"]
+
+    struct Setup {
+        let url: String
+        let prefix = "kf_\(UInt32.random(in: 0...UInt32.max))"
+        let cluster = "kf\(UInt32.random(in: 0...UInt32.max))"
+        let conn: PostgresConnection
+
+        init(url: String) throws {
+            self.url = url
+            conn = try PostgresConnection(connectionString: url)
+            for statement in JobSchema.statements(prefix: prefix) { _ = try conn.query(statement) }
+        }
+
+        var arguments: [String] {
+            ["--database", url, "--prefix", prefix, "--cluster", cluster, "--keyframe-interval", "1", "--lease-duration", "3"]
+        }
+
+        var table: String { "\(JobSchema.identifier(prefix)).oban_jobs" }
+
+        func insert(_ n: Int, queue: String, state: String = "available") throws {
+            _ = try conn.query("INSERT INTO \(table) (queue, worker, state) SELECT $1, 'W', $2::\(JobSchema.identifier(prefix)).oban_job_state FROM generate_series(1, $3::int)",
+                               [queue, state, String(n)])
+        }
+
+        /// The exact `GROUP BY` count: queue → state → count, every state present.
+        func exact() throws -> [String: [String: Double]] {
+            var out: [String: [String: Double]] = [:]
+            for q in KeyframeClusterTests.queues { out[q] = Dictionary(uniqueKeysWithValues: JobSchema.states.map { ($0, 0.0) }) }
+            for c in try conn.exactJobCounts(prefix: prefix) { out[c.queue, default: [:]][c.state] = Double(c.count) }
+            return out
+        }
+
+        func drop() { _ = try? conn.query("DROP SCHEMA \(JobSchema.identifier(prefix)) CASCADE") }
+    }
+
+    /// What a node serves as full_count: queue → state → count.
+    static func served(_ node: MetProcess) async -> [String: [String: Double]]? {
+        var out: [String: [String: Double]] = [:]
+        for q in queues {
+            guard let counts = await node.latest("full_count", query: "group=state&filter=queue:\(q)") else { return nil }
+            out[q] = counts
+        }
+        return out
+    }
+
+    static func cluster(_ node: MetProcess) async -> [String: Any] { await node.cluster() ?? [:] }
+
+    static func leader(_ node: MetProcess) async -> (name: String, term: Int)? {
+        guard let l = await cluster(node)["leadership"] as? [String: Any], let name = l["leader"] as? String, let term = l["term"] as? Int else { return nil }
+        return (name, term)
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func fullCountOnEveryNodeEqualsTheExactCountOnceActivityStops() async throws {
+        let setup = try Setup(url: try #require(databaseURL))
+        defer { setup.drop() }
+        for q in Self.queues { try setup.insert(150, queue: q) }
+        let a = try await MetProcess(name: "a", arguments: setup.arguments)
+        let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
+        let worker = try await MetProcess(name: "w", seeds: [a.meshAddress], arguments: setup.arguments + [
+            "--queues", Self.queues.joined(separator: ","), "--concurrency", "3", "--min-ms", "1", "--max-ms", "4",
+        ], command: "worker")
+        let nodes = [a, b, worker]
+        defer { Task { await ClusterTests.stopAll(nodes) } }
+        // Real SQL moves jobs too, beside the worker: some scheduled, some cancelled, more inserted.
+        _ = try setup.conn.query("UPDATE \(setup.table) SET state = 'scheduled' WHERE id % 7 = 0 AND state = 'available'")
+        try setup.insert(40, queue: "q1")
+        _ = try setup.conn.query("UPDATE \(setup.table) SET state = 'cancelled' WHERE id % 11 = 0 AND state = 'available'")
+        try await waitUntil("the worker has taken every available job", within: 60) {
+            let left = try setup.conn.query("SELECT count(*) FROM \(setup.table) WHERE state IN ('available', 'executing')")
+            return left.rows.first?.first == "0"
+        }
+        let exact = try setup.exact()
+        #expect(exact["q0"]?["completed"] ?? 0 > 0)
+        try await waitUntil("every node serves the exact count", within: 10) {
+            for n in nodes where await Self.served(n) != exact { return false }
+            return true
+        }
+        // One leader, the same on every node, and its history of full_count is queryable.
+        let leaders = await [Self.leader(a), Self.leader(b), Self.leader(worker)].map { $0?.name }
+        #expect(Set(leaders).count == 1 && leaders[0] != nil, "\(leaders)")
+        try await waitUntil("full_count's history reaches the timeslice") {
+            let (status, body) = try await b.get("/api/timeslice/full_count?by=1&lookback=60&filter=queue:q0&filter=state:completed")
+            guard status == 200, let rows = try JSONSerialization.jsonObject(with: body) as? [[String: Any]] else { return false }
+            return rows.contains { ($0["value"] as? Double) == exact["q0"]?["completed"] }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func killingTheLeaderMovesLeadershipToANewTermAndCountsKeepFlowing() async throws {
+        let setup = try Setup(url: try #require(databaseURL))
+        defer { setup.drop() }
+        try setup.insert(10, queue: "q0")
+        let a = try await MetProcess(name: "a", arguments: setup.arguments)
+        let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
+        let c = try await MetProcess(name: "c", seeds: [a.meshAddress], arguments: setup.arguments)
+        let nodes = [a, b, c]
+        defer { Task { await ClusterTests.stopAll(nodes) } }
+        var first: (name: String, term: Int)?
+        try await waitUntil("a leader known everywhere") {
+            let views = await [Self.leader(a), Self.leader(b), Self.leader(c)]
+            first = views[0]
+            return views.allSatisfy { $0 != nil && $0?.name == views[0]?.name && $0?.term == views[0]?.term }
+        }
+        let old = try #require(first)
+        let leaderNode = try #require(nodes.first { $0.name == old.name })
+        let survivors = nodes.filter { $0 !== leaderNode }
+        try await leaderNode.stop(SIGKILL)
+        let killed = ContinuousClock.now
+        try await waitUntil("a new leader with the next term on the survivors", within: 15) {
+            for n in survivors {
+                guard let l = await Self.leader(n), l.name != old.name, l.term == old.term + 1 else { return false }
+            }
+            return true
+        }
+        #expect(ContinuousClock.now - killed < .seconds(3 + 1 + 2), "RELIABILITY L2: lease (3 s) + keyframe interval (1 s), with slack")
+        try setup.insert(25, queue: "q1")
+        let exact = try setup.exact()
+        try await waitUntil("the survivors count the new jobs", within: 10) {
+            for n in survivors where await Self.served(n) != exact { return false }
+            return true
+        }
+    }
+
+    /// F11 (CI tier) on a Postgres of the test's own: it dies (immediate stop) and comes back;
+    /// no node restarts; events keep flowing exactly; one "unreachable" and one "reachable
+    /// again" line per node; keyframes resume.
+    @Test(.timeLimit(.minutes(2)))
+    func aPostgresOutageIsRiddenOutAndKeyframesResume() async throws {
+        let pg = try ThrowawayPostgres()
+        defer { pg.destroy() }
+        let setup = try Setup(url: pg.url)
+        try setup.insert(12, queue: "q0")
+        let a = try await MetProcess(name: "a", arguments: setup.arguments)
+        let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
+        let nodes = [a, b]
+        defer { Task { await ClusterTests.stopAll(nodes) } }
+        try await waitUntil("full_count served on both") {
+            let sa = await Self.served(a), sb = await Self.served(b)
+            return sa?["q0"]?["available"] == 12 && sb?["q0"]?["available"] == 12
+        }
+        setup.conn.close()
+        try pg.stopImmediately()
+        try await ClusterTests.post(to: a, inserted: 5)
+        try await ClusterTests.post(to: b, inserted: 6)
+        try await waitUntil("events still flow, exactly") {
+            let ta = await ClusterTests.total(a), tb = await ClusterTests.total(b)
+            return ta == 11 && tb == 11
+        }
+        try await waitUntil("both nodes noticed the outage") {
+            a.log.contains("postgres unreachable") && b.log.contains("postgres unreachable")
+        }
+        // full_count keeps its last value, with its age.
+        #expect(await Self.served(a)?["q0"]?["available"] == 12)
+        let kf = await Self.cluster(a)["keyframe"] as? [String: Any]
+        #expect(kf?["age"] as? Int != nil)
+        try pg.start()
+        let restarted = try PostgresConnection(connectionString: pg.url)
+        _ = try restarted.query("INSERT INTO \(setup.table) (queue, worker) SELECT 'q0', 'W' FROM generate_series(1, 3)")
+        try await waitUntil("keyframes resume with the new jobs", within: 15) {
+            let sa = await Self.served(a), sb = await Self.served(b)
+            return sa?["q0"]?["available"] == 15 && sb?["q0"]?["available"] == 15
+        }
+        for n in nodes {
+            let lines = n.log.split(separator: "\n")
+            #expect(lines.filter { $0.contains("postgres unreachable") }.count == 1, "\(n.name): one line when it goes")
+            #expect(lines.filter { $0.contains("postgres reachable again") }.count == 1, "\(n.name): one when it comes back")
+            #expect(n.process.isRunning, "\(n.name) never restarted")
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import MetPostgres
+import Testing
+
+/// `met schema`, `met_job_counts` and the lease statement against the real Postgres, each test
+/// in a schema of its own (the `prefix`), so they run side by side.
+@Suite(
+    .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"),
+    .enabled(if: databaseURL != nil, "MET_TEST_DATABASE_URL is not set (see postgresIsConfigured)")
+)
+struct KeyframeSQLTests {
+    let conn: PostgresConnection
+    let prefix = "met_test_\(UInt32.random(in: 0...UInt32.max))"
+
+    init() throws {
+        conn = try PostgresConnection(connectionString: try #require(databaseURL))
+        for statement in JobSchema.statements(prefix: prefix) { _ = try conn.query(statement) }
+    }
+
+    func drop() { _ = try? conn.query("DROP SCHEMA \(JobSchema.identifier(prefix)) CASCADE") }
+
+    func insert(_ n: Int, state: String, queue: String) throws {
+        _ = try conn.query("INSERT INTO \(JobSchema.identifier(prefix)).oban_jobs (state, queue, worker) SELECT $1::\(JobSchema.identifier(prefix)).oban_job_state, $2, 'W' FROM generate_series(1, $3::int)",
+                           [state, queue, String(n)])
+    }
+
+    @Test func theSchemaIsIdempotentAndCountsAreExactBelowTheLimit() throws {
+        defer { drop() }
+        for statement in JobSchema.statements(prefix: prefix) { _ = try conn.query(statement) }  // again: nothing breaks
+        #expect(try conn.jobCounts(prefix: prefix, estimateLimit: 10).isEmpty, "an empty table has no groups")
+        try insert(30, state: "available", queue: "default")
+        try insert(5, state: "completed", queue: "default")
+        try insert(7, state: "available", queue: "mailers")
+        try insert(1, state: "suspended", queue: "zzz")
+        let counts = try conn.jobCounts(prefix: prefix, estimateLimit: 1_000)
+        let exact = try conn.exactJobCounts(prefix: prefix)
+        #expect(Set(counts) == Set(exact))
+        #expect(exact.count == 4 && counts.allSatisfy { !$0.estimated })
+    }
+
+    @Test func bigGroupsAreEstimatedAfterAnalyzeWithinFivePercent() throws {
+        defer { drop() }
+        try insert(20_000, state: "completed", queue: "default")
+        try insert(8_000, state: "available", queue: "default")
+        try insert(40, state: "available", queue: "mailers")
+        _ = try conn.query("ANALYZE \(JobSchema.identifier(prefix)).oban_jobs")
+        let counts = try conn.jobCounts(prefix: prefix, estimateLimit: 1_000)
+        let big = counts.filter(\.estimated)
+        #expect(Set(big.map(\.queue)) == ["default"] && big.count == 2)
+        for c in big {
+            let truth: Int64 = c.state == "completed" ? 20_000 : 8_000
+            #expect(abs(Double(c.count - truth)) / Double(truth) <= 0.05, "\(c)")
+        }
+        #expect(counts.contains(JobCount(state: "available", queue: "mailers", count: 40, estimated: false)))
+    }
+
+    @Test func theLeaseHasOneHolderAndEveryNewHolderANewTerm() throws {
+        defer { drop() }
+        let other = try PostgresConnection(connectionString: try #require(databaseURL))
+        let first = try #require(try conn.tryLease(name: "c", holder: "a", incarnation: 1, milliseconds: 60_000, prefix: prefix))
+        #expect(first == LeaseHolder(term: 1, holder: "a", incarnation: 1, isCaller: true))
+        // Another node sees a's lease and does not get it; a renews under the same term.
+        #expect(try other.tryLease(name: "c", holder: "b", incarnation: 1, milliseconds: 60_000, prefix: prefix)
+                == LeaseHolder(term: 1, holder: "a", incarnation: 1, isCaller: false))
+        #expect(try conn.tryLease(name: "c", holder: "a", incarnation: 1, milliseconds: 60_000, prefix: prefix)?.term == 1)
+        // A restarted a (new incarnation) is another holder: it waits like anyone else.
+        #expect(try conn.tryLease(name: "c", holder: "a", incarnation: 2, milliseconds: 60_000, prefix: prefix)?.isCaller == false)
+        // Released: the next node takes it with the next term.
+        try conn.releaseLease(name: "c", holder: "a", incarnation: 1, prefix: prefix)
+        #expect(try other.tryLease(name: "c", holder: "b", incarnation: 1, milliseconds: 1, prefix: prefix)
+                == LeaseHolder(term: 2, holder: "b", incarnation: 1, isCaller: true))
+        // Expired (1 ms, by Postgres's clock): taken over with term 3.
+        _ = try conn.query("SELECT pg_sleep(0.01)")
+        #expect(try conn.tryLease(name: "c", holder: "a", incarnation: 2, milliseconds: 60_000, prefix: prefix)
+                == LeaseHolder(term: 3, holder: "a", incarnation: 2, isCaller: true))
+        // Leases of other clusters are separate rows.
+        #expect(try other.tryLease(name: "other", holder: "b", incarnation: 1, milliseconds: 60_000, prefix: prefix)?.term == 1)
+    }
+}
