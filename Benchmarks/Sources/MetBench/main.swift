@@ -17,6 +17,7 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["recorder.two_threads_ratio"], RecorderBench.twoThreads),
     (["wire.json_ratio"], WireBench.jsonRatio),
     (["convergence.p99_ms_8"], ConvergenceBench.run),
+    (["keyframe.speedup_5m", "keyframe.max_error_pct"], KeyframeBench.run),
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())
