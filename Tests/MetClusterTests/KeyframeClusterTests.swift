@@ -139,6 +139,92 @@ struct KeyframeClusterTests {
         }
     }
 
+    /// RELIABILITY L3: a leader that stops gracefully releases its lease; another node takes
+    /// over at its next lease attempt, well within a lease.
+    @Test(.timeLimit(.minutes(2)))
+    func aGracefulLeaderStopHandsLeadershipOnAtOnce() async throws {
+        let setup = try Setup(url: try #require(databaseURL))
+        defer { setup.drop() }
+        let a = try await MetProcess(name: "a", arguments: setup.arguments)
+        let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
+        let c = try await MetProcess(name: "c", seeds: [a.meshAddress], arguments: setup.arguments)
+        let nodes = [a, b, c]
+        defer { Task { await ClusterTests.stopAll(nodes) } }
+        var first: (name: String, term: Int)?
+        try await waitUntil("a leader") {
+            first = await Self.leader(a)
+            return first != nil
+        }
+        let old = try #require(first)
+        let leaderNode = try #require(nodes.first { $0.name == old.name })
+        try await leaderNode.stop(SIGTERM)
+        #expect(leaderNode.process.terminationStatus == 0)
+        #expect(leaderNode.log.contains("released the keyframe lease"))
+        let stopped = ContinuousClock.now
+        let survivors = nodes.filter { $0 !== leaderNode }
+        try await waitUntil("the next term on the survivors", within: 10) {
+            for n in survivors {
+                guard let l = await Self.leader(n), l.name != old.name, l.term == old.term + 1 else { return false }
+            }
+            return true
+        }
+        #expect(ContinuousClock.now - stopped < .seconds(3), "lease/3 (1 s) for the next attempt, with slack; a lease is 3 s")
+    }
+
+    /// RELIABILITY L1 and L5: a leader frozen (SIGSTOP) past its lease is replaced under the next
+    /// term; when it resumes it fences itself, and no keyframe of the old term is ever applied.
+    @Test(.timeLimit(.minutes(2)))
+    func aFrozenLeaderIsReplacedAndFencesItselfWhenItResumes() async throws {
+        let setup = try Setup(url: try #require(databaseURL))
+        defer { setup.drop() }
+        try setup.insert(8, queue: "q0")
+        let a = try await MetProcess(name: "a", arguments: setup.arguments)
+        let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
+        let c = try await MetProcess(name: "c", seeds: [a.meshAddress], arguments: setup.arguments)
+        let nodes = [a, b, c]
+        defer { Task { await ClusterTests.stopAll(nodes) } }
+        var first: (name: String, term: Int)?
+        try await waitUntil("a leader and its keyframes everywhere") {
+            first = await Self.leader(a)
+            var all = first != nil
+            for n in nodes where await Self.served(n)?["q0"]?["available"] != 8 { all = false }
+            return all
+        }
+        let old = try #require(first)
+        let frozen = try #require(nodes.first { $0.name == old.name })
+        let others = nodes.filter { $0 !== frozen }
+        kill(frozen.process.processIdentifier, SIGSTOP)
+        defer { kill(frozen.process.processIdentifier, SIGCONT) }
+        try await waitUntil("the next term elsewhere", within: 15) {
+            for n in others {
+                guard let l = await Self.leader(n), l.term == old.term + 1 else { return false }
+            }
+            return true
+        }
+        kill(frozen.process.processIdentifier, SIGCONT)
+        try await waitUntil("the resumed node fenced itself", within: 10) { frozen.log.contains("stopped issuing keyframes (fenced)") }
+        // From here on the others serve keyframes of the new term only (nothing of the old term
+        // reaches them), and the resumed node moves on to the new term too.
+        let deadline = ContinuousClock.now + .seconds(3)
+        while ContinuousClock.now < deadline {
+            for n in others {
+                if let kf = await Self.cluster(n)["keyframe"] as? [String: Any], let term = kf["term"] as? Int {
+                    #expect(term >= old.term + 1, "\(n.name) serves a keyframe of term \(term)")
+                }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        try await waitUntil("the resumed node serves the new term") {
+            let term = (await Self.cluster(frozen)["keyframe"] as? [String: Any])?["term"] as? Int
+            return term == old.term + 1
+        }
+        try setup.insert(2, queue: "q0")
+        try await waitUntil("counts flow under the new term", within: 10) {
+            for n in nodes where await Self.served(n)?["q0"]?["available"] != 10 { return false }
+            return true
+        }
+    }
+
     /// F11 (CI tier) on a Postgres of the test's own: it dies (immediate stop) and comes back;
     /// no node restarts; events keep flowing exactly; one "unreachable" and one "reachable
     /// again" line per node; keyframes resume.
