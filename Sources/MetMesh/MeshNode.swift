@@ -58,10 +58,14 @@ public final class MeshNode {
     public var onKeyframe: (Keyframe, PeerIdentity) -> Void = { _, _ in }
     /// A snapshot chunk arrived (merge it; it is idempotent).
     public var onSnapshotChunk: ([UInt8], PeerIdentity) -> Void = { _, _ in }
+    /// The whole store as a snapshot, for a peer catching up.
+    public var wholeSnapshot: () -> StoreSnapshot = { StoreSnapshot(chunks: [], watermarks: []) }
     /// A snapshot's watermarks arrived after all its chunks.
-    public var onSnapshotEnd: ([UInt8], PeerIdentity) -> Void = { _, _ in }
-    /// Per-origin snapshots this node has sent (for tests and metrics).
-    public private(set) var snapshotsSent = 0
+    public var onSnapshotEnd: (SnapshotKind, [UInt8], PeerIdentity) -> Void = { _, _, _ in }
+    /// A connection to a peer was established (after the handshake).
+    public var onEstablished: (PeerIdentity) -> Void = { _ in }
+    /// Snapshots this node has sent, per-origin and whole (for tests and metrics).
+    public internal(set) var snapshotsSent = 0
     /// A connection was refused or closed: one line for the log (never contains the secret).
     public var onLog: (String) -> Void = { _ in }
 
@@ -213,27 +217,6 @@ public final class MeshNode {
         connections[origin.node]?.send(Frame(type: .resend, payload: w.bytes))
     }
 
-    func resend(_ payload: [UInt8], to c: PeerConnection) {
-        guard payload.count <= 30, let (from, to, incarnation) = try? payload.withUnsafeBytes({ raw throws(DecodeError) in
-            // Unsafe pointer: the reader lives only inside this closure.
-            var r = ByteReader(raw)
-            return (try r.readVarint(), try r.readVarint(), try r.readVarint())
-        }), from <= to else { return c.close("malformed resend request") }
-        guard incarnation == config.incarnation else { return }  // asked of an earlier life of this node
-        if let oldest = sent.first?.seq, from >= oldest {
-            for batch in sent where batch.seq >= from && batch.seq <= to {
-                c.send(Frame(type: .batch, payload: BatchCodec.encode(batch)))
-            }
-            return
-        }
-        // Beyond the retransmit window: a snapshot of this origin's own data, then its watermark.
-        let snapshot = ownSnapshot()
-        snapshotsSent += 1
-        onLog("\(c.peer?.node ?? "peer") missed batches \(from)...\(to), beyond the retransmit window; sending a snapshot of this node's data (\(snapshot.byteCount) bytes)")
-        for chunk in snapshot.chunks { c.send(Frame(type: .snapshotChunk, payload: chunk)) }
-        c.send(Frame(type: .snapshotEnd, payload: snapshot.watermarks))
-    }
-
     /// This node's wall clock in unix milliseconds (replaceable in tests).
     public var wallClockMilliseconds: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     /// Per peer: its wall clock minus ours, in ms, from its last heartbeat (transit time, well
@@ -327,6 +310,7 @@ public final class MeshNode {
         }
         // Tell everyone who we know now (ourselves first), so they can dial the rest (M8).
         gossip()
+        onEstablished(identity)
     }
 
     /// Sends this node's member list to every established peer. Called whenever the list
@@ -366,14 +350,16 @@ public final class MeshNode {
         case .snapshotChunk:
             onSnapshotChunk(frame.payload, identity)
         case .snapshotEnd:
-            onSnapshotEnd(frame.payload, identity)
+            snapshotEnded(frame.payload, from: c, identity)
+        case .snapshotRequest:
+            serveSnapshot(to: c)
         case .keyframe:
             guard let keyframe = try? KeyframeCodec.decode(frame.payload) else {
                 onLog("malformed keyframe from \(identity.node); closing its connection")
                 return c.close(nil)
             }
             onKeyframe(keyframe, identity)
-        case .hello, .proof, .snapshotRequest:
+        case .hello, .proof:
             onLog("unexpected \(frame.type) frame from \(identity.node); closing its connection")
             c.close(nil)
         }

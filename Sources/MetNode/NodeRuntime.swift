@@ -24,6 +24,7 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
     public let startedAt: Int64
     /// The keyframe reporter, when `database` is set.
     public let reporter: KeyframeReporter?
+    let catchUp: CatchUp
 
     public var config: NodeConfig { resolved.config }
     public var origin: Origin { recorder.origin }
@@ -48,11 +49,21 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
         let collector = self.collector
         let logger = self.logger
         let slot = meshSlot
+        let hasSeeds = resolved.config.seeds.contains { $0 != resolved.config.listen && $0 != resolved.config.advertise }
+        let catchUp = CatchUp(ready: !hasSeeds, logger: logger)
+        self.catchUp = catchUp
         meshAddress = try await loop.run { [loop] in
             let mesh = try MeshNode(loop: loop, config: settings)
             mesh.retransmitWindow = window
             mesh.onLog = { line in logger.info("\(line)") }
-            mesh.onChange = { change in NodeRuntime.log(change, logger) }
+            mesh.onChange = { [weak mesh] change in
+                NodeRuntime.log(change, logger)
+                if case .down(let m) = change, let mesh { catchUp.down(m.name, mesh: mesh) }
+            }
+            mesh.onEstablished = { [weak mesh] peer in
+                if let mesh { catchUp.established(peer.node, mesh: mesh) }
+            }
+            mesh.wholeSnapshot = { collector.withStore { $0.snapshot() } }
             mesh.onBatch = { [weak mesh] batch, _ in
                 if let gap = collector.receive(batch, now: NodeRecorder.wallClockSecond()) {
                     mesh?.requestResend(from: gap.origin, gap.missing)
@@ -69,10 +80,11 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
                     logger.debug("ignored keyframe \(keyframe.term).\(keyframe.number) from \(peer.node): not newer than the current one")
                 }
             }
-            mesh.onSnapshotEnd = { marks, peer in
+            mesh.onSnapshotEnd = { kind, marks, peer in
                 do {
                     try collector.merge(watermarks: marks, now: NodeRecorder.wallClockSecond())
-                    logger.info("merged a snapshot of \(peer.node)'s data")
+                    logger.info("merged a snapshot of \(kind == .whole ? "the whole store" : "the data") of \(peer.node)")
+                    catchUp.merged(kind, from: peer.node)
                 } catch {
                     logger.warning("snapshot watermarks from \(peer.node) refused: \(error)")
                 }
@@ -121,6 +133,7 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
                     collector.receive(batch, now: NodeRecorder.wallClockSecond())
                     ticks += 1
                     if ticks % 3 == 0 { collector.retryGaps() }  // a lost resend request is asked again
+                    catchUp.tick()
                     loop.execute { [self] in mesh.broadcast(batch) }
                     // The leader writes full_count's history into its next batch (DESIGN §3).
                     let leading = reporter?.status.isLeader == true
@@ -176,7 +189,7 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
         }
         let postgres = ClusterStatus.PostgresInfo(configured: reporter != nil, reachable: db?.reachable, since: db?.since, lastError: db?.lastError)
         return ClusterStatus(cluster: config.cluster, node: origin.node, incarnation: origin.incarnation,
-                             address: meshAddress, startedAt: startedAt, now: now, ready: true, members: members,
+                             address: meshAddress, startedAt: startedAt, now: now, ready: catchUp.isReady, members: members,
                              leadership: leadership, keyframe: latest, postgres: postgres)
     }
 }

@@ -5,7 +5,7 @@ import MetNode
 /// The options of a running node (`met node`, `met worker`): a config file and an override
 /// flag for every key (DESIGN §7).
 struct NodeOptions: ParsableArguments {
-    @Option(name: .long, help: "JSON config file (keys of DESIGN §7; see docs/operations.md).")
+    @Option(name: .long, help: "JSON config file; its keys are listed in docs/operations.md.")
     var config: String?
     @Option(help: "Cluster name (default met).") var cluster: String?
     @Option(help: "Node name, unique in the cluster.") var node: String?
@@ -19,7 +19,7 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Seconds between broadcasts (default 1).") var broadcastInterval: Double?
     @Option(help: "Seconds between keyframes (default 5).") var keyframeInterval: Double?
     @Option(help: "Compaction tiers as step:duration pairs, e.g. 1:120,5:900,30:2000,60:9300.") var compaction: String?
-    @Option(help: "Job groups larger than this are estimated (default 50000).") var estimateLimit: Int?
+    @Option(help: "Job groups estimated at this size or more are not counted exactly (default 50000).") var estimateLimit: Int?
     @Option(help: "Seconds queue checks are kept (default 30).") var retention: Int?
     @Option(help: "Seconds between mesh heartbeats (default 1).") var heartbeatInterval: Double?
     @Option(help: "Seconds of silence before a peer's connection is closed (default 5).") var silenceLimit: Double?

@@ -96,10 +96,11 @@ import Testing
         }
         try await Self.post(to: b2, inserted: 7)
         try await Self.post(to: c, inserted: 5)
-        // The old b's events stay; the new b catches up a's and c's batches by resend.
+        // The old b's events stay everywhere; the new b catches up the whole store from c (the
+        // old b's events included) and a's later batches by resend.
         try await waitUntil("totals exact everywhere after the restart") {
             let ta = await Self.total(a), tc = await Self.total(c), tb = await Self.total(b2)
-            return ta == 23 && tc == 23 && tb == 13
+            return ta == 23 && tc == 23 && tb == 23
         }
     }
 
@@ -134,28 +135,68 @@ import Testing
         #expect(await Self.incarnation(of: "b", at: a) != oldIncarnation)
     }
 
+    /// A replica cut off for longer than the origin's retransmit window (frozen past the
+    /// silence limit, so the origin dropped the connection and its batches to it) is caught up
+    /// by a per-origin snapshot, then applies the later batches on top, each once.
     @Test(.timeLimit(.minutes(2)))
     func aReplicaBeyondTheRetransmitWindowCatchesUpByASnapshot() async throws {
-        // x keeps only its last 3 batches (0.6 s at 0.2 s intervals); y arrives much later.
+        // x keeps only its last 3 batches (0.6 s at 0.2 s intervals).
         let x = try await MetProcess(name: "x", arguments: ["--retransmit-window", "3"])
-        defer { Task { try? await x.stop() } }
-        try await Self.post(to: x, inserted: 40, jobs: 5)
-        try await waitUntil("x has broadcast more batches than its window") {
-            guard let members = await x.cluster()?["members"] as? [[String: Any]],
-                  let me = members.first(where: { $0["status"] as? String == "self" }) else { return false }
-            return (me["seq"] as? Int ?? 0) > 10
-        }
         let y = try await MetProcess(name: "y", seeds: [x.meshAddress])
-        defer { Task { try? await y.stop() } }
-        try await waitUntil("y holds x's history") {
+        defer {
+            kill(y.process.processIdentifier, SIGCONT)
+            Task { await Self.stopAll([x, y]) }
+        }
+        try await Self.post(to: x, inserted: 40, jobs: 5)
+        try await waitUntil("y holds x's events") { await Self.total(y) == 40 }
+        kill(y.process.processIdentifier, SIGSTOP)
+        try await waitUntil("x dropped the silent y", within: 10) { await x.members("down").contains("y") }
+        try await Self.post(to: x, inserted: 7)
+        let seqAtPost = await Self.seq(of: "x", at: x)
+        try await waitUntil("x moved well past its window") { await Self.seq(of: "x", at: x) > seqAtPost + 5 }
+        kill(y.process.processIdentifier, SIGCONT)
+        try await waitUntil("y caught up with what it missed") {
             let t = await Self.total(y)
             let jobs = await y.latest("exec_time", query: "lookback=3600&op=count")?["all"]
-            return t == 40 && jobs == 5
+            return t == 47 && jobs == 5
         }
         #expect(x.log.contains("beyond the retransmit window; sending a snapshot"))
-        // And later batches go on applying on top of the snapshot, exactly once.
         try await Self.post(to: x, inserted: 2)
-        try await waitUntil("y applies x's later batches") { await Self.total(y) == 42 }
+        try await waitUntil("y applies x's later batches") { await Self.total(y) == 49 }
+    }
+
+    /// DESIGN §6 catch-up (RELIABILITY H11): a node that joins late merges a peer's whole store
+    /// before it reports ready, so it serves the history from before it started, the events of
+    /// a node that is gone included.
+    @Test(.timeLimit(.minutes(2)))
+    func aLateJoinerServesTheHistoryFromBeforeItStarted() async throws {
+        let a = try await MetProcess(name: "a")
+        let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
+        var nodes = [a, b]
+        defer { let all = nodes; Task { await Self.stopAll(all) } }
+        #expect(await a.cluster()?["ready"] as? Bool == true, "the first node of a cluster is ready at once")
+        try await Self.post(to: b, inserted: 30, jobs: 4)
+        try await Self.post(to: a, inserted: 5)
+        try await waitUntil("a holds everything") { await Self.total(a) == 35 }
+        try await b.stop(SIGKILL)  // b's events now live on a only
+        let c = try await MetProcess(name: "c", seeds: [a.meshAddress])
+        nodes.append(c)
+        try await waitUntil("c ready with the whole history") {
+            let ready = await c.cluster()?["ready"] as? Bool
+            let total = await Self.total(c)
+            let jobs = await c.latest("exec_time", query: "lookback=3600&op=count")?["all"]
+            return ready == true && total == 35 && jobs == 4
+        }
+        #expect(a.log.contains("sending c a snapshot of the whole store"))
+        #expect(c.log.contains("caught up from a"))
+        // Merging the same data again through later batches never double counts.
+        try await Self.post(to: a, inserted: 1)
+        try await waitUntil("c applies what came after") { await Self.total(c) == 36 }
+    }
+
+    static func seq(of name: String, at node: MetProcess) async -> Int {
+        guard let members = await node.cluster()?["members"] as? [[String: Any]] else { return 0 }
+        return members.first { $0["name"] as? String == name }?["seq"] as? Int ?? 0
     }
 
     static func incarnation(of name: String, at node: MetProcess) async -> Int? {

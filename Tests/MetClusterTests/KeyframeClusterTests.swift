@@ -67,6 +67,27 @@ struct KeyframeClusterTests {
         return (name, term)
     }
 
+    /// Nodes a, b and c of the setup's cluster, b and c seeded with a.
+    static func startThree(_ setup: Setup) async throws -> [MetProcess] {
+        let a = try await MetProcess(name: "a", arguments: setup.arguments)
+        let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
+        let c = try await MetProcess(name: "c", seeds: [a.meshAddress], arguments: setup.arguments)
+        return [a, b, c]
+    }
+
+    /// Waits until every node names the same leader and term, and returns them.
+    static func agreedLeader(_ nodes: [MetProcess]) async throws -> (name: String, term: Int) {
+        var agreed: (name: String, term: Int)?
+        try await waitUntil("one leader known everywhere") {
+            var views: [(name: String, term: Int)?] = []
+            for n in nodes { views.append(await leader(n)) }
+            guard let first = views[0], views.allSatisfy({ $0?.name == first.name && $0?.term == first.term }) else { return false }
+            agreed = first
+            return true
+        }
+        return try #require(agreed)
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func fullCountOnEveryNodeEqualsTheExactCountOnceActivityStops() async throws {
         let setup = try Setup(url: try #require(databaseURL))
@@ -108,18 +129,9 @@ struct KeyframeClusterTests {
         let setup = try Setup(url: try #require(databaseURL))
         defer { setup.drop() }
         try setup.insert(10, queue: "q0")
-        let a = try await MetProcess(name: "a", arguments: setup.arguments)
-        let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
-        let c = try await MetProcess(name: "c", seeds: [a.meshAddress], arguments: setup.arguments)
-        let nodes = [a, b, c]
+        let nodes = try await Self.startThree(setup)
         defer { Task { await ClusterTests.stopAll(nodes) } }
-        var first: (name: String, term: Int)?
-        try await waitUntil("a leader known everywhere") {
-            let views = await [Self.leader(a), Self.leader(b), Self.leader(c)]
-            first = views[0]
-            return views.allSatisfy { $0 != nil && $0?.name == views[0]?.name && $0?.term == views[0]?.term }
-        }
-        let old = try #require(first)
+        let old = try await Self.agreedLeader(nodes)
         let leaderNode = try #require(nodes.first { $0.name == old.name })
         let survivors = nodes.filter { $0 !== leaderNode }
         try await leaderNode.stop(SIGKILL)
@@ -145,17 +157,9 @@ struct KeyframeClusterTests {
     func aGracefulLeaderStopHandsLeadershipOnAtOnce() async throws {
         let setup = try Setup(url: try #require(databaseURL))
         defer { setup.drop() }
-        let a = try await MetProcess(name: "a", arguments: setup.arguments)
-        let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
-        let c = try await MetProcess(name: "c", seeds: [a.meshAddress], arguments: setup.arguments)
-        let nodes = [a, b, c]
+        let nodes = try await Self.startThree(setup)
         defer { Task { await ClusterTests.stopAll(nodes) } }
-        var first: (name: String, term: Int)?
-        try await waitUntil("a leader") {
-            first = await Self.leader(a)
-            return first != nil
-        }
-        let old = try #require(first)
+        let old = try await Self.agreedLeader(nodes)
         let leaderNode = try #require(nodes.first { $0.name == old.name })
         try await leaderNode.stop(SIGTERM)
         #expect(leaderNode.process.terminationStatus == 0)
@@ -178,19 +182,13 @@ struct KeyframeClusterTests {
         let setup = try Setup(url: try #require(databaseURL))
         defer { setup.drop() }
         try setup.insert(8, queue: "q0")
-        let a = try await MetProcess(name: "a", arguments: setup.arguments)
-        let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
-        let c = try await MetProcess(name: "c", seeds: [a.meshAddress], arguments: setup.arguments)
-        let nodes = [a, b, c]
+        let nodes = try await Self.startThree(setup)
         defer { Task { await ClusterTests.stopAll(nodes) } }
-        var first: (name: String, term: Int)?
-        try await waitUntil("a leader and its keyframes everywhere") {
-            first = await Self.leader(a)
-            var all = first != nil
-            for n in nodes where await Self.served(n)?["q0"]?["available"] != 8 { all = false }
-            return all
+        let old = try await Self.agreedLeader(nodes)
+        try await waitUntil("its keyframes everywhere") {
+            for n in nodes where await Self.served(n)?["q0"]?["available"] != 8 { return false }
+            return true
         }
-        let old = try #require(first)
         let frozen = try #require(nodes.first { $0.name == old.name })
         let others = nodes.filter { $0 !== frozen }
         kill(frozen.process.processIdentifier, SIGSTOP)

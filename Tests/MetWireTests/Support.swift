@@ -25,3 +25,17 @@ func sampleBatch(seed: UInt64, queues: Int = 5, jobs: Int = 200) -> DeltaBatch {
     recorder.queueCheck(queue: "queue_0", limit: 10, paused: false, running: [1001, 1002, 1010], timestamp: 1_800_000_000)
     return recorder.takeBatch(timestamp: 1_800_000_000)
 }
+
+/// `count` seeded corruptions of a valid encoding: half with 1–3 bytes flipped, half truncated.
+func corruptions(of valid: [UInt8], seed: UInt64, count: Int = 3_000) -> [[UInt8]] {
+    var rng = WireRandom(seed: seed)
+    return (0..<count).map { _ in
+        var bytes = valid
+        if rng.next() % 2 == 0 {
+            for _ in 0..<Int(rng.next() % 3 + 1) { bytes[Int(rng.next() % UInt64(bytes.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
+        } else {
+            bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count))))
+        }
+        return bytes
+    }
+}

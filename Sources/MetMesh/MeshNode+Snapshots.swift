@@ -1,0 +1,60 @@
+import MetStore
+import MetValues
+import MetWire
+
+/// Resends and snapshots: a peer's missing batches from the retransmit window, a per-origin
+/// snapshot beyond it, and a whole-store snapshot for a node catching up as it joins.
+extension MeshNode {
+    /// What a snapshot holds; the first byte of its `snapshotEnd` frame, before the watermarks.
+    public enum SnapshotKind: UInt8, Sendable {
+        /// This node's own data: the answer to a resend request beyond the retransmit window.
+        case origin = 1
+        /// The whole store: the answer to a `snapshotRequest` (catch-up).
+        case whole = 2
+    }
+
+    func resend(_ payload: [UInt8], to c: PeerConnection) {
+        guard payload.count <= 30, let (from, to, incarnation) = try? payload.withUnsafeBytes({ raw throws(DecodeError) in
+            // Unsafe pointer: the reader lives only inside this closure.
+            var r = ByteReader(raw)
+            return (try r.readVarint(), try r.readVarint(), try r.readVarint())
+        }), from <= to else { return c.close("malformed resend request") }
+        guard incarnation == config.incarnation else { return }  // asked of an earlier life of this node
+        if let oldest = sent.first?.seq, from >= oldest {
+            for batch in sent where batch.seq >= from && batch.seq <= to {
+                c.send(Frame(type: .batch, payload: BatchCodec.encode(batch)))
+            }
+            return
+        }
+        // Beyond the retransmit window: a snapshot of this origin's own data, then its watermark.
+        let snapshot = ownSnapshot()
+        snapshotsSent += 1
+        onLog("\(c.peer?.node ?? "peer") missed batches \(from)...\(to), beyond the retransmit window; sending a snapshot of this node's data (\(snapshot.byteCount) bytes)")
+        send(snapshot, kind: .origin, to: c)
+    }
+
+    /// Asks `peer` for its whole store (catch-up); it answers with chunks and a `snapshotEnd`.
+    public func requestSnapshot(from peer: String) {
+        connections[peer]?.send(Frame(type: .snapshotRequest, payload: []))
+    }
+
+    func serveSnapshot(to c: PeerConnection) {
+        let snapshot = wholeSnapshot()
+        snapshotsSent += 1
+        onLog("sending \(c.peer?.node ?? "a peer") a snapshot of the whole store (\(snapshot.chunks.count) chunks, \(snapshot.byteCount) bytes)")
+        send(snapshot, kind: .whole, to: c)
+    }
+
+    func send(_ snapshot: StoreSnapshot, kind: SnapshotKind, to c: PeerConnection) {
+        for chunk in snapshot.chunks { c.send(Frame(type: .snapshotChunk, payload: chunk)) }
+        c.send(Frame(type: .snapshotEnd, payload: [kind.rawValue] + snapshot.watermarks))
+    }
+
+    func snapshotEnded(_ payload: [UInt8], from c: PeerConnection, _ identity: PeerIdentity) {
+        guard let first = payload.first, let kind = SnapshotKind(rawValue: first) else {
+            onLog("malformed snapshot end from \(identity.node); closing its connection")
+            return c.close(nil)
+        }
+        onSnapshotEnd(kind, Array(payload.dropFirst()), identity)
+    }
+}
