@@ -252,6 +252,36 @@ public final class MeshNode {
         for c in Array(connections.values) + Array(pending.values) { c.close(nil) }
     }
 
+    /// A graceful stop: stops listening, lets every frame already queued to an established peer
+    /// go out (the node's last batch among them), then closes everything and calls `done`;
+    /// after `timeoutMilliseconds` whatever is still open is closed anyway.
+    public func close(flushingWithin timeoutMilliseconds: UInt64, then done: @escaping () -> Void) {
+        server?.close()
+        server = nil
+        heartbeat?.close()
+        heartbeat = nil
+        for c in Array(pending.values) { c.close(nil) }
+        let open = Array(connections.values)
+        var remaining = open.count
+        var finished = false
+        var deadline: UVTimer?
+        let finish = {
+            guard !finished else { return }
+            finished = true
+            deadline?.close()
+            for c in open { c.close(nil) }
+            done()
+        }
+        guard remaining > 0 else { return finish() }
+        deadline = try? UVTimer(loop: loop, after: timeoutMilliseconds) { finish() }
+        for c in open {
+            c.finish {
+                remaining -= 1
+                if remaining == 0 { finish() }
+            }
+        }
+    }
+
     func adopt(_ connection: UVConnection, address: String, dialled: Bool) {
         let handshake = Handshake(role: dialled ? .initiator : .responder, cluster: config.cluster, node: config.node,
                                   incarnation: config.incarnation, secret: config.secret)

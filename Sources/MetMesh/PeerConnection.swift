@@ -59,6 +59,18 @@ final class PeerConnection {
         connection.write(frame.encoded())
     }
 
+    /// Lets the frames already queued go out, then closes (a graceful stop's last batch).
+    func finish(then done: @escaping () -> Void) {
+        guard case .established = phase else {
+            close(nil)
+            return done()
+        }
+        connection.shutdown { [weak self] _ in
+            self?.close(nil)
+            done()
+        }
+    }
+
     func close(_ reason: String?) {
         guard !isClosed else { return }
         phase = .closed

@@ -154,7 +154,11 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
     /// ``run()`` has returned.
     public func shutdown() async {
         if let reporter { await Task.detached { reporter.stop() }.value }
-        _ = try? await loop.run { [self] in mesh.close() }
+        // The last batch was handed to the loop before this: let it reach every peer, then close.
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let accepted = loop.execute { [self] in mesh.close(flushingWithin: 2_000) { done.resume() } }
+            if !accepted { done.resume() }
+        }
         loop.shutdown()
     }
 

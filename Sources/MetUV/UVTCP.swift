@@ -178,6 +178,21 @@ public final class UVConnection {
         }
     }
 
+    /// Half-closes the connection once every queued write has gone out (`uv_shutdown`), then
+    /// calls `completion` (with an error if the writes could not finish). Close it afterwards.
+    public func shutdown(_ completion: @escaping (UVError?) -> Void) {
+        guard !box.ended else { return completion(UVError(code: -9, call: "uv_shutdown (already closed)")) }
+        let request = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)  // freed in the callback
+        request.pointee.data = Unmanaged.passRetained(ShutdownRequest(completion)).toOpaque()
+        let status = uv_shutdown(request, box.stream, shutdownDone)
+        if status < 0 {
+            // The callback will never run.
+            Unmanaged<ShutdownRequest>.fromOpaque(request.pointee.data).release()
+            request.deallocate()
+            completion(UVError(code: status, call: "uv_shutdown"))
+        }
+    }
+
     /// The peer's `host:port`, or nil once the connection is gone.
     public var remoteAddress: String? {
         guard !box.ended else { return nil }
@@ -239,6 +254,19 @@ private let connected: uv_connect_cb = { request, status in
     } else {
         pending.completion(.success(pending.connection))
     }
+}
+
+/// A shutdown in flight: who to tell when the queued writes are out.
+final class ShutdownRequest {
+    let completion: (UVError?) -> Void
+    init(_ completion: @escaping (UVError?) -> Void) { self.completion = completion }
+}
+
+private let shutdownDone: uv_shutdown_cb = { request, status in
+    guard let request else { return }
+    let pending = Unmanaged<ShutdownRequest>.fromOpaque(request.pointee.data).takeRetainedValue()
+    request.deallocate()
+    pending.completion(status < 0 ? UVError(code: status, call: "uv_shutdown") : nil)
 }
 
 private let written: uv_write_cb = { request, status in

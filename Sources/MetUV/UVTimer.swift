@@ -1,6 +1,7 @@
 import CLibUV
 
-/// A repeating timer on a loop. Loop thread only; stops when closed (or at loop shutdown).
+/// A timer on a loop, repeating or one-shot. Loop thread only; stops when closed (or at loop
+/// shutdown).
 public final class UVTimer {
     final class Box: HandleBox {
         var fire: () -> Void = {}
@@ -11,7 +12,16 @@ public final class UVTimer {
     let box: Box
 
     /// Calls `fire` every `milliseconds` on the loop thread.
-    public init(loop: UVLoop, every milliseconds: UInt64, fire: @escaping () -> Void) throws(UVError) {
+    public convenience init(loop: UVLoop, every milliseconds: UInt64, fire: @escaping () -> Void) throws(UVError) {
+        try self.init(loop: loop, first: max(1, milliseconds), repeat: max(1, milliseconds), fire: fire)
+    }
+
+    /// Calls `fire` once, after `milliseconds`, on the loop thread.
+    public convenience init(loop: UVLoop, after milliseconds: UInt64, fire: @escaping () -> Void) throws(UVError) {
+        try self.init(loop: loop, first: milliseconds, repeat: 0, fire: fire)
+    }
+
+    private init(loop: UVLoop, first: UInt64, repeat interval: UInt64, fire: @escaping () -> Void) throws(UVError) {
         precondition(loop.isLoopThread, "UVTimer must be created on the loop thread")
         let box = Box(raw: .allocate(byteCount: MemoryLayout<uv_timer_t>.size, alignment: 16))
         do {
@@ -24,7 +34,7 @@ public final class UVTimer {
         box.handle.pointee.data = Unmanaged.passRetained(box).toOpaque()
         box.fire = fire
         do {
-            try uvCheck(uv_timer_start(box.timer, timerFired, max(1, milliseconds), max(1, milliseconds)), "uv_timer_start")
+            try uvCheck(uv_timer_start(box.timer, timerFired, first, interval), "uv_timer_start")
         } catch {
             box.close()
             throw error

@@ -194,6 +194,35 @@ import Testing
         try await waitUntil("c applies what came after") { await Self.total(c) == 36 }
     }
 
+    /// RELIABILITY H1 where every replica already holds everything: a node stopped gracefully
+    /// right after events were posted to it still delivers them (its last batch goes out before
+    /// its connections close), so the others' totals are exact whichever node stops. A 5 s
+    /// broadcast interval makes that last batch hold every one of them.
+    @Test(.timeLimit(.minutes(2)))
+    func gracefulStopsOfEachNodeInTurnLoseNothing() async throws {
+        let slow = ["--broadcast-interval", "5"]
+        let a = try await MetProcess(name: "a", arguments: slow)
+        var nodes = [a]
+        for name in ["b", "c", "d"] { nodes.append(try await MetProcess(name: name, seeds: [a.meshAddress], arguments: slow)) }
+        defer { let all = nodes; Task { await Self.stopAll(all) } }
+        try await waitUntil("a full mesh of 4") {
+            for n in nodes where await n.members("alive").count != 3 { return false }
+            return true
+        }
+        var expected = 0.0
+        for (i, leaving) in nodes.dropLast().enumerated() {
+            try await Self.post(to: leaving, inserted: 10 * (i + 1))
+            expected += Double(10 * (i + 1))
+            try await leaving.stop(SIGTERM)
+            #expect(leaving.process.terminationStatus == 0, "\(leaving.name) exits 0")
+            let staying = nodes[(i + 1)...]
+            try await waitUntil("the others hold \(leaving.name)'s last events", within: 15) {
+                for n in staying where await Self.total(n) != expected { return false }
+                return true
+            }
+        }
+    }
+
     static func seq(of name: String, at node: MetProcess) async -> Int {
         guard let members = await node.cluster()?["members"] as? [[String: Any]] else { return 0 }
         return members.first { $0["name"] as? String == name }?["seq"] as? Int ?? 0
