@@ -168,6 +168,37 @@ import Testing
         loop.shutdown()
         #expect(loop.closeStatus == 0)
     }
+
+    /// `shutdown` lets every queued write go out before the close; 8 MiB is more than the
+    /// socket buffers hold, so most of it is still queued in libuv when it is called.
+    @Test(.timeLimit(.minutes(1))) func shutdownDeliversEveryQueuedByteBeforeTheClose() async throws {
+        let loop = try UVLoop()
+        let payload = 8 << 20
+        let received = Box(0)
+        let port: Int = try await loop.run {
+            let server = try UVTCPServer(loop: loop, host: "127.0.0.1", port: 0) { connection in
+                connection.write([UInt8](repeating: 1, count: payload))
+                connection.shutdown { _ in connection.close() }
+            }
+            return server.port
+        }
+        let total: Int = await withCheckedContinuation { continuation in
+            loop.execute {
+                UVConnection.connect(loop: loop, host: "127.0.0.1", port: port) { result in
+                    guard case .success(let client) = result else { return continuation.resume(returning: -1) }
+                    do {
+                        try client.startReading(onData: { bytes in received.withLock { $0 += bytes.count } },
+                                                onEnd: { _ in continuation.resume(returning: received.withLock { $0 }) })
+                    } catch {
+                        continuation.resume(returning: -2)
+                    }
+                }
+            }
+        }
+        #expect(total == payload)
+        loop.shutdown()
+        #expect(loop.closeStatus == 0)
+    }
 }
 
 /// A value shared between threads, behind a lock.
