@@ -92,6 +92,10 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
             slot.value = mesh
             return mesh.address
         }
+        if resolved.config.database != nil {
+            let (config, retention) = (resolved.config, resolved.tiers.retention)
+            await Task.detached { LastNodeSnapshot.load(config, maxAgeSeconds: retention, collector: collector, logger: logger) }.value
+        }
         if let database = resolved.config.database {
             var settings = KeyframeReporter.Settings(database: database, cluster: resolved.config.cluster)
             settings.prefix = resolved.config.prefix
@@ -154,6 +158,11 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
     /// ``run()`` has returned.
     public func shutdown() async {
         if let reporter { await Task.detached { reporter.stop() }.value }
+        // With no peer left to hold the history, the last node writes it to Postgres.
+        if config.database != nil, (try? await loop.run { [self] in mesh.connectedPeers.isEmpty }) == true {
+            let (config, collector, logger) = (self.config, self.collector, self.logger)
+            await Task.detached { LastNodeSnapshot.save(config, collector: collector, logger: logger) }.value
+        }
         // The last batch was handed to the loop before this: let it reach every peer, then close.
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let accepted = loop.execute { [self] in mesh.close(flushingWithin: 2_000) { done.resume() } }

@@ -71,6 +71,16 @@ public enum JobSchema {
               expires_at timestamptz NOT NULL
             )
             """,
+            """
+            CREATE TABLE IF NOT EXISTS \(p).met_snapshots (
+              cluster text NOT NULL,
+              chunk integer NOT NULL,
+              node text NOT NULL,
+              taken_at timestamptz NOT NULL DEFAULT now(),
+              data bytea NOT NULL,
+              PRIMARY KEY (cluster, chunk)
+            )
+            """,
             jobCountsFunction(prefix: prefix),
         ]
     }

@@ -223,6 +223,37 @@ struct KeyframeClusterTests {
         }
     }
 
+    /// DESIGN §6: the last node to stop writes its store to Postgres, and a cluster started
+    /// again from nothing loads it: its history is preserved.
+    @Test(.timeLimit(.minutes(2)))
+    func aWholeClusterStopAndStartKeepsItsHistoryThroughPostgres() async throws {
+        let setup = try Setup(url: try #require(databaseURL))
+        defer { setup.drop() }
+        let a = try await MetProcess(name: "a", arguments: setup.arguments)
+        let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
+        var nodes = [a, b]
+        defer { let all = nodes; Task { await ClusterTests.stopAll(all) } }
+        try await ClusterTests.post(to: a, inserted: 20, jobs: 3)
+        try await ClusterTests.post(to: b, inserted: 7)
+        try await waitUntil("both hold everything") {
+            let ta = await ClusterTests.total(a), tb = await ClusterTests.total(b)
+            return ta == 27 && tb == 27
+        }
+        try await b.stop(SIGTERM)
+        try await waitUntil("a sees b gone") { await a.members("down").contains("b") }
+        try await a.stop(SIGTERM)
+        #expect(!b.log.contains("wrote its snapshot"), "b had a peer left: no snapshot")
+        #expect(a.log.contains("last node of cluster \(setup.cluster): wrote its snapshot to Postgres"))
+        let again = try await MetProcess(name: "a", arguments: setup.arguments)
+        nodes.append(again)
+        try await waitUntil("the restarted cluster serves the old history") {
+            let total = await ClusterTests.total(again)
+            let jobs = await again.latest("exec_time", query: "lookback=3600&op=count")?["all"]
+            return total == 27 && jobs == 3
+        }
+        #expect(again.log.contains("loaded the cluster's snapshot from Postgres"))
+    }
+
     /// F11 (CI tier) on a Postgres of the test's own: it dies (immediate stop) and comes back;
     /// no node restarts; events keep flowing exactly; one "unreachable" and one "reachable
     /// again" line per node; keyframes resume.

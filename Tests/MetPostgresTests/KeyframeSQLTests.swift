@@ -75,4 +75,19 @@ struct KeyframeSQLTests {
         // Leases of other clusters are separate rows.
         #expect(try other.tryLease(name: "other", holder: "b", incarnation: 1, milliseconds: 60_000, prefix: prefix)?.term == 1)
     }
+
+    @Test func aSnapshotRoundTripsAndAStaleOneIsIgnored() throws {
+        defer { drop() }
+        let chunks: [[UInt8]] = [[0, 1, 2, 255], [], Array(0...255), [0x5c, 0x78]]
+        try conn.writeSnapshot(cluster: "c", node: "a", chunks: chunks, prefix: prefix)
+        let read = try #require(try conn.readSnapshot(cluster: "c", maxAgeSeconds: 60, prefix: prefix))
+        #expect(read.chunks == chunks && read.age <= 1)
+        #expect(try conn.readSnapshot(cluster: "other", maxAgeSeconds: 60, prefix: prefix) == nil)
+        // A new snapshot replaces the old one whole.
+        try conn.writeSnapshot(cluster: "c", node: "b", chunks: [[7]], prefix: prefix)
+        #expect(try conn.readSnapshot(cluster: "c", maxAgeSeconds: 60, prefix: prefix)?.chunks == [[7]])
+        // Older than the retention: ignored.
+        _ = try conn.query("UPDATE \(JobSchema.identifier(prefix)).met_snapshots SET taken_at = now() - interval '3 hours'")
+        #expect(try conn.readSnapshot(cluster: "c", maxAgeSeconds: 9300, prefix: prefix) == nil)
+    }
 }
