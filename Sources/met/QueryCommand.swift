@@ -23,7 +23,7 @@ struct QueryCommand: AsyncParsableCommand {
         case latest, timeslice, summary, series, labels, checks, cluster
     }
 
-    @Option(help: "host:port of a node's HTTP API.") var at = "127.0.0.1:4000"
+    @Option(help: "host:port of a node's HTTP API (default: node1 of cluster-configs/local).") var at = "127.0.0.1:4001"
     @Flag(help: "Print the API's JSON instead of a table.") var json = false
     @Argument(help: "What to ask: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")).") var kind: Kind
     @Argument(help: "The series (latest, timeslice, summary) or the label (labels).") var name: String?
@@ -67,7 +67,8 @@ struct QueryCommand: AsyncParsableCommand {
         do {
             (data, response) = try await URLSession.shared.data(from: url)
         } catch {
-            throw CleanExit.message("met: cannot reach \(at): \(error.localizedDescription)")
+            FileHandle.standardError.write(Data("met: cannot reach \(at): \(error.localizedDescription)\n".utf8))
+            throw ExitCode(1)
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard status == 200 else {
