@@ -117,7 +117,8 @@ let package = Package(
         ),
         .testTarget(
             name: "MetNodeTests",
-            dependencies: ["MetTestSupport", "MetNode", "MetMesh", "MetUV", "MetRecorder", "MetStore", "MetValues", "MetWire"],
+            dependencies: ["MetTestSupport", "MetNode", "MetMesh", "MetUV", "MetRecorder", "MetStore", "MetValues", "MetWire",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Multi-process tests: real `met node` processes on loopback, driven through the HTTP API.

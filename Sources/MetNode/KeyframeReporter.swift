@@ -48,7 +48,7 @@ public final class KeyframeReporter: @unchecked Sendable {  // `state` is guarde
     let logger: Logger
     let deliver: @Sendable (Keyframe) -> Void
     let condition = NSCondition()
-    private var state = (stopping: false, status: Status(), finished: false)
+    private var state = (stopping: false, status: Status(), started: false, finished: false)
     private var connection: PostgresConnection?
     private var number: UInt64 = 0
     private var fenceAt: ContinuousClock.Instant?
@@ -69,8 +69,13 @@ public final class KeyframeReporter: @unchecked Sendable {  // `state` is guarde
         return state.status
     }
 
-    /// Starts the reporter thread.
+    /// Starts the reporter thread (once).
     public func start() {
+        let first = condition.withLock { () -> Bool in
+            defer { state.started = true }
+            return !state.started
+        }
+        guard first else { return }
         let thread = Thread { [self] in run() }
         thread.name = "met-keyframes"
         thread.start()
@@ -82,7 +87,7 @@ public final class KeyframeReporter: @unchecked Sendable {  // `state` is guarde
         condition.lock()
         state.stopping = true
         condition.broadcast()
-        while !state.finished { condition.wait() }
+        while state.started, !state.finished { condition.wait() }  // never started: nothing to wait for
         condition.unlock()
     }
 
