@@ -122,10 +122,10 @@ public final class MeshNode {
     public var handshakeDeadlineMilliseconds: UInt64 = 2000
     /// Rejected connections by reason (S6), for metrics and tests.
     public private(set) var rejections: [String: Int] = [:]
-    /// Per remote host: loop ms of the last rejection line logged (one per host per minute).
-    var rejectionLogged: [String: UInt64] = [:]
-    /// Per dialled address: loop ms before which another failure is not logged.
-    var dialFailureLogged: [String: UInt64] = [:]
+    /// One rejection line per remote host per minute.
+    var rejectionLines = LogLimiter(period: 60_000)
+    /// One dial-failure line per address per minute.
+    var dialFailureLines = LogLimiter(period: 60_000)
     /// Dials that failed (for tests and metrics; the log shows one per address per minute).
     public private(set) var dialFailures = 0
 
@@ -133,11 +133,8 @@ public final class MeshNode {
     /// counted by reason, logged at most once per remote host per minute (S6).
     func rejected(_ c: PeerConnection, _ reason: String) {
         rejections[reason, default: 0] += 1
-        let now = UVTimer.now(loop)
         let host = c.remoteHost
-        if let last = rejectionLogged[host], now < last + 60_000 { return }
-        rejectionLogged[host] = now
-        if rejectionLogged.count > 4096 { rejectionLogged = rejectionLogged.filter { now < $0.value + 60_000 } }
+        guard rejectionLines.allows(host, now: UVTimer.now(loop)) else { return }
         onLog("connection \(c.dialled ? "to" : "from") \(c.remote.isEmpty ? "a peer" : c.remote) closed: \(reason) (further lines for \(host) suppressed for 60 s)")
     }
 
@@ -179,9 +176,7 @@ public final class MeshNode {
             case .failure(let error):
                 dialing.remove(address)
                 dialFailures += 1
-                let now = UVTimer.now(loop)
-                if now >= (dialFailureLogged[address] ?? 0) {  // one line per address per minute; retries go on
-                    dialFailureLogged[address] = now + 60_000
+                if dialFailureLines.allows(address, now: UVTimer.now(loop)) {  // the retries go on regardless
                     onLog("dial \(address) failed: \(error); retrying with backoff up to \(maxBackoffMilliseconds) ms")
                 }
             }
@@ -222,8 +217,8 @@ public final class MeshNode {
     /// Per peer: its wall clock minus ours, in ms, from its last heartbeat (transit time, well
     /// under a millisecond on a LAN, is not subtracted).
     public private(set) var clockOffsets: [String: Int64] = [:]
-    /// Per peer: loop ms before which another clock warning is not logged (DESIGN §3, O4).
-    var clockWarned: [String: UInt64] = [:]
+    /// One clock warning per peer per hour (DESIGN §3, O4).
+    var clockWarnings = LogLimiter(period: 3_600_000)
 
     func clockOffset(_ payload: [UInt8], from peer: String) {
         guard !payload.isEmpty, payload.count <= 10, let stamp = try? payload.withUnsafeBytes({ raw throws(DecodeError) in
@@ -233,9 +228,7 @@ public final class MeshNode {
         }), stamp <= UInt64(Int64.max) else { return }
         let offset = Int64(stamp) - wallClockMilliseconds()
         clockOffsets[peer] = offset
-        let now = UVTimer.now(loop)
-        if abs(offset) > 1000, now >= (clockWarned[peer] ?? 0) {
-            clockWarned[peer] = now + 3_600_000
+        if abs(offset) > 1000, clockWarnings.allows(peer, now: UVTimer.now(loop)) {
             onLog("the clock of \(peer) is \(offset > 0 ? "ahead of" : "behind") this node's by \(abs(offset)) ms; points are bucketed by their origin's clock (warned at most hourly)")
         }
     }
@@ -406,8 +399,13 @@ public final class MeshNode {
         for change in table.disconnected(name: identity.node, incarnation: identity.incarnation) { onChange(change) }
     }
 
-    static func split(_ address: String) -> (String, Int)? {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
-        return (String(address[..<colon]), port)
+    /// Splits `host:port` (an IPv6 host in brackets); nil unless both parts are valid.
+    public static func split(_ address: String) -> (host: String, port: Int)? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(address[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        return (host, port)
     }
 }

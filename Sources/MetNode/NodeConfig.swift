@@ -157,15 +157,8 @@ public struct NodeConfig: Sendable, Equatable {
         public var warnings: [String]
     }
 
-    /// Splits `host:port` (IPv6 hosts in brackets).
-    public static func split(_ address: String) -> (host: String, port: Int)? {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-              (0...65535).contains(port) else { return nil }
-        var host = String(address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { return nil }
-        return (host, port)
-    }
+    /// Splits `host:port` the way the mesh dials it (IPv6 hosts in brackets).
+    public static func split(_ address: String) -> (host: String, port: Int)? { MeshNode.split(address) }
 }
 
 /// Why a configuration was refused; the message names the key and the fix.
