@@ -23,10 +23,13 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = try? BatchCodec.decode(f.payload)
             _ = try? MemberListCodec.decode(f.payload)
             _ = try? KeyframeCodec.decode(f.payload)
+            _ = try? HandoffCodec.decode(f.payload)
+            _ = try? HandoffCodec.decodeAck(f.payload)
         }
     }
     _ = try? BatchCodec.decode(bytes)
     _ = try? KeyframeCodec.decode(bytes)
+    _ = try? HandoffCodec.decode(bytes)
     _ = try? Sketch(decoding: bytes)
     _ = try? SeriesStore().merge(chunk: bytes, now: 1_800_000_000)
     return 0

@@ -69,6 +69,32 @@ public final class MeshNode {
     /// A connection was refused or closed: one line for the log (never contains the secret).
     public var onLog: (String) -> Void = { _ in }
 
+    // Handoff (MeshNode+Handoff.swift): the store's side, then the state.
+    /// Chunk start cursors of the store for chunks of about this many bytes.
+    public var handoffPlan: (Int) -> [Int] = { _ in [0] }
+    /// Chunk `index` of a plan, taken from the store as it is now.
+    public var handoffChunk: (Int, [Int]) -> [UInt8] = { _, _ in StoreSnapshot.emptyChunk }
+    /// The store's watermarks, encoded (a handoff's end).
+    public var currentWatermarks: () -> [UInt8] = { StoreSnapshot.encode(watermarks: [:]) }
+    /// A handoff chunk arrived: merge it (idempotent); false refuses it.
+    public var onHandoffChunk: ([UInt8], PeerIdentity) -> Bool = { _, _ in true }
+    /// A handoff's watermarks arrived after all its chunks: raise them; false refuses them.
+    public var onHandoffEnd: ([UInt8], PeerIdentity) -> Bool = { _, _ in true }
+    /// A receiver drops a transfer whose sender sent nothing for this long (RELIABILITY H6).
+    public var handoffReceiverTimeoutMilliseconds: UInt64 = 10_000
+    /// Test-only fault injection (never set in production).
+    public var faults = FaultPlane()
+    /// This node is stopping: every peer, and every new connection, is told so.
+    public internal(set) var isLeaving = false
+    /// Handoffs received completely (for tests and metrics).
+    public internal(set) var handoffsReceived = 0
+    /// Peers that said they are stopping, with their incarnation: never chosen as successors.
+    var leaving: [String: UInt64] = [:]
+    var outgoing: HandoffRun?
+    var incoming: [UInt64: IncomingHandoff] = [:]
+    /// Names of the peers that said they are stopping.
+    public var leavingPeers: Set<String> { Set(leaving.keys) }
+
     /// Binds the listener (the bound port is in ``address``).
     public init(loop: UVLoop, config: Config) throws(UVError) {
         self.loop = loop
@@ -143,6 +169,7 @@ public final class MeshNode {
     /// deadline cut.
     func beat() {
         redial()
+        abandonStaleHandoffs()
         let now = UVTimer.now(loop)
         for c in Array(pending.values) where now > c.openedAt + handshakeDeadlineMilliseconds {
             c.close("no handshake within \(handshakeDeadlineMilliseconds) ms")
@@ -333,6 +360,7 @@ public final class MeshNode {
         }
         // Tell everyone who we know now (ourselves first), so they can dial the rest (M8).
         gossip()
+        handoffConnectionEstablished(c, identity)
         onEstablished(identity)
     }
 
@@ -345,6 +373,14 @@ public final class MeshNode {
 
     func frame(_ frame: Frame, from c: PeerConnection) {
         guard !c.isClosed, let identity = c.peer else { return }
+        let verdict = faults.received(frame.type)
+        guard verdict != .drop else { return }
+        defer {
+            if verdict == .deliverThenCut {
+                onLog("fault plane: cutting the connection to \(identity.node) after a \(frame.type) frame")
+                c.close("fault plane")
+            }
+        }
         switch frame.type {
         case .batch:
             guard let batch = try? BatchCodec.decode(frame.payload) else {
@@ -382,6 +418,13 @@ public final class MeshNode {
                 return c.close(nil)
             }
             onKeyframe(keyframe, identity)
+        case .handoffChunk, .handoffEnd:
+            handoffReceived(frame, from: c, identity)
+        case .handoffAck:
+            handoffAcked(frame.payload, from: identity)
+        case .leaving:
+            leaving[identity.node] = identity.incarnation
+            onLog("\(identity.node) is stopping; it will not be chosen as a handoff successor")
         case .hello, .proof:
             onLog("unexpected \(frame.type) frame from \(identity.node); closing its connection")
             c.close(nil)
@@ -397,6 +440,7 @@ public final class MeshNode {
         }
         connections[identity.node] = nil
         for change in table.disconnected(name: identity.node, incarnation: identity.incarnation) { onChange(change) }
+        handoffConnectionLost(identity)
     }
 
     /// Splits `host:port` (an IPv6 host in brackets); nil unless both parts are valid.

@@ -3,21 +3,31 @@ import MetPostgres
 import MetRecorder
 import MetStore
 
-/// The last node's snapshot in Postgres (DESIGN §6): a node that stops gracefully with no peer
-/// left writes its whole store to `met_snapshots`; every node that starts with a database merges
-/// the cluster's snapshot if it is younger than the retention. Merging is idempotent, so loading
-/// it on top of what peers send never double counts. Both calls block (libpq): never on the loop.
+/// The last nodes' snapshots in Postgres (DESIGN §6, RELIABILITY H9): a node that stops with no
+/// successor to take its store (no peer left, or every peer stopping too) writes it to
+/// `met_snapshots` under its own name; every node that starts with a database merges every
+/// snapshot younger than the retention. Merging is idempotent, so loading several (a mass stop
+/// writes one per node) on top of what peers send never double counts. Both calls block (libpq):
+/// never on the loop.
 enum LastNodeSnapshot {
     static func save(_ config: NodeConfig, collector: Collector, logger: Logger) {
         guard let database = config.database else { return }
-        let snapshot = collector.withStore { $0.snapshot() }
+        // Chunk by chunk, each taken from the store as it is written: memory stays at one chunk.
+        let marks = StoreSnapshot.encode(watermarks: collector.watermarks)
+        let plan = collector.withStore { $0.snapshotPlan(maxChunkBytes: config.handoffChunkBytes) }
+        var bytes = marks.count
         do {
             let conn = try PostgresConnection(connectionString: database)
             defer { conn.close() }
-            try conn.writeSnapshot(cluster: config.cluster, node: config.node, chunks: [snapshot.watermarks] + snapshot.chunks, prefix: config.prefix)
-            logger.notice("last node of cluster \(config.cluster): wrote its snapshot to Postgres (\(snapshot.chunks.count) chunks, \(snapshot.byteCount) bytes)")
+            try conn.writeSnapshot(cluster: config.cluster, node: config.node, count: plan.count + 1, prefix: config.prefix) { i in
+                guard i > 0 else { return marks }
+                let chunk = collector.withStore { $0.snapshotChunk(i - 1, of: plan) }
+                bytes += chunk.count
+                return chunk
+            }
+            logger.notice("no successor took the store: wrote this node's snapshot to Postgres (\(plan.count) chunks, \(bytes) bytes)")
         } catch {
-            logger.error("last node of cluster \(config.cluster): could not write its snapshot to Postgres: \(error); its history is lost unless a node still holds it")
+            logger.error("no successor took the store, and writing it to Postgres failed: \(error); history only this node held is lost")
         }
     }
 
@@ -26,14 +36,15 @@ enum LastNodeSnapshot {
         do {
             let conn = try PostgresConnection(connectionString: database)
             defer { conn.close() }
-            guard let (chunks, age) = try conn.readSnapshot(cluster: config.cluster, maxAgeSeconds: maxAgeSeconds, prefix: config.prefix),
-                  let marks = chunks.first else { return }
             let now = NodeRecorder.wallClockSecond()
-            for chunk in chunks.dropFirst() { try collector.merge(chunk: chunk, now: now) }
-            try collector.merge(watermarks: marks, now: now)
-            logger.notice("loaded the cluster's snapshot from Postgres (\(chunks.count - 1) chunks, taken \(age) s ago)")
+            for snapshot in try conn.readSnapshots(cluster: config.cluster, maxAgeSeconds: maxAgeSeconds, prefix: config.prefix) {
+                guard let marks = snapshot.chunks.first else { continue }
+                for chunk in snapshot.chunks.dropFirst() { try collector.merge(chunk: chunk, now: now) }
+                try collector.merge(watermarks: marks, now: now)
+                logger.notice("loaded the snapshot \(snapshot.node) wrote to Postgres \(snapshot.age) s ago (\(snapshot.chunks.count - 1) chunks)")
+            }
         } catch {
-            logger.warning("could not load the cluster's snapshot from Postgres: \(error)")
+            logger.warning("could not load the cluster's snapshots from Postgres: \(error)")
         }
     }
 }

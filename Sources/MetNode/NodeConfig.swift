@@ -38,6 +38,14 @@ public struct NodeConfig: Sendable, Equatable {
     public var leaseDuration = 10.0
     /// The Postgres schema holding `oban_jobs` and ObanMet's tables.
     public var prefix = "public"
+    /// Seconds a stopping node spends at most handing its store to successors (RELIABILITY H3).
+    public var handoffTimeout = 20.0
+    /// Seconds without an acknowledgement after which a successor is given up as stalled (H5).
+    public var handoffAckTimeout = 5.0
+    /// Bytes of store per handoff chunk (at most 1 MiB; RELIABILITY B3).
+    public var handoffChunkBytes = 1 << 20
+    /// Test-only fault injection in the mesh (see ``FaultPlane``); never set in production.
+    public var testFaults: String?
 
     public init() {}
 
@@ -46,6 +54,7 @@ public struct NodeConfig: Sendable, Equatable {
         "cluster", "node", "listen", "advertise", "seeds", "http", "database", "secret", "secretFile",
         "broadcastInterval", "keyframeInterval", "compaction", "estimateLimit", "retention",
         "heartbeatInterval", "silenceLimit", "retransmitWindow", "leaseDuration", "prefix",
+        "handoffTimeout", "handoffAckTimeout", "handoffChunkBytes",
     ]
 
     /// Reads a config file. Unknown keys and wrong types are errors that name the key.
@@ -92,6 +101,9 @@ public struct NodeConfig: Sendable, Equatable {
         c.retransmitWindow = try value("retransmitWindow", Int.self, "an integer") ?? c.retransmitWindow
         c.leaseDuration = try value("leaseDuration", Double.self, "a number of seconds") ?? c.leaseDuration
         c.prefix = try value("prefix", String.self, "a Postgres schema name") ?? c.prefix
+        c.handoffTimeout = try value("handoffTimeout", Double.self, "a number of seconds") ?? c.handoffTimeout
+        c.handoffAckTimeout = try value("handoffAckTimeout", Double.self, "a number of seconds") ?? c.handoffAckTimeout
+        c.handoffChunkBytes = try value("handoffChunkBytes", Int.self, "an integer number of bytes") ?? c.handoffChunkBytes
         return c
     }
 
@@ -111,13 +123,20 @@ public struct NodeConfig: Sendable, Equatable {
         if let http, Self.split(http) == nil { throw .bad("http", "\"\(http)\" is not host:port") }
         for (key, v) in [("broadcastInterval", broadcastInterval), ("keyframeInterval", keyframeInterval),
                          ("heartbeatInterval", heartbeatInterval), ("silenceLimit", silenceLimit),
-                         ("leaseDuration", leaseDuration)] where !(v > 0 && v <= 3600) {
+                         ("leaseDuration", leaseDuration), ("handoffTimeout", handoffTimeout),
+                         ("handoffAckTimeout", handoffAckTimeout)] where !(v > 0 && v <= 3600) {
             throw .bad(key, "must be between 0 and 3600 seconds, not \(v)")
         }
         guard silenceLimit > heartbeatInterval else { throw .bad("silenceLimit", "must exceed heartbeatInterval") }
         guard !prefix.isEmpty else { throw .bad("prefix", "the schema name may not be empty") }
         guard retransmitWindow >= 1 else { throw .bad("retransmitWindow", "must be at least 1") }
         guard estimateLimit >= 0 else { throw .bad("estimateLimit", "must not be negative") }
+        guard (1024...(1 << 20)).contains(handoffChunkBytes) else {
+            throw .bad("handoffChunkBytes", "must be between 1024 and 1048576 bytes, not \(handoffChunkBytes)")
+        }
+        if let testFaults {
+            do { _ = try FaultPlane(parsing: testFaults) } catch { throw .bad("testFaults", error.description) }
+        }
         guard retention >= 1 else { throw .bad("retention", "must be at least 1 second") }
         guard compaction.allSatisfy({ $0.count == 2 }) else { throw .bad("compaction", "every tier is a [step, duration] pair") }
         let tiers: CompactionTiers

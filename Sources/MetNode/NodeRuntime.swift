@@ -51,6 +51,8 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
         let slot = meshSlot
         let hasSeeds = resolved.config.seeds.contains { $0 != resolved.config.listen && $0 != resolved.config.advertise }
         let catchUp = CatchUp(ready: !hasSeeds, logger: logger)
+        let faults = try resolved.config.testFaults.map { spec throws(FaultPlaneError) in try FaultPlane(parsing: spec) }
+        if faults != nil { logger.warning("test faults are enabled (--test-faults): this node is not fit for production") }
         self.catchUp = catchUp
         meshAddress = try await loop.run { [loop] in
             let mesh = try MeshNode(loop: loop, config: settings)
@@ -70,6 +72,24 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
                 }
             }
             mesh.ownSnapshot = { collector.withStore { $0.snapshot(of: origin) } }
+            mesh.handoffPlan = { bytes in collector.withStore { $0.snapshotPlan(maxChunkBytes: bytes) } }
+            mesh.handoffChunk = { index, plan in collector.withStore { $0.snapshotChunk(index, of: plan) } }
+            mesh.currentWatermarks = { StoreSnapshot.encode(watermarks: collector.watermarks) }
+            mesh.onHandoffChunk = { chunk, peer in
+                do { try collector.merge(chunk: chunk, now: NodeRecorder.wallClockSecond()) } catch {
+                    logger.warning("handoff chunk from \(peer.node) refused: \(error)")
+                    return false
+                }
+                return true
+            }
+            mesh.onHandoffEnd = { marks, peer in
+                do { try collector.merge(watermarks: marks, now: NodeRecorder.wallClockSecond()) } catch {
+                    logger.warning("handoff watermarks from \(peer.node) refused: \(error)")
+                    return false
+                }
+                return true
+            }
+            if let faults { mesh.faults = faults }
             mesh.onSnapshotChunk = { chunk, peer in
                 do { try collector.merge(chunk: chunk, now: NodeRecorder.wallClockSecond()) } catch {
                     logger.warning("snapshot chunk from \(peer.node) refused: \(error)")
@@ -154,12 +174,14 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
         }
     }
 
-    /// Releases the lease (when leading), closes the mesh and stops the loop. Call after
-    /// ``run()`` has returned.
+    /// The graceful stop, after ``run()`` has returned (its last batch is already queued to every
+    /// peer): releases the lease (when leading), hands the store off to a successor, or, with
+    /// none to take it and a database, writes it to Postgres; then closes the mesh and the loop.
     public func shutdown() async {
         if let reporter { await Task.detached { reporter.stop() }.value }
-        // With no peer left to hold the history, the last node writes it to Postgres.
-        if config.database != nil, (try? await loop.run { [self] in mesh.connectedPeers.isEmpty }) == true {
+        let outcome = await handOff()
+        // No successor took the store (every peer gone or stopping too): the last node writes it.
+        if config.database != nil, !outcome.isCompleted {
             let (config, collector, logger) = (self.config, self.collector, self.logger)
             await Task.detached { LastNodeSnapshot.save(config, collector: collector, logger: logger) }.value
         }
@@ -171,25 +193,40 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
         loop.shutdown()
     }
 
+    /// Streams the store to a successor (``MeshNode/handOff(_:done:)``) within `handoffTimeout`.
+    func handOff() async -> HandoffOutcome {
+        var settings = HandoffSettings()
+        settings.deadlineMilliseconds = UInt64(config.handoffTimeout * 1000)
+        settings.ackTimeoutMilliseconds = UInt64(config.handoffAckTimeout * 1000)
+        settings.chunkBytes = config.handoffChunkBytes
+        let chosen = settings
+        return await withCheckedContinuation { (done: CheckedContinuation<HandoffOutcome, Never>) in
+            let accepted = loop.execute { [self] in mesh.handOff(chosen) { done.resume(returning: $0) } }
+            if !accepted { done.resume(returning: .noSuccessor) }
+        }
+    }
+
     /// This node's view of the cluster, for `/api/cluster`.
     public func status() async -> ClusterStatus {
         let now = NodeRecorder.wallClockSecond()
-        let view = try? await loop.run { [self] in (mesh.table, Set(mesh.connectedPeers), mesh.clockOffsets) }
+        let view = try? await loop.run { [self] in (mesh.table, Set(mesh.connectedPeers), mesh.clockOffsets, mesh.leavingPeers) }
         let marks = collector.withStore { $0.watermarks }
         let last = collector.lastBatches
-        func row(_ m: Member, connected: Bool, isSelf: Bool, offset: Int64?) -> ClusterStatus.Member {
+        func row(_ m: Member, connected: Bool, isSelf: Bool, offset: Int64?, leaving: Bool = false) -> ClusterStatus.Member {
             let o = Origin(node: m.name, incarnation: m.incarnation)
             let l = last[o]
             return .init(name: m.name, incarnation: m.incarnation, address: m.address,
-                         status: isSelf ? "self" : (m.status == .alive ? "alive" : "down"),
+                         status: isSelf ? "self" : (m.status == .alive ? (leaving ? "leaving" : "alive") : "down"),
                          connected: connected, seq: marks[o] ?? 0,
                          lastBatchAge: l.map { now - $0.stamped }, lagSeconds: l.map { $0.at - $0.stamped },
                          clockOffsetMs: isSelf ? 0 : offset)
         }
         var members: [ClusterStatus.Member] = []
-        if let (table, connected, offsets) = view {
+        if let (table, connected, offsets, leaving) = view {
             members.append(row(table.me, connected: true, isSelf: true, offset: 0))
-            for m in table.peers { members.append(row(m, connected: connected.contains(m.name), isSelf: false, offset: offsets[m.name])) }
+            for m in table.peers {
+                members.append(row(m, connected: connected.contains(m.name), isSelf: false, offset: offsets[m.name], leaving: leaving.contains(m.name)))
+            }
         }
         let (keyframe, counts) = collector.fullCount()
         let db = reporter?.status

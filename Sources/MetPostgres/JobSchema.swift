@@ -78,7 +78,7 @@ public enum JobSchema {
               node text NOT NULL,
               taken_at timestamptz NOT NULL DEFAULT now(),
               data bytea NOT NULL,
-              PRIMARY KEY (cluster, chunk)
+              PRIMARY KEY (cluster, node, chunk)
             )
             """,
             jobCountsFunction(prefix: prefix),

@@ -1,16 +1,29 @@
-/// The last node's snapshot (DESIGN §6): when the last node of a cluster stops, it writes its
-/// store to `met_snapshots` (one row per chunk, watermarks as chunk 0, in one transaction), and
-/// the next node to start loads it. Bytes travel as hex text (`bytea`'s text form).
+/// The last nodes' snapshots (DESIGN §6): a node that stops with no successor to take its store
+/// writes it to `met_snapshots` (one row per chunk, watermarks as chunk 0, in one transaction),
+/// and every node that starts merges them. Rows are kept per writing node, so in a mass stop
+/// (RELIABILITY H9) every node writes its own and none overwrites another's; merging them all is
+/// idempotent. Bytes travel as hex text (`bytea`'s text form).
 extension PostgresConnection {
-    /// Replaces the cluster's snapshot with `chunks` (index 0: the watermarks), atomically.
-    public func writeSnapshot(cluster: String, node: String, chunks: [[UInt8]], prefix: String = "public") throws(PostgresError) {
+    /// One node's snapshot as read back.
+    public struct StoredSnapshot: Sendable, Equatable {
+        public var node: String
+        /// Index 0: the watermarks; then the store's chunks.
+        public var chunks: [[UInt8]]
+        /// Seconds since it was written.
+        public var age: Int
+    }
+
+    /// Replaces `node`'s snapshot in `cluster` with `count` chunks (index 0: the watermarks),
+    /// atomically. Each chunk is asked of `chunk` as it is written, so only one is held at a time.
+    public func writeSnapshot(cluster: String, node: String, count: Int, prefix: String = "public",
+                              chunk: (Int) -> [UInt8]) throws(PostgresError) {
         let table = "\(JobSchema.identifier(prefix)).met_snapshots"
         _ = try query("BEGIN")
         do {
-            _ = try query("DELETE FROM \(table) WHERE cluster = $1", [cluster])
-            for (i, chunk) in chunks.enumerated() {
-                _ = try query("INSERT INTO \(table) (cluster, chunk, node, data) VALUES ($1, $2::int, $3, $4::bytea)",
-                              [cluster, String(i), node, "\\x" + Self.hex(chunk)])
+            _ = try query("DELETE FROM \(table) WHERE cluster = $1 AND node = $2", [cluster, node])
+            for i in 0..<count {
+                _ = try query("INSERT INTO \(table) (cluster, node, chunk, data) VALUES ($1, $2, $3::int, $4::bytea)",
+                              [cluster, node, String(i), "\\x" + Self.hex(chunk(i))])
             }
             _ = try query("COMMIT")
         } catch {
@@ -19,22 +32,26 @@ extension PostgresConnection {
         }
     }
 
-    /// The cluster's snapshot if one was taken less than `maxAgeSeconds` ago: its chunks (index 0:
-    /// the watermarks) and its age in seconds; nil when there is none or it is stale.
-    public func readSnapshot(cluster: String, maxAgeSeconds: Int, prefix: String = "public") throws(PostgresError) -> (chunks: [[UInt8]], age: Int)? {
+    /// Replaces `node`'s snapshot in `cluster` with `chunks` (index 0: the watermarks).
+    public func writeSnapshot(cluster: String, node: String, chunks: [[UInt8]], prefix: String = "public") throws(PostgresError) {
+        try writeSnapshot(cluster: cluster, node: node, count: chunks.count, prefix: prefix) { chunks[$0] }
+    }
+
+    /// The cluster's snapshots written less than `maxAgeSeconds` ago, one per node, by node name.
+    public func readSnapshots(cluster: String, maxAgeSeconds: Int, prefix: String = "public") throws(PostgresError) -> [StoredSnapshot] {
         let rows = try query("""
-            SELECT data, extract(epoch from now() - taken_at)::bigint FROM \(JobSchema.identifier(prefix)).met_snapshots
-            WHERE cluster = $1 AND taken_at > now() - $2::bigint * interval '1 second' ORDER BY chunk
+            SELECT node, data, extract(epoch from now() - taken_at)::bigint FROM \(JobSchema.identifier(prefix)).met_snapshots
+            WHERE cluster = $1 AND taken_at > now() - $2::bigint * interval '1 second' ORDER BY node, chunk
             """, [cluster, String(maxAgeSeconds)])
-        guard !rows.rows.isEmpty else { return nil }
-        var chunks: [[UInt8]] = []
+        var out: [StoredSnapshot] = []
         for row in rows.rows {
-            guard let text = row[0], let bytes = Self.unhex(text) else {
-                throw PostgresError(.query, message: "a met_snapshots row is not bytea hex")
+            guard let node = row[0], let text = row[1], let bytes = Self.unhex(text) else {
+                throw PostgresError(.query, message: "a met_snapshots row is not (node, bytea hex)")
             }
-            chunks.append(bytes)
+            if out.last?.node != node { out.append(StoredSnapshot(node: node, chunks: [], age: row[2].flatMap { Int($0) } ?? 0)) }
+            out[out.count - 1].chunks.append(bytes)
         }
-        return (chunks, rows.rows[0][1].flatMap { Int($0) } ?? 0)
+        return out
     }
 
     static func hex(_ bytes: [UInt8]) -> String {

@@ -39,11 +39,35 @@ extension SeriesStore {
         snapshotChunk(from: cursor, maxBytes: maxBytes, origin: nil)
     }
 
-    func snapshotChunk(from cursor: Int, maxBytes: Int, origin: UInt32?) -> (bytes: [UInt8], next: Int) {
+    /// Where each chunk of a streamed snapshot starts: timeline cursors, the first 0, each chunk
+    /// about `maxChunkBytes` (a timeline is never split). Timelines are only ever appended, so a
+    /// cursor stays valid while the store changes; the last chunk runs to the store's end as it
+    /// is when that chunk is taken. Computing the plan encodes nothing.
+    public func snapshotPlan(maxChunkBytes: Int = 1 << 20) -> [Int] {
+        var starts = [0]
+        var size = 0
+        for (i, t) in timelines.enumerated() where !t.isEmpty {
+            if size >= maxChunkBytes {
+                starts.append(i)
+                size = 0
+            }
+            size += t.heapBytes
+        }
+        return starts
+    }
+
+    /// Chunk `index` of a streamed snapshot planned by ``snapshotPlan(maxChunkBytes:)``.
+    public func snapshotChunk(_ index: Int, of plan: [Int]) -> [UInt8] {
+        let end = index + 1 < plan.count ? plan[index + 1] : timelines.count
+        return snapshotChunk(from: plan[index], maxBytes: .max, origin: nil, end: end).bytes
+    }
+
+    func snapshotChunk(from cursor: Int, maxBytes: Int, origin: UInt32?, end: Int? = nil) -> (bytes: [UInt8], next: Int) {
         var batch: [TimelineData] = []
         var size = 0
         var i = cursor
-        while i < timelines.count, batch.isEmpty || size < maxBytes {
+        let end = Swift.min(end ?? timelines.count, timelines.count)
+        while i < end, batch.isEmpty || size < maxBytes {
             let t = timelines[i]
             if !t.isEmpty, origin == nil || catalog.keys[i].origin == origin {
                 let key = catalog.keys[i]

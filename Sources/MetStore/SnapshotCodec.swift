@@ -13,6 +13,12 @@ public struct StoreSnapshot: Sendable {
     }
 
     public var byteCount: Int { chunks.reduce(watermarks.count) { $0 + $1.count } }
+
+    /// A chunk holding no timeline.
+    public static var emptyChunk: [UInt8] { SnapshotCodec.encode(timelines: []) }
+
+    /// Watermarks in a snapshot's encoding (what a snapshot's end carries).
+    public static func encode(watermarks: [Origin: UInt64]) -> [UInt8] { SnapshotCodec.encodeWatermarks(watermarks) }
 }
 
 /// One timeline as it travels in a snapshot chunk.

@@ -21,6 +21,10 @@ public enum WireProtocol {
 public enum FrameType: UInt8, Sendable, CaseIterable {
     case hello = 1, proof = 2, heartbeat = 3, members = 4, batch = 5, resend = 6
     case snapshotRequest = 7, snapshotChunk = 8, snapshotEnd = 9, keyframe = 10
+    /// A stopping node's store, streamed to its successor: chunks, the end, acknowledgements.
+    case handoffChunk = 11, handoffEnd = 12, handoffAck = 13
+    /// The sender is stopping: choose no successor among nodes that are leaving too.
+    case leaving = 14
 }
 
 /// One decoded frame: its type and payload.

@@ -26,6 +26,10 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Own batches kept for resends (default 120).") var retransmitWindow: Int?
     @Option(help: "Seconds a keyframe leader's lease lasts (default 10).") var leaseDuration: Double?
     @Option(help: "Postgres schema holding oban_jobs and ObanMet's tables (default public).") var prefix: String?
+    @Option(help: "Seconds a stopping node spends at most handing its store to successors (default 20).") var handoffTimeout: Double?
+    @Option(help: "Seconds without an acknowledgement before a handoff successor is given up (default 5).") var handoffAckTimeout: Double?
+    @Option(help: "Bytes of store per handoff chunk, 1024 to 1048576 (default 1048576).") var handoffChunkBytes: Int?
+    @Option(help: .hidden) var testFaults: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
 
     func merged() throws -> NodeConfig {
@@ -56,6 +60,10 @@ struct NodeOptions: ParsableArguments {
         if let retransmitWindow { c.retransmitWindow = retransmitWindow }
         if let leaseDuration { c.leaseDuration = leaseDuration }
         if let prefix { c.prefix = prefix }
+        if let handoffTimeout { c.handoffTimeout = handoffTimeout }
+        if let handoffAckTimeout { c.handoffAckTimeout = handoffAckTimeout }
+        if let handoffChunkBytes { c.handoffChunkBytes = handoffChunkBytes }
+        if let testFaults { c.testFaults = testFaults }
         return c
     }
 

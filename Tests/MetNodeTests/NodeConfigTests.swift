@@ -23,6 +23,26 @@ import Testing
         let d = try Self.parse(#"{"node": "n"}"#)
         #expect(d.cluster == "met" && d.broadcastInterval == 1 && d.keyframeInterval == 5 && d.estimateLimit == 50_000)
         #expect(d.retention == 30 && d.compaction == [[1, 120], [5, 900], [30, 2000], [60, 9300]])
+        #expect(d.handoffTimeout == 20 && d.handoffAckTimeout == 5 && d.handoffChunkBytes == 1 << 20 && d.testFaults == nil)
+        let h = try Self.parse(#"{"node": "n", "handoffTimeout": 8, "handoffAckTimeout": 2.5, "handoffChunkBytes": 4096}"#)
+        #expect(h.handoffTimeout == 8 && h.handoffAckTimeout == 2.5 && h.handoffChunkBytes == 4096)
+    }
+
+    @Test func handoffLimitsAndTestFaultsAreChecked() throws {
+        var c = NodeConfig()
+        c.node = "n"
+        c.handoffChunkBytes = 2 << 20
+        #expect(throws: ConfigError.bad("handoffChunkBytes", "must be between 1024 and 1048576 bytes, not 2097152")) {
+            _ = try c.validate(environment: Self.secret)
+        }
+        c.handoffChunkBytes = 1024
+        c.handoffTimeout = 0
+        #expect(throws: ConfigError.self) { _ = try c.validate(environment: Self.secret) }
+        c.handoffTimeout = 20
+        c.testFaults = "cut:nonsense:1"
+        #expect { _ = try c.validate(environment: Self.secret) } throws: { "\($0)".contains("unknown fault rule") }
+        c.testFaults = "cut:handoffAck:3"
+        #expect(try c.validate(environment: Self.secret).config.testFaults == "cut:handoffAck:3")
     }
 
     @Test(arguments: [
@@ -31,6 +51,7 @@ import Testing
         (#"{"node": "n", "retention": true}"#, "\"retention\" must be an integer"),
         (#"{"node": "n", "retention": 1.5}"#, "\"retention\" must be an integer"),
         (#"{"node": "n", "seeds": "a:1"}"#, "\"seeds\" must be an array"),
+        (#"{"node": "n", "handoffChunkBytes": "1M"}"#, "\"handoffChunkBytes\" must be an integer"),
         (#"[1, 2]"#, "not a JSON object"),
         ("{", "not a JSON object"),
     ])

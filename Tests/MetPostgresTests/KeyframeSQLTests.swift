@@ -76,18 +76,21 @@ struct KeyframeSQLTests {
         #expect(try other.tryLease(name: "other", holder: "b", incarnation: 1, milliseconds: 60_000, prefix: prefix)?.term == 1)
     }
 
-    @Test func aSnapshotRoundTripsAndAStaleOneIsIgnored() throws {
+    @Test func snapshotsRoundTripPerNodeAndStaleOnesAreIgnored() throws {
         defer { drop() }
         let chunks: [[UInt8]] = [[0, 1, 2, 255], [], Array(0...255), [0x5c, 0x78]]
         try conn.writeSnapshot(cluster: "c", node: "a", chunks: chunks, prefix: prefix)
-        let read = try #require(try conn.readSnapshot(cluster: "c", maxAgeSeconds: 60, prefix: prefix))
-        #expect(read.chunks == chunks && read.age <= 1)
-        #expect(try conn.readSnapshot(cluster: "other", maxAgeSeconds: 60, prefix: prefix) == nil)
-        // A new snapshot replaces the old one whole.
+        let read = try conn.readSnapshots(cluster: "c", maxAgeSeconds: 60, prefix: prefix)
+        #expect(read.map(\.node) == ["a"] && read.first?.chunks == chunks && (read.first?.age ?? 99) <= 1)
+        #expect(try conn.readSnapshots(cluster: "other", maxAgeSeconds: 60, prefix: prefix).isEmpty)
+        // Another node's snapshot sits beside it (a mass stop: each writes its own).
         try conn.writeSnapshot(cluster: "c", node: "b", chunks: [[7]], prefix: prefix)
-        #expect(try conn.readSnapshot(cluster: "c", maxAgeSeconds: 60, prefix: prefix)?.chunks == [[7]])
+        #expect(try conn.readSnapshots(cluster: "c", maxAgeSeconds: 60, prefix: prefix).map(\.chunks) == [chunks, [[7]]])
+        // A node's new snapshot replaces its old one whole.
+        try conn.writeSnapshot(cluster: "c", node: "a", count: 2, prefix: prefix) { [UInt8(9), UInt8($0)] }
+        #expect(try conn.readSnapshots(cluster: "c", maxAgeSeconds: 60, prefix: prefix).map(\.chunks) == [[[9, 0], [9, 1]], [[7]]])
         // Older than the retention: ignored.
-        _ = try conn.query("UPDATE \(JobSchema.identifier(prefix)).met_snapshots SET taken_at = now() - interval '3 hours'")
-        #expect(try conn.readSnapshot(cluster: "c", maxAgeSeconds: 9300, prefix: prefix) == nil)
+        _ = try conn.query("UPDATE \(JobSchema.identifier(prefix)).met_snapshots SET taken_at = now() - interval '3 hours' WHERE node = 'a'")
+        #expect(try conn.readSnapshots(cluster: "c", maxAgeSeconds: 9300, prefix: prefix).map(\.node) == ["b"])
     }
 }

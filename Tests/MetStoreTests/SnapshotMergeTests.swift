@@ -33,6 +33,27 @@ import Testing
         #expect(try answers(target, now: now) == answers(source, now: now))
     }
 
+    /// A streamed snapshot (the handoff's): chunks taken one at a time by plan, some twice and out
+    /// of order, then the watermarks captured before the first, give the source's answers.
+    @Test func plannedChunksMergedTwiceAndOutOfOrderGiveTheSourcesAnswers() throws {
+        let source = SeriesStore()
+        for b in history(seed: 5) { source.apply(b, now: now) }
+        source.compact(now: now)
+        let marks = StoreSnapshot.encode(watermarks: source.watermarks)
+        let plan = source.snapshotPlan(maxChunkBytes: 2048)
+        #expect(plan.count > 3 && plan.first == 0 && plan == plan.sorted())
+        let target = SeriesStore()
+        let order = Array(plan.indices.reversed()) + [0, plan.count / 2]
+        for i in order { try target.merge(chunk: source.snapshotChunk(i, of: plan), now: now) }
+        try target.merge(watermarks: marks)
+        #expect(try answers(target, now: now) == answers(source, now: now))
+        #expect(target.watermarks == source.watermarks)
+        // Every timeline is in exactly one chunk: the chunks together are the whole snapshot.
+        let whole = source.snapshot(maxChunkBytes: .max).chunks.count
+        #expect(whole == 1)
+        #expect(SeriesStore().snapshotPlan() == [0])
+    }
+
     @Test func prefixesMergeToTheLongerOneWhateverTheOrderAndCompaction() throws {
         let all = history(seed: 3)
         // Replica 1 has everything; replica 2 only the first 60 % of each origin, compacted later.

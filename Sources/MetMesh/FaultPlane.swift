@@ -1,0 +1,65 @@
+import Foundation
+import MetWire
+
+/// Test-only fault injection in the mesh (RELIABILITY "fault plane"), enabled only by the
+/// hidden `--test-faults` flag. Rules, comma-separated, each `ACTION:FRAME-TYPE:N` (a
+/// ``FrameType`` name such as `handoffAck`), counted over the frames this node receives:
+///
+/// - `cut:TYPE:N` — at the N-th such frame, the connection it came on is closed, once. It is
+///   re-dialled like any lost one, so the cut exercises the recovery paths with real sockets.
+/// - `drop:TYPE:N` — from the N-th on, such frames are ignored (a peer that never answers).
+/// - `kill:TYPE:N` — at the N-th, the process sends itself SIGKILL (a crash at a chosen point).
+/// - `stop:TYPE:N` — at the N-th, the process sends itself SIGSTOP (a stall; SIGCONT resumes it).
+public struct FaultPlane: Sendable, Equatable {
+    public enum Action: String, Sendable, CaseIterable { case cut, drop, kill, stop }
+
+    public struct Rule: Sendable, Equatable {
+        public var action: Action
+        public var type: FrameType
+        public var after: Int
+        var seen = 0
+    }
+
+    /// What to do with a received frame.
+    enum Verdict: Equatable { case deliver, deliverThenCut, drop }
+
+    public private(set) var rules: [Rule] = []
+
+    public init() {}
+
+    public init(parsing spec: String) throws(FaultPlaneError) {
+        for rule in spec.split(separator: ",") {
+            let parts = rule.split(separator: ":").map(String.init)
+            guard parts.count == 3, let action = Action(rawValue: parts[0]),
+                  let type = FrameType.allCases.first(where: { "\($0)" == parts[1] }), let n = Int(parts[2]), n >= 1 else {
+                throw .init(rule: String(rule))
+            }
+            rules.append(Rule(action: action, type: type, after: n))
+        }
+    }
+
+    /// Counts a received frame and says what happens to it; `kill` and `stop` act at once.
+    mutating func received(_ type: FrameType) -> Verdict {
+        var verdict = Verdict.deliver
+        for i in rules.indices where rules[i].type == type {
+            rules[i].seen += 1
+            let n = rules[i].seen, at = rules[i].after
+            switch rules[i].action {
+            case .cut where n == at: verdict = .deliverThenCut
+            case .drop where n >= at: return .drop
+            case .kill where n == at: kill(getpid(), SIGKILL)
+            case .stop where n == at: kill(getpid(), SIGSTOP)
+            default: break
+            }
+        }
+        return verdict
+    }
+}
+
+/// A `--test-faults` rule that could not be parsed.
+public struct FaultPlaneError: Error, Equatable, CustomStringConvertible {
+    public var rule: String
+    public var description: String {
+        "unknown fault rule \"\(rule)\" (ACTION:FRAME-TYPE:N with ACTION one of cut, drop, kill, stop; e.g. cut:handoffAck:5)"
+    }
+}
