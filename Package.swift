@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "MetStore", targets: ["MetStore"]),
         .library(name: "MetRecorder", targets: ["MetRecorder"]),
         .library(name: "MetWire", targets: ["MetWire"]),
+        .library(name: "MetUV", targets: ["MetUV"]),
+        .library(name: "MetMesh", targets: ["MetMesh"]),
         .library(name: "MetNode", targets: ["MetNode"]),
         .library(name: "MetPostgres", targets: ["MetPostgres"]),
         .executable(name: "met", targets: ["met"]),

@@ -24,6 +24,8 @@ let package = Package(
                 .product(name: "MetStore", package: root),
                 .product(name: "MetRecorder", package: root),
                 .product(name: "MetWire", package: root),
+                .product(name: "MetUV", package: root),
+                .product(name: "MetMesh", package: root),
                 .product(name: "MetPostgres", package: root),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -126,7 +126,7 @@ enum SnapshotCodec {
             case .gauge: value = .gauge(try Gauge.decode(from: &r))
             case .sketch:
                 let begin = r.offset
-                _ = try Sketch.decode(from: &r)  // validates; the bytes are kept as they are
+                try Sketch.validate(from: &r)  // the bytes are kept as they are
                 value = .sketch(bytes[begin..<r.offset])
             }
             let header = PointHeader(seq: seq, ts: UInt32(start), step: UInt16(step))

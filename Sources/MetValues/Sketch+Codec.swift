@@ -78,52 +78,123 @@ extension Sketch {
         return s
     }
 
+    /// What precedes an encoded sketch's bins.
+    struct Header {
+        var flags: UInt8
+        /// The value of a one-value sketch (flags == single); nil otherwise.
+        var single: Double?
+        var count: UInt64 = 0
+        var sum = 0.0, min = 0.0, max = 0.0
+        /// Values in the zero bin.
+        var zeros: UInt64 = 0
+    }
+
+    /// Reads and checks everything before the bins.
+    static func readHeader(_ r: inout ByteReader) throws(DecodeError) -> Header {
+        guard try r.readByte() == IndexMapping.formatID else { throw .invalid("sketch format") }
+        let flags = try r.readByte()
+        guard flags & ~Flag.known == 0 else { throw .invalid("sketch flags") }
+        if flags & Flag.single != 0 {
+            guard flags == Flag.single else { throw .invalid("sketch flags") }
+            return Header(flags: flags, single: try r.readDouble())
+        }
+        var h = Header(flags: flags)
+        h.count = try r.readVarint()
+        if h.count == 0 {
+            guard flags == 0 else { throw .invalid("empty sketch flags") }
+            return h
+        }
+        h.sum = try r.readDouble()
+        h.min = try r.readDouble()
+        h.max = try r.readDouble()
+        guard !h.sum.isNaN, h.min.isFinite, h.max.isFinite, h.min <= h.max, h.count >= 2 else { throw .invalid("sketch summary") }
+        if flags & Flag.zero != 0 {
+            h.zeros = try r.readVarint()
+            guard h.zeros > 0 else { throw .invalid("zero count") }
+        }
+        guard flags & Flag.negative != 0 || flags & Flag.negativeDense == 0,
+              flags & Flag.positive != 0 || flags & Flag.positiveDense == 0 else { throw .invalid("sketch flags") }
+        return h
+    }
+
     /// Merges an encoded sketch into this one without building an intermediate sketch.
     ///
     /// Validation happens while bins are added, so on a malformed input this sketch may already
     /// hold part of it: use it for bytes this process encoded (the store's own), and
     /// ``decode(from:)`` for bytes from elsewhere.
     public mutating func merge(from r: inout ByteReader) throws(DecodeError) {
-        guard try r.readByte() == IndexMapping.formatID else { throw .invalid("sketch format") }
-        let flags = try r.readByte()
-        guard flags & ~Flag.known == 0 else { throw .invalid("sketch flags") }
-        if flags & Flag.single != 0 {
-            guard flags == Flag.single else { throw .invalid("sketch flags") }
-            let v = try r.readDouble()
+        let h = try Self.readHeader(&r)
+        if let v = h.single {
             guard add(v) else { throw .invalid("sketch value") }
             return
         }
-        let n = try r.readVarint()
-        if n == 0 {
-            guard flags == 0 else { throw .invalid("empty sketch flags") }
+        guard h.count > 0 else { return }
+        _zeroCount &+= h.zeros
+        var binned = h.zeros
+        if h.flags & Flag.negative != 0 {
+            binned = try Self.readBins(&r, dense: h.flags & Flag.negativeDense != 0, into: &negative, total: binned)
+        }
+        if h.flags & Flag.positive != 0 {
+            binned = try Self.readBins(&r, dense: h.flags & Flag.positiveDense != 0, into: &positive, total: binned)
+        }
+        guard binned == h.count else { throw .invalid("bins do not add up to the count") }
+        _count &+= h.count
+        _sum += h.sum
+        _min = Swift.min(_min, h.min)
+        _max = Swift.max(_max, h.max)
+    }
+
+    /// Checks that the reader holds one sketch ``decode(from:)`` would accept, and moves past
+    /// it, building nothing: for encoded sketches that are kept as they are (a snapshot's).
+    public static func validate(from r: inout ByteReader) throws(DecodeError) {
+        let h = try readHeader(&r)
+        if let v = h.single {
+            guard v.isFinite else { throw .invalid("sketch value") }
             return
         }
-        let s = try r.readDouble()
-        let lo = try r.readDouble()
-        let hi = try r.readDouble()
-        guard !s.isNaN, lo.isFinite, hi.isFinite, lo <= hi, n >= 2 else { throw .invalid("sketch summary") }
-        var binned: UInt64 = 0
-        if flags & Flag.zero != 0 {
-            let z = try r.readVarint()
-            guard z > 0 else { throw .invalid("zero count") }
-            binned = z
-            _zeroCount &+= z
+        guard h.count > 0 else { return }
+        var binned = h.zeros
+        if h.flags & Flag.negative != 0 { binned = try skipBins(&r, dense: h.flags & Flag.negativeDense != 0, total: binned) }
+        if h.flags & Flag.positive != 0 { binned = try skipBins(&r, dense: h.flags & Flag.positiveDense != 0, total: binned) }
+        guard binned == h.count else { throw .invalid("bins do not add up to the count") }
+    }
+
+    /// ``readBins(_:dense:into:total:)``'s checks without a store: returns the new total.
+    static func skipBins(_ r: inout ByteReader, dense: Bool, total: UInt64) throws(DecodeError) -> UInt64 {
+        let range = IndexMapping.indexRange
+        var total = total
+        if dense {
+            let first = try r.readSignedVarint()
+            let n = try r.readLength(max: Swift.min(r.remaining, range.count), "dense bin count")
+            guard n > 0, first >= Int64(range.lowerBound), first <= Int64(range.upperBound),
+                Int64(n) - 1 <= Int64(range.upperBound) - first
+            else {
+                throw .invalid("dense bin range")
+            }
+            for _ in 0..<n {
+                let (t, o) = total.addingReportingOverflow(try r.readVarint())
+                guard !o else { throw .invalid("bin counts overflow") }
+                total = t
+            }
+        } else {
+            let n = try r.readLength(max: Swift.min(r.remaining / 2, range.count), "sparse bin count")
+            guard n > 0 else { throw .invalid("sparse bin count") }
+            var bin = try r.readSignedVarint()
+            for i in 0..<n {
+                if i > 0 {
+                    let gap = try r.readVarint()
+                    guard gap > 0, gap <= UInt64(range.count) else { throw .invalid("bin gap") }
+                    bin += Int64(gap)
+                }
+                let c = try r.readVarint()
+                guard c > 0 else { throw .invalid("sparse bin count of zero") }
+                guard bin >= Int64(range.lowerBound), bin <= Int64(range.upperBound) else { throw .invalid("bin index") }
+                let (t, o) = total.addingReportingOverflow(c)
+                guard !o else { throw .invalid("bin counts overflow") }
+                total = t
+            }
         }
-        if flags & Flag.negative != 0 {
-            binned = try Self.readBins(&r, dense: flags & Flag.negativeDense != 0, into: &negative, total: binned)
-        } else if flags & Flag.negativeDense != 0 {
-            throw .invalid("sketch flags")
-        }
-        if flags & Flag.positive != 0 {
-            binned = try Self.readBins(&r, dense: flags & Flag.positiveDense != 0, into: &positive, total: binned)
-        } else if flags & Flag.positiveDense != 0 {
-            throw .invalid("sketch flags")
-        }
-        guard binned == n else { throw .invalid("bins do not add up to the count") }
-        _count &+= n
-        _sum += s
-        _min = Swift.min(_min, lo)
-        _max = Swift.max(_max, hi)
+        return total
     }
 
     static func readBins(_ r: inout ByteReader, dense: Bool, into store: inout BinStore, total: UInt64) throws(DecodeError) -> UInt64 {

@@ -43,14 +43,33 @@ struct SketchCorruptBytesTests {
     }
 
     /// Decodes, accepting either outcome but checking accepted results.
+    /// Also checks that ``Sketch/validate(from:)`` (which builds nothing) accepts exactly what
+    /// decoding accepts.
     static func probe(_ bytes: [UInt8], _ context: @autoclosure () -> String) {
-        if case .success(let s) = decodeResult(bytes) { checkAccepted(s, context()) }
+        let decoded = decodeResult(bytes)
+        if case .success(let s) = decoded { checkAccepted(s, context()) }
+        #expect(validates(bytes) == ((try? decoded.get()) != nil), "validate and decode disagree: \(context())")
+    }
+
+    static func validates(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            // Unsafe pointer: the reader lives only inside this closure.
+            var r = ByteReader(raw)
+            do {
+                try Sketch.validate(from: &r)
+                try r.expectEnd()
+                return true
+            } catch {
+                return false
+            }
+        }
     }
 
     @Test("the corpus itself decodes")
     func corpusIsValid() {
         for (name, bytes) in Self.corpus {
             if case .failure(let e) = decodeResult(bytes) { Issue.record("\(name): \(e)") }
+            #expect(Self.validates(bytes), "\(name)")
         }
     }
 
@@ -61,6 +80,7 @@ struct SketchCorruptBytesTests {
                 if case .success = decodeResult(Array(bytes[..<n])) {
                     Issue.record("\(name) truncated to \(n) of \(bytes.count) bytes was accepted")
                 }
+                #expect(!Self.validates(Array(bytes[..<n])), "\(name) truncated to \(n) bytes passed validation")
             }
         }
     }

@@ -16,6 +16,7 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["recorder.strings_ns"], RecorderBench.strings),
     (["recorder.two_threads_ratio"], RecorderBench.twoThreads),
     (["wire.json_ratio"], WireBench.jsonRatio),
+    (["handoff.ms_260k", "handoff.peak_mib_260k"], HandoffBench.run),
     (["convergence.p99_ms_8"], ConvergenceBench.run),
     (["keyframe.speedup_5m", "keyframe.max_error_pct"], KeyframeBench.run),
 ]

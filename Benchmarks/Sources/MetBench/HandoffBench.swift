@@ -1,0 +1,143 @@
+import Foundation
+import MetMesh
+import MetStore
+import MetUV
+import MetWire
+
+/// `handoff.*` (DESIGN §8, RELIABILITY H2): the 260k-row store handed from one mesh node to
+/// another over loopback — two loops, two stores, real TCP — in acknowledged 1 MiB chunks. The
+/// peer, in the same run, sends the same store unchunked: the whole snapshot encoded into one
+/// buffer, written at once, received whole, then merged.
+enum HandoffBench {
+    static let mib = 1024.0 * 1024.0
+
+    /// A value handed between the bench thread and a loop thread.
+    final class Box<T>: @unchecked Sendable {  // used by one thread at a time: the loop during a transfer, the bench thread before and after (ordered by semaphores).
+        var value: T
+        init(_ value: T) { self.value = value }
+    }
+
+    static func onLoop<T>(_ loop: UVLoop, _ body: @escaping @Sendable () -> T) -> T {
+        let result = Box<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        loop.execute {
+            result.value = body()
+            done.signal()
+        }
+        done.wait()
+        return result.value!
+    }
+
+    static func buildStore() -> SeriesStore {
+        let store = SeriesStore()
+        for t in Datasets.mixed260k(raw: false) { try! store.merge(t, now: Datasets.now) }
+        store.compact(now: Datasets.now)
+        return store
+    }
+
+    static func run() {
+        let source = Box(buildStore())
+        let rows = source.value.pointCount
+        let (chunked, chunkedBytes, chunks, emptyGrowth) = meshHandoff(from: source, to: Box(SeriesStore()))
+        let replica = Box(buildStore())
+        trimHeap()
+        let (replicaMs, _, _, replicaPeak) = meshHandoff(from: source, to: replica)
+        let (plainMs, plainBytes, _) = unchunked(from: source, to: Box(SeriesStore()))
+        let (_, _, plainPeak) = unchunked(from: source, to: Box(buildStore()))
+        report("handoff.ms_260k", chunked, "ms", peer: plainMs,
+               note: "\(rows) rows, \(chunks) chunks, \(chunkedBytes) bytes, to an empty node; to a replica holding the data \(format(replicaMs)) ms; peer = unchunked, \(plainBytes) bytes")
+        report("handoff.peak_mib_260k", replicaPeak, "MiB", peer: plainPeak,
+               note: "extra peak RSS of both sides together, to a replica (peer the same); to an empty node RSS grew \(format(emptyGrowth)) MiB, the store's own size")
+    }
+
+    /// Hands `source` to `target` through two mesh nodes; returns (ms, bytes, chunks, extra peak MiB).
+    static func meshHandoff(from source: Box<SeriesStore>, to target: Box<SeriesStore>) -> (Double, Int, Int, Double) {
+        let secret = try! ClusterSecret(Array("handoff-bench-secret-0123456789ab".utf8))
+        let (loopA, loopB) = (try! UVLoop(), try! UVLoop())
+        defer { loopA.shutdown(); loopB.shutdown() }
+        let receiver = Box<MeshNode?>(nil)
+        let receiverAddress = onLoop(loopB) {
+            let mesh = try! MeshNode(loop: loopB, config: .init(node: "b", incarnation: 2, secret: secret))
+            mesh.onHandoffChunk = { chunk, _ in (try? target.value.merge(chunk: chunk, now: Datasets.now)) != nil }
+            mesh.onHandoffEnd = { marks, _ in (try? target.value.merge(watermarks: marks)) != nil }
+            receiver.value = mesh
+            return mesh.address
+        }
+        let sender = Box<MeshNode?>(nil)
+        onLoop(loopA) {
+            let mesh = try! MeshNode(loop: loopA, config: .init(node: "a", incarnation: 1, secret: secret))
+            mesh.handoffPlan = { bytes in source.value.snapshotPlan(maxChunkBytes: bytes) }
+            mesh.handoffChunk = { index, plan in source.value.snapshotChunk(index, of: plan) }
+            mesh.currentWatermarks = { StoreSnapshot.encode(watermarks: source.value.watermarks) }
+            mesh.join(seeds: [receiverAddress])
+            sender.value = mesh
+        }
+        while onLoop(loopA, { sender.value!.connectedPeers.isEmpty }) { usleep(1000) }
+        trimHeap()
+        let rss = residentBytes().rss
+        resetPeakResident()
+        let outcome = Box<HandoffOutcome?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let t0 = nanotime()
+        loopA.execute {
+            sender.value!.handOff(HandoffSettings()) { result in
+                outcome.value = result
+                done.signal()
+            }
+        }
+        done.wait()
+        let ms = Double(nanotime() - t0) / 1e6
+        let peak = Double(max(0, residentBytes().peak - rss)) / mib
+        onLoop(loopA) { sender.value!.close() }
+        onLoop(loopB) { receiver.value!.close() }
+        guard case .completed(_, let chunks, let bytes, _, _) = outcome.value! else { fatalError("handoff failed: \(outcome.value!)") }
+        return (ms, bytes, chunks, peak)
+    }
+
+    /// The peer: the whole store as one buffer over one loopback connection, merged on arrival.
+    /// Returns (ms, bytes, extra peak MiB).
+    static func unchunked(from source: Box<SeriesStore>, to target: Box<SeriesStore>) -> (Double, Int, Double) {
+        let (loopA, loopB) = (try! UVLoop(), try! UVLoop())
+        defer { loopA.shutdown(); loopB.shutdown() }
+        let done = DispatchSemaphore(value: 0)
+        let received = Box<[UInt8]>([])
+        let server = Box<UVTCPServer?>(nil)
+        let port = onLoop(loopB) {
+            let s = try! UVTCPServer(loop: loopB, host: "127.0.0.1", port: 0) { connection in
+                try! connection.startReading(onData: { received.value += $0 }, onEnd: { _ in
+                    // Length-prefixed: u64 chunk length, the chunk, then the watermarks.
+                    let bytes = received.value
+                    let n = bytes.prefix(8).reduce(0) { $0 << 8 | Int($1) }
+                    try! target.value.merge(chunk: Array(bytes[8..<(8 + n)]), now: Datasets.now)
+                    try! target.value.merge(watermarks: Array(bytes[(8 + n)...]))
+                    connection.close()
+                    done.signal()
+                })
+            }
+            server.value = s
+            return s.port
+        }
+        trimHeap()
+        let rss = residentBytes().rss
+        resetPeakResident()
+        let sent = Box(0)
+        let t0 = nanotime()
+        loopA.execute {
+            let whole = source.value.snapshot(maxChunkBytes: .max)
+            let chunk = whole.chunks.first ?? StoreSnapshot.emptyChunk
+            var buffer = (0..<8).map { UInt8(truncatingIfNeeded: chunk.count >> (56 - 8 * $0)) }
+            buffer += chunk
+            buffer += whole.watermarks
+            sent.value = buffer.count
+            UVConnection.connect(loop: loopA, host: "127.0.0.1", port: port) { result in
+                let connection = try! result.get()
+                connection.write(buffer) { _ in connection.shutdown { _ in connection.close() } }
+            }
+        }
+        done.wait()
+        let ms = Double(nanotime() - t0) / 1e6
+        let peak = Double(max(0, residentBytes().peak - rss)) / mib
+        onLoop(loopB) { server.value?.close() }
+        return (ms, sent.value, peak)
+    }
+}
