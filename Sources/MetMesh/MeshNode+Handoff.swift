@@ -47,6 +47,8 @@ final class HandoffRun {
     var disconnectedAt: UInt64?
     var bytes = 0
     var quartersLogged = 0
+    /// Times the current transfer resumed after a dropped connection.
+    var resumes = 0
     var timer: UVTimer?
 
     init(settings: HandoffSettings, started: UInt64, plan: [Int], done: @escaping (HandoffOutcome) -> Void) {
@@ -104,6 +106,7 @@ extension MeshNode {
         run.transferStarted = now
         run.disconnectedAt = nil
         run.quartersLogged = 0
+        run.resumes = 0
         onLog("handoff to \(next) started: \(run.plan.count) chunks of up to \(run.settings.chunkBytes) bytes")
         pumpHandoff()
     }
@@ -174,7 +177,7 @@ extension MeshNode {
         guard let run = outgoing, let t = run.transfer else { return }
         run.tried.insert(t.successor)
         startTransfer()
-        stalled?.close("handoff stalled")
+        stalled?.close(nil)  // already logged
     }
 
     func finishHandoff(_ outcome: HandoffOutcome) {
@@ -213,6 +216,13 @@ extension MeshNode {
             onLog("handoff successor \(t.successor) restarted; starting over")
             return nextSuccessor(dropping: nil)
         }
+        guard run.resumes < Self.maxResumes else {
+            // A peer that keeps closing the connection (an older version refusing a frame type,
+            // say) is not worth the whole deadline.
+            onLog("handoff connection to \(t.successor) dropped \(run.resumes + 1) times; choosing another successor")
+            return nextSuccessor(dropping: nil)
+        }
+        run.resumes += 1
         t.resume()
         run.transfer = t
         run.disconnectedAt = nil
@@ -270,4 +280,7 @@ extension MeshNode {
     }
 
     func outgoingDeadline(_ run: HandoffRun) -> UInt64 { run.settings.deadlineMilliseconds }
+
+    /// Resumes of one transfer before its successor is given up.
+    static var maxResumes: Int { 3 }
 }

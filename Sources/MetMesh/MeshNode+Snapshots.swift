@@ -38,7 +38,20 @@ extension MeshNode {
         connections[peer]?.send(Frame(type: .snapshotRequest, payload: []))
     }
 
-    func serveSnapshot(to c: PeerConnection) {
+    /// A `snapshotRequest`: empty, the whole store (catch-up); otherwise encoded watermarks naming
+    /// origins, each answered with this replica's data of that origin (anti-entropy repair).
+    func serveSnapshot(_ payload: [UInt8], to c: PeerConnection) {
+        guard payload.isEmpty else {
+            guard let origins = try? StoreSnapshot.decode(watermarks: payload), origins.count <= 64 else {
+                return c.close("malformed snapshot request")
+            }
+            for origin in origins.keys {
+                let snapshot = originSnapshot(origin)
+                snapshotsSent += 1
+                send(snapshot, kind: .origin, to: c)
+            }
+            return
+        }
         let snapshot = wholeSnapshot()
         snapshotsSent += 1
         onLog("sending \(c.peer?.node ?? "a peer") a snapshot of the whole store (\(snapshot.chunks.count) chunks, \(snapshot.byteCount) bytes)")

@@ -95,6 +95,15 @@ public final class MeshNode {
     /// Names of the peers that said they are stopping.
     public var leavingPeers: Set<String> { Set(leaving.keys) }
 
+    // Anti-entropy (MeshNode+AntiEntropy.swift).
+    /// The store's watermark per origin.
+    public var localWatermarks: () -> [Origin: UInt64] = { [:] }
+    /// This replica's data of one origin, for a peer that lacks some of it.
+    public var originSnapshot: (Origin) -> StoreSnapshot = { _ in StoreSnapshot(chunks: [], watermarks: StoreSnapshot.encode(watermarks: [:])) }
+    /// A digest goes to every peer every this many heartbeats.
+    public var digestEveryBeats = 5
+    let antiEntropy = AntiEntropy()
+
     /// Binds the listener (the bound port is in ``address``).
     public init(loop: UVLoop, config: Config) throws(UVError) {
         self.loop = loop
@@ -122,26 +131,6 @@ public final class MeshNode {
         redial()
     }
 
-    /// Dials every seed and every live member this node should connect to but is not
-    /// connected to, as their backoff allows.
-    func redial() {
-        let now = UVTimer.now(loop)
-        let connectedAddresses = Set(connections.values.map(\.address)).union(table.peers.filter { connections[$0.name] != nil }.map(\.address))
-        // Down members too: a partition of any length heals without an operator (M9).
-        let members = table.peers.filter {
-            MemberTable.keeps(dialler: config.node, listener: $0.name) && connections[$0.name] == nil && !$0.address.isEmpty
-        }
-        let wanted = seeds + members.map(\.address)
-        for address in wanted where !connectedAddresses.contains(address) && !dialing.contains(address) {
-            guard let (host, port) = Self.split(address) else { continue }
-            let state = retry[address] ?? (next: 0, backoff: 0)
-            guard now >= state.next else { continue }
-            let backoff = Swift.min(Swift.max(state.backoff * 2, 50), maxBackoffMilliseconds)
-            retry[address] = (now + backoff + UInt64.random(in: 0...(backoff / 5)), backoff)
-            dial(host: host, port: port)
-        }
-    }
-
     /// Most connections in the handshake at once that others opened to us (RELIABILITY S7).
     public static let maxUnauthenticated = 32
     /// A connection must prove the secret within this many ms of opening (S2, S7).
@@ -153,7 +142,7 @@ public final class MeshNode {
     /// One dial-failure line per address per minute.
     var dialFailureLines = LogLimiter(period: 60_000)
     /// Dials that failed (for tests and metrics; the log shows one per address per minute).
-    public private(set) var dialFailures = 0
+    public internal(set) var dialFailures = 0
 
     /// A connection that never completed the handshake, or was refused after it, was closed:
     /// counted by reason, logged at most once per remote host per minute (S6).
@@ -170,6 +159,7 @@ public final class MeshNode {
     func beat() {
         redial()
         abandonStaleHandoffs()
+        antiEntropyBeat()
         let now = UVTimer.now(loop)
         for c in Array(pending.values) where now > c.openedAt + handshakeDeadlineMilliseconds {
             c.close("no handshake within \(handshakeDeadlineMilliseconds) ms")
@@ -180,7 +170,7 @@ public final class MeshNode {
         for c in Array(connections.values) {
             if now > c.lastHeard + config.silenceLimitMilliseconds {
                 onLog("\(c.peer?.node ?? "peer") silent for \(now - c.lastHeard) ms; closing its connection")
-                c.close("silent")
+                c.close(nil)  // logged just above
             } else {
                 c.send(frame)
             }
@@ -191,24 +181,6 @@ public final class MeshNode {
     public var address: String { table.me.address }
     /// The port the mesh listener is bound to (the OS's choice when configured as 0).
     public var boundPort: Int? { server?.port }
-
-    /// Dials a peer (a seed or a gossiped member).
-    public func dial(host: String, port: Int) {
-        let address = "\(host):\(port)"
-        guard dialing.insert(address).inserted else { return }
-        UVConnection.connect(loop: loop, host: host, port: port) { [weak self] result in
-            guard let self else { return }
-            switch result {
-            case .success(let connection): adopt(connection, address: address, dialled: true)
-            case .failure(let error):
-                dialing.remove(address)
-                dialFailures += 1
-                if dialFailureLines.allows(address, now: UVTimer.now(loop)) {  // the retries go on regardless
-                    onLog("dial \(address) failed: \(error); retrying with backoff up to \(maxBackoffMilliseconds) ms")
-                }
-            }
-        }
-    }
 
     /// This node's own recent batches, for peers that missed some (the retransmit window).
     var sent: [DeltaBatch] = []
@@ -243,22 +215,9 @@ public final class MeshNode {
     public var wallClockMilliseconds: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     /// Per peer: its wall clock minus ours, in ms, from its last heartbeat (transit time, well
     /// under a millisecond on a LAN, is not subtracted).
-    public private(set) var clockOffsets: [String: Int64] = [:]
+    public internal(set) var clockOffsets: [String: Int64] = [:]
     /// One clock warning per peer per hour (DESIGN §3, O4).
     var clockWarnings = LogLimiter(period: 3_600_000)
-
-    func clockOffset(_ payload: [UInt8], from peer: String) {
-        guard !payload.isEmpty, payload.count <= 10, let stamp = try? payload.withUnsafeBytes({ raw throws(DecodeError) in
-            // Unsafe pointer: the reader lives only inside this closure.
-            var r = ByteReader(raw)
-            return try r.readVarint()
-        }), stamp <= UInt64(Int64.max) else { return }
-        let offset = Int64(stamp) - wallClockMilliseconds()
-        clockOffsets[peer] = offset
-        if abs(offset) > 1000, clockWarnings.allows(peer, now: UVTimer.now(loop)) {
-            onLog("the clock of \(peer) is \(offset > 0 ? "ahead of" : "behind") this node's by \(abs(offset)) ms; points are bucketed by their origin's clock (warned at most hourly)")
-        }
-    }
 
     /// Names of the peers with an established connection.
     public var connectedPeers: [String] { connections.keys.sorted() }
@@ -378,7 +337,7 @@ public final class MeshNode {
         defer {
             if verdict == .deliverThenCut {
                 onLog("fault plane: cutting the connection to \(identity.node) after a \(frame.type) frame")
-                c.close("fault plane")
+                c.close(nil)  // logged just above
             }
         }
         switch frame.type {
@@ -411,7 +370,9 @@ public final class MeshNode {
         case .snapshotEnd:
             snapshotEnded(frame.payload, from: c, identity)
         case .snapshotRequest:
-            serveSnapshot(to: c)
+            serveSnapshot(frame.payload, to: c)
+        case .digest:
+            digestArrived(frame.payload, from: c, identity)
         case .keyframe:
             guard let keyframe = try? KeyframeCodec.decode(frame.payload) else {
                 onLog("malformed keyframe from \(identity.node); closing its connection")
@@ -439,17 +400,11 @@ public final class MeshNode {
             return
         }
         connections[identity.node] = nil
+        if let reason, reason != PeerConnection.closedByPeer, rejectionLines.allows(identity.node, now: UVTimer.now(loop)) {
+            // A frame this node could not take (another protocol version, say): say which (H12).
+            onLog("connection with \(identity.node) closed: \(reason)")
+        }
         for change in table.disconnected(name: identity.node, incarnation: identity.incarnation) { onChange(change) }
         handoffConnectionLost(identity)
-    }
-
-    /// Splits `host:port` (an IPv6 host in brackets); nil unless both parts are valid.
-    public static func split(_ address: String) -> (host: String, port: Int)? {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-              (0...65535).contains(port) else { return nil }
-        var host = String(address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { return nil }
-        return (host, port)
     }
 }

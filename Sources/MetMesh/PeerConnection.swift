@@ -29,6 +29,8 @@ final class PeerConnection {
     var onEstablished: (PeerConnection, PeerIdentity) -> Void = { _, _ in }
     var onFrame: (PeerConnection, Frame) -> Void = { _, _ in }
     var onClosed: (PeerConnection, String?) -> Void = { _, _ in }
+    /// The reason given when the peer closed or reset the connection.
+    static let closedByPeer = "connection closed by peer"
 
     /// Reads the loop clock (set by the node).
     var heard: () -> UInt64 = { 0 }
@@ -124,6 +126,6 @@ final class PeerConnection {
     private func ended(_ reason: String?) {
         guard !isClosed else { return }
         phase = .closed
-        onClosed(self, reason ?? "connection closed by peer")
+        onClosed(self, reason ?? Self.closedByPeer)
     }
 }

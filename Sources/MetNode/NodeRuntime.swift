@@ -72,6 +72,8 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
                 }
             }
             mesh.ownSnapshot = { collector.withStore { $0.snapshot(of: origin) } }
+            mesh.originSnapshot = { other in collector.withStore { $0.snapshot(of: other) } }
+            mesh.localWatermarks = { collector.watermarks }
             mesh.handoffPlan = { bytes in collector.withStore { $0.snapshotPlan(maxChunkBytes: bytes) } }
             mesh.handoffChunk = { index, plan in collector.withStore { $0.snapshotChunk(index, of: plan) } }
             mesh.currentWatermarks = { StoreSnapshot.encode(watermarks: collector.watermarks) }

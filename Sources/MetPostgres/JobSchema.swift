@@ -81,6 +81,15 @@ public enum JobSchema {
               PRIMARY KEY (cluster, node, chunk)
             )
             """,
+            // Tables from before snapshots were kept per node had the key (cluster, chunk).
+            """
+            DO $$ BEGIN
+              IF (SELECT array_length(conkey, 1) FROM pg_constraint
+                  WHERE conrelid = '\(p).met_snapshots'::regclass AND contype = 'p') = 2 THEN
+                ALTER TABLE \(p).met_snapshots DROP CONSTRAINT met_snapshots_pkey, ADD PRIMARY KEY (cluster, node, chunk);
+              END IF;
+            END $$
+            """,
             jobCountsFunction(prefix: prefix),
         ]
     }

@@ -19,6 +19,11 @@ public struct StoreSnapshot: Sendable {
 
     /// Watermarks in a snapshot's encoding (what a snapshot's end carries).
     public static func encode(watermarks: [Origin: UInt64]) -> [UInt8] { SnapshotCodec.encodeWatermarks(watermarks) }
+
+    /// Watermarks from their encoding.
+    public static func decode(watermarks bytes: [UInt8]) throws(DecodeError) -> [Origin: UInt64] {
+        try SnapshotCodec.decodeWatermarks(bytes)
+    }
 }
 
 /// One timeline as it travels in a snapshot chunk.

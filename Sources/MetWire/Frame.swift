@@ -25,6 +25,8 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case handoffChunk = 11, handoffEnd = 12, handoffAck = 13
     /// The sender is stopping: choose no successor among nodes that are leaving too.
     case leaving = 14
+    /// The sender's watermarks of origins it is not connected to (anti-entropy between replicas).
+    case digest = 15
 }
 
 /// One decoded frame: its type and payload.

@@ -223,6 +223,25 @@ import Testing
         }
     }
 
+    /// Anti-entropy (RELIABILITY C2, C4): b's fault plane drops every batch frame, so it holds
+    /// none of a's events; a is then killed, so no resend from a can ever repair b. c's digest
+    /// shows b it is behind on a dead origin, and b asks c for that origin's data: exact.
+    @Test(.timeLimit(.minutes(2)))
+    func aReplicaMissingADeadOriginsBatchesGetsThemFromAnotherReplica() async throws {
+        let a = try await MetProcess(name: "a")
+        let c = try await MetProcess(name: "c", seeds: [a.meshAddress])
+        let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: ["--test-faults", "drop:batch:1"])
+        let nodes = [a, b, c]
+        defer { Task { await Self.stopAll(nodes) } }
+        try await waitUntil("b is ready") { await b.cluster()?["ready"] as? Bool == true }
+        try await Self.post(to: a, inserted: 17)
+        try await waitUntil("c holds a's events") { await Self.total(c) == 17 }
+        #expect(await Self.total(b) ?? 0 == 0, "b drops every batch: it cannot have them yet")
+        try await a.stop(SIGKILL)
+        try await waitUntil("b repaired from c", within: 15) { await Self.total(b) == 17 }
+        #expect(b.log.contains("asking it for their data"))
+    }
+
     static func seq(of name: String, at node: MetProcess) async -> Int {
         guard let members = await node.cluster()?["members"] as? [[String: Any]] else { return 0 }
         return members.first { $0["name"] as? String == name }?["seq"] as? Int ?? 0

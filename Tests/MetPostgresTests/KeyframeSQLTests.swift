@@ -76,6 +76,16 @@ struct KeyframeSQLTests {
         #expect(try other.tryLease(name: "other", holder: "b", incarnation: 1, milliseconds: 60_000, prefix: prefix)?.term == 1)
     }
 
+    @Test func aSnapshotTableKeyedTheOldWayIsMigratedBySchema() throws {
+        defer { drop() }
+        let table = "\(JobSchema.identifier(prefix)).met_snapshots"
+        _ = try conn.query("ALTER TABLE \(table) DROP CONSTRAINT met_snapshots_pkey, ADD PRIMARY KEY (cluster, chunk)")
+        for statement in JobSchema.statements(prefix: prefix) { _ = try conn.query(statement) }
+        try conn.writeSnapshot(cluster: "c", node: "a", chunks: [[1]], prefix: prefix)
+        try conn.writeSnapshot(cluster: "c", node: "b", chunks: [[2]], prefix: prefix)  // chunk 0 again: fine per node
+        #expect(try conn.readSnapshots(cluster: "c", maxAgeSeconds: 60, prefix: prefix).map(\.node) == ["a", "b"])
+    }
+
     @Test func snapshotsRoundTripPerNodeAndStaleOnesAreIgnored() throws {
         defer { drop() }
         let chunks: [[UInt8]] = [[0, 1, 2, 255], [], Array(0...255), [0x5c, 0x78]]
