@@ -19,8 +19,9 @@ import Testing
                 let nodes = targets()
                 let node = nodes[i % nodes.count]
                 i += 1
-                if let (status, _) = try? await node.post(events: [#"{"event":"inserted","queue":"q"}"#]), status == 200 {
-                    lock.withLock { accepted += 1 }
+                let line = #"{"event":"inserted","queue":"q","count":\#(RestartTests.perPost)}"#
+                if let (status, _) = try? await node.post(events: [line]), status == 200 {
+                    lock.withLock { accepted += RestartTests.perPost }
                 }
                 try? await Task.sleep(for: .milliseconds(10))
             }
@@ -37,10 +38,18 @@ import Testing
         func replace(_ i: Int, with node: MetProcess) { lock.withLock { list[i] = node } }
     }
 
-    /// Nodes in the rolling restart: 4 in CI, 8 in `scripts/soak` (MET_RESTART_NODES).
-    static let size = ProcessInfo.processInfo.environment["MET_RESTART_NODES"].flatMap { Int($0) } ?? 4
+    /// The CI tier's shape; `scripts/soak` widens it (RELIABILITY F14 nightly): nodes in the
+    /// rolling restart (MET_RESTART_NODES, 4), events per post (MET_FEED_COUNT, 1; a post every
+    /// 10 ms or so), and the pause between restarts (MET_RESTART_PAUSE_MS, 300).
+    static let size = setting("MET_RESTART_NODES", 4)
+    static let perPost = setting("MET_FEED_COUNT", 1)
+    static let pause = setting("MET_RESTART_PAUSE_MS", 300)
 
-    @Test(.timeLimit(.minutes(5)))
+    static func setting(_ name: String, _ fallback: Int) -> Int {
+        ProcessInfo.processInfo.environment[name].flatMap { Int($0) } ?? fallback
+    }
+
+    @Test(.timeLimit(.minutes(15)))
     func aRollingRestartOfEveryNodeWhileEventsFlowLosesNothing() async throws {
         let n = Self.size
         let first = try await MetProcess(name: "n0")
@@ -51,7 +60,7 @@ import Testing
         let feeder = Feeder()
         let feeding = Task { await feeder.run { nodes.all.filter { $0.process.isRunning } } }
         for i in 0..<n {
-            try await Task.sleep(for: .milliseconds(300))  // let events flow between restarts
+            try await Task.sleep(for: .milliseconds(Self.pause))  // let events flow between restarts
             let old = nodes.all[i]
             try await old.stop(SIGTERM)
             #expect(old.process.terminationStatus == 0)
@@ -82,9 +91,9 @@ import Testing
         }
     }
 
-    /// `inserted` per second over the last 10 minutes, as one node serves it.
+    /// `inserted` per second over the last 30 minutes, as one node serves it.
     static func perSecond(_ node: MetProcess) async throws -> [Int64: Double] {
-        let (status, data) = try await node.get("/api/timeslice/inserted?by=1&lookback=600")
+        let (status, data) = try await node.get("/api/timeslice/inserted?by=1&lookback=1800")
         #expect(status == 200)
         let rows = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] ?? []
         var out: [Int64: Double] = [:]

@@ -28,6 +28,26 @@ enum HandoffBench {
         return result.value!
     }
 
+    /// The worst lateness of a 5 ms timer on a loop (RELIABILITY L8: no blocking call on the loop).
+    final class LagProbe {
+        var timer: UVTimer?
+        var last: UInt64 = 0
+        var worst: UInt64 = 0
+
+        static func start(on loop: UVLoop) -> LagProbe {
+            onLoop(loop) {
+                let probe = LagProbe()
+                probe.last = UVTimer.now(loop)
+                probe.timer = try! UVTimer(loop: loop, every: 5) { [unowned probe] in
+                    let now = UVTimer.now(loop)
+                    probe.worst = max(probe.worst, now > probe.last + 5 ? now - probe.last - 5 : 0)
+                    probe.last = now
+                }
+                return probe
+            }
+        }
+    }
+
     static func buildStore() -> SeriesStore {
         let store = SeriesStore()
         for t in Datasets.mixed260k(raw: false) { try! store.merge(t, now: Datasets.now) }
@@ -38,20 +58,22 @@ enum HandoffBench {
     static func run() {
         let source = Box(buildStore())
         let rows = source.value.pointCount
-        let (chunked, chunkedBytes, chunks, emptyGrowth) = meshHandoff(from: source, to: Box(SeriesStore()))
+        let (chunked, chunkedBytes, chunks, emptyGrowth, lag) = meshHandoff(from: source, to: Box(SeriesStore()))
         let replica = Box(buildStore())
         trimHeap()
-        let (replicaMs, _, _, replicaPeak) = meshHandoff(from: source, to: replica)
+        let (replicaMs, _, _, replicaPeak, _) = meshHandoff(from: source, to: replica)
         let (plainMs, plainBytes, _) = unchunked(from: source, to: Box(SeriesStore()))
         let (_, _, plainPeak) = unchunked(from: source, to: Box(buildStore()))
         report("handoff.ms_260k", chunked, "ms", peer: plainMs,
-               note: "\(rows) rows, \(chunks) chunks, \(chunkedBytes) bytes, to an empty node; to a replica holding the data \(format(replicaMs)) ms; peer = unchunked, \(plainBytes) bytes")
+               note: "\(rows) rows, \(chunks) chunks, \(chunkedBytes) bytes, to an empty node; to a replica holding the data \(format(replicaMs)) ms; worst loop lag \(lag.sender) ms sending, \(lag.receiver) ms receiving; peer = unchunked, \(plainBytes) bytes")
         report("handoff.peak_mib_260k", replicaPeak, "MiB", peer: plainPeak,
                note: "extra peak RSS of both sides together, to a replica (peer the same); to an empty node RSS grew \(format(emptyGrowth)) MiB, the store's own size")
     }
 
-    /// Hands `source` to `target` through two mesh nodes; returns (ms, bytes, chunks, extra peak MiB).
-    static func meshHandoff(from source: Box<SeriesStore>, to target: Box<SeriesStore>) -> (Double, Int, Int, Double) {
+    /// Hands `source` to `target` through two mesh nodes; returns (ms, bytes, chunks, extra peak
+    /// MiB, worst loop lag in ms on either side).
+    static func meshHandoff(from source: Box<SeriesStore>, to target: Box<SeriesStore>)
+        -> (Double, Int, Int, Double, (sender: UInt64, receiver: UInt64)) {
         let secret = try! ClusterSecret(Array("handoff-bench-secret-0123456789ab".utf8))
         let (loopA, loopB) = (try! UVLoop(), try! UVLoop())
         defer { loopA.shutdown(); loopB.shutdown() }
@@ -76,6 +98,7 @@ enum HandoffBench {
         trimHeap()
         let rss = residentBytes().rss
         resetPeakResident()
+        let probes = (Box(LagProbe.start(on: loopA)), Box(LagProbe.start(on: loopB)))
         let outcome = Box<HandoffOutcome?>(nil)
         let done = DispatchSemaphore(value: 0)
         let t0 = nanotime()
@@ -88,10 +111,17 @@ enum HandoffBench {
         done.wait()
         let ms = Double(nanotime() - t0) / 1e6
         let peak = Double(max(0, residentBytes().peak - rss)) / mib
-        onLoop(loopA) { sender.value!.close() }
-        onLoop(loopB) { receiver.value!.close() }
+        let lag = (sender: onLoop(loopA) { probes.0.value.worst }, receiver: onLoop(loopB) { probes.1.value.worst })
+        onLoop(loopA) {
+            probes.0.value.timer?.close()
+            sender.value!.close()
+        }
+        onLoop(loopB) {
+            probes.1.value.timer?.close()
+            receiver.value!.close()
+        }
         guard case .completed(_, let chunks, let bytes, _, _) = outcome.value! else { fatalError("handoff failed: \(outcome.value!)") }
-        return (ms, bytes, chunks, peak)
+        return (ms, bytes, chunks, peak, lag)
     }
 
     /// The peer: the whole store as one buffer over one loopback connection, merged on arrival.
