@@ -48,9 +48,15 @@ enum HandoffBench {
         }
     }
 
-    static func buildStore() -> SeriesStore {
+    /// The 260k-row store; `copies` > 1 repeats it under other incarnations (4: about 1M rows).
+    static func buildStore(copies: Int = 1) -> SeriesStore {
         let store = SeriesStore()
-        for t in Datasets.mixed260k(raw: false) { try! store.merge(t, now: Datasets.now) }
+        for copy in 0..<copies {
+            for var t in Datasets.mixed260k(raw: false) {
+                t.origin = Origin(node: t.origin.node, incarnation: t.origin.incarnation + UInt64(copy))
+                try! store.merge(t, now: Datasets.now)
+            }
+        }
         store.compact(now: Datasets.now)
         return store
     }
@@ -62,12 +68,18 @@ enum HandoffBench {
         let replica = Box(buildStore())
         trimHeap()
         let (replicaMs, _, _, replicaPeak, _) = meshHandoff(from: source, to: replica)
+        // H2: the extra peak does not grow with the store: the same handoff at about 1M rows.
+        let big = Box(buildStore(copies: 4))
+        let bigRows = big.value.pointCount
+        let (_, _, _, bigPeak, _) = meshHandoff(from: big, to: Box(buildStore(copies: 4)))
+        big.value = SeriesStore()
+        trimHeap()
         let (plainMs, plainBytes, _) = unchunked(from: source, to: Box(SeriesStore()))
         let (_, _, plainPeak) = unchunked(from: source, to: Box(buildStore()))
         report("handoff.ms_260k", chunked, "ms", peer: plainMs,
                note: "\(rows) rows, \(chunks) chunks, \(chunkedBytes) bytes, to an empty node; to a replica holding the data \(format(replicaMs)) ms; worst loop lag \(lag.sender) ms sending, \(lag.receiver) ms receiving; peer = unchunked, \(plainBytes) bytes")
         report("handoff.peak_mib_260k", replicaPeak, "MiB", peer: plainPeak,
-               note: "extra peak RSS of both sides together, to a replica (peer the same); to an empty node RSS grew \(format(emptyGrowth)) MiB, the store's own size")
+               note: "extra peak RSS of both sides together, to a replica (peer the same); \(format(bigPeak)) MiB at \(bigRows) rows; to an empty node RSS grew \(format(emptyGrowth)) MiB, the store's own size")
     }
 
     /// Hands `source` to `target` through two mesh nodes; returns (ms, bytes, chunks, extra peak
