@@ -4,10 +4,13 @@ import MetWire
 
 /// What anti-entropy remembers between digests (loop thread only).
 final class AntiEntropy {
-    /// Origins this node is behind a peer on: since when (loop ms) and the highest seq seen.
-    var behind: [Origin: (since: UInt64, target: UInt64)] = [:]
+    /// Origins this node is behind a peer on: since when (loop ms), the highest seq seen, and the
+    /// peer that has it.
+    var behind: [Origin: (since: UInt64, target: UInt64, peer: String)] = [:]
     /// When each origin was last asked for (loop ms).
     var asked: [Origin: UInt64] = [:]
+    /// Per peer: the hash of the last digest sent and when.
+    var sent: [String: (hash: Int, at: UInt64)] = [:]
     var beats = 0
     /// Origin snapshots asked of peers (for tests and metrics).
     var repairs = 0
@@ -16,20 +19,32 @@ final class AntiEntropy {
 /// Anti-entropy between replicas (RELIABILITY C2, C4). An origin's own resends repair a replica
 /// only while the origin lives and is connected: a node killed mid-broadcast leaves some
 /// replicas with its last batch and some without, for good. So every few heartbeats each node
-/// sends its peers a digest: its watermarks of the origins it is not connected to. A node that
-/// stays behind a peer on such an origin for two digest periods asks that peer for its data of
-/// the origin (a per-origin snapshot, merged idempotently), at most once per 5 s per origin.
+/// sends a peer its digest — its watermarks of the origins it still holds data of and is not
+/// connected to — when the digest changed since the last one that peer got, or 30 s passed
+/// (dead origins do not change, so an idle mesh sends little: B5). A node that stays behind a
+/// peer on such an origin for two digest periods asks that peer for its data of the origin (a
+/// per-origin snapshot, merged idempotently, which raises the watermark), at most once per 5 s
+/// per origin.
 extension MeshNode {
     /// Origin snapshots this node asked peers for.
     public var repairsRequested: Int { antiEntropy.repairs }
 
+    var digestPeriodMilliseconds: UInt64 { UInt64(max(1, digestEveryBeats)) * config.heartbeatMilliseconds }
+
     func antiEntropyBeat() {
         antiEntropy.beats += 1
         guard antiEntropy.beats % max(1, digestEveryBeats) == 0, !connections.isEmpty else { return }
-        let marks = localWatermarks().filter { !isLive($0.key) && $0.key != me }
+        let now = UVTimer.now(loop)
+        repairBehindOrigins(now: now)
+        let marks = digestWatermarks().filter { !isLive($0.key) && $0.key != me }
         guard !marks.isEmpty else { return }
-        let frame = Frame(type: .digest, payload: StoreSnapshot.encode(watermarks: marks))
-        for c in connections.values { c.send(frame) }
+        let payload = StoreSnapshot.encode(watermarks: marks)
+        let hash = payload.hashValue
+        for (name, c) in connections where c.isEstablished {
+            if let last = antiEntropy.sent[name], last.hash == hash, now - last.at < 30_000 { continue }
+            antiEntropy.sent[name] = (hash, now)
+            c.send(Frame(type: .digest, payload: payload))
+        }
     }
 
     var me: Origin { Origin(node: config.node, incarnation: config.incarnation) }
@@ -46,23 +61,32 @@ extension MeshNode {
         }
         let mine = localWatermarks()
         let now = UVTimer.now(loop)
-        let patience = 2 * UInt64(max(1, digestEveryBeats)) * config.heartbeatMilliseconds
-        for (origin, state) in antiEntropy.behind where (mine[origin] ?? 0) >= state.target { antiEntropy.behind[origin] = nil }
-        var wanted: [Origin: UInt64] = [:]
         for (origin, seq) in theirs where origin != me && !isLive(origin) && seq > (mine[origin] ?? 0) {
-            guard let known = antiEntropy.behind[origin] else {
-                antiEntropy.behind[origin] = (now, seq)
+            let known = antiEntropy.behind[origin]
+            if let known, known.target >= seq { continue }
+            antiEntropy.behind[origin] = (known?.since ?? now, seq, identity.node)
+        }
+    }
+
+    /// Asks, per peer, for the origins this node has been behind on for two digest periods.
+    func repairBehindOrigins(now: UInt64) {
+        guard !antiEntropy.behind.isEmpty else { return }
+        let mine = localWatermarks()
+        var wanted: [String: [Origin: UInt64]] = [:]
+        for (origin, state) in antiEntropy.behind {
+            if (mine[origin] ?? 0) >= state.target || isLive(origin) {
+                antiEntropy.behind[origin] = nil
                 continue
             }
-            antiEntropy.behind[origin] = (known.since, max(known.target, seq))
-            guard now - known.since >= patience, now - (antiEntropy.asked[origin] ?? 0) >= 5000 else { continue }
+            guard now - state.since >= 2 * digestPeriodMilliseconds, now - (antiEntropy.asked[origin] ?? 0) >= 5000,
+                  connections[state.peer]?.isEstablished == true, wanted[state.peer, default: [:]].count < 64 else { continue }
             antiEntropy.asked[origin] = now
-            wanted[origin] = mine[origin] ?? 0
-            if wanted.count == 64 { break }
+            wanted[state.peer, default: [:]][origin] = mine[origin] ?? 0
         }
-        guard !wanted.isEmpty else { return }
-        antiEntropy.repairs += wanted.count
-        onLog("behind \(identity.node) on \(wanted.count) origin(s) no longer connected (\(wanted.keys.map { "\($0.node)#\($0.incarnation)" }.sorted().joined(separator: ", "))); asking it for their data")
-        c.send(Frame(type: .snapshotRequest, payload: StoreSnapshot.encode(watermarks: wanted)))
+        for (peer, origins) in wanted {
+            antiEntropy.repairs += origins.count
+            onLog("behind \(peer) on \(origins.count) origin(s) no longer connected (\(origins.keys.map { "\($0.node)#\($0.incarnation)" }.sorted().joined(separator: ", "))); asking it for their data")
+            connections[peer]?.send(Frame(type: .snapshotRequest, payload: StoreSnapshot.encode(watermarks: origins)))
+        }
     }
 }

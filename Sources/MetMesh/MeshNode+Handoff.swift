@@ -1,3 +1,4 @@
+import MetStore
 import MetUV
 import MetWire
 
@@ -37,11 +38,16 @@ public enum HandoffOutcome: Sendable, Equatable {
 final class HandoffRun {
     let settings: HandoffSettings
     let started: UInt64
-    let plan: [Int]
     let done: (HandoffOutcome) -> Void
+    /// The current transfer's plan: taken with its watermarks as the transfer starts.
+    var plan = SnapshotPlan(starts: [0], end: 0, watermarks: [])
     var transfer: HandoffTransfer?
-    var watermarks: [UInt8] = []
+    /// The connection the current transfer runs on.
+    var connection: PeerConnection?
+    /// Successors given up in this round, by `name#incarnation` (a restarted node is a new one).
     var tried: Set<String> = []
+    /// Rounds through every candidate: after a round, those still connected are tried again.
+    var rounds = 1
     var lastProgress: UInt64
     var transferStarted: UInt64
     var disconnectedAt: UInt64?
@@ -51,23 +57,13 @@ final class HandoffRun {
     var resumes = 0
     var timer: UVTimer?
 
-    init(settings: HandoffSettings, started: UInt64, plan: [Int], done: @escaping (HandoffOutcome) -> Void) {
+    init(settings: HandoffSettings, started: UInt64, done: @escaping (HandoffOutcome) -> Void) {
         self.settings = settings
         self.started = started
-        self.plan = plan
         self.done = done
         lastProgress = started
         transferStarted = started
     }
-}
-
-/// The receiving side: one transfer from one stopping peer (loop thread only).
-struct IncomingHandoff {
-    let from: String
-    let count: Int
-    let started: UInt64
-    var merged = 0
-    var lastChunk: UInt64
 }
 
 extension MeshNode {
@@ -78,30 +74,53 @@ extension MeshNode {
     /// stalls or starts leaving itself, and calls `done` once.
     public func handOff(_ settings: HandoffSettings, done: @escaping (HandoffOutcome) -> Void) {
         guard outgoing == nil else { return done(.incomplete(acknowledged: 0, total: 0, successor: nil, milliseconds: 0, reason: "a handoff is already running")) }
-        isLeaving = true
-        let leavingFrame = Frame(type: .leaving, payload: [])
-        for c in connections.values { c.send(leavingFrame) }
-        let run = HandoffRun(settings: settings, started: UVTimer.now(loop), plan: handoffPlan(settings.chunkBytes), done: done)
+        announceLeaving()
+        let run = HandoffRun(settings: settings, started: UVTimer.now(loop), done: done)
         outgoing = run
-        run.timer = try? UVTimer(loop: loop, every: 100) { [weak self] in self?.handoffTick() }
+        do {
+            run.timer = try UVTimer(loop: loop, every: 100) { [weak self] in self?.handoffTick() }
+        } catch {
+            return finishHandoff(.incomplete(acknowledged: 0, total: 0, successor: nil, milliseconds: 0, reason: "no timer for the deadline: \(error)"))
+        }
         startTransfer()
     }
 
+    /// Tells every peer this node is stopping (again on every new connection from now on), so
+    /// none picks it as a successor. Call it as early as the stop begins.
+    public func announceLeaving() {
+        guard !isLeaving else { return }
+        isLeaving = true
+        let frame = Frame(type: .leaving, payload: [])
+        for c in connections.values { c.send(frame) }
+    }
+
+    static func key(_ identity: PeerIdentity) -> String { "\(identity.node)#\(identity.incarnation)" }
+
     func startTransfer() {
         guard let run = outgoing else { return }
-        let candidates = connections.compactMap { name, c in
-            c.isEstablished && leaving[name] == nil && !run.tried.contains(name) ? name : nil
+        var candidates: [String] { connections.compactMap { name, c in
+            guard c.isEstablished, leaving[name] == nil, let peer = c.peer, !run.tried.contains(Self.key(peer)) else { return nil }
+            return name
+        } }
+        if candidates.isEmpty, !run.tried.isEmpty, run.rounds < 3 {
+            // Every candidate failed once; those still connected get another round (a slow
+            // reconnect, a stall that passed) while the deadline allows.
+            run.rounds += 1
+            run.tried.removeAll()
         }
-        guard let next = HandoffTransfer.successor(of: config.node, among: candidates), let identity = connections[next]?.peer else {
-            if run.tried.isEmpty { return finishHandoff(.noSuccessor) }
-            return finishHandoff(.incomplete(acknowledged: run.transfer?.acknowledged ?? 0, total: run.transfer?.total ?? run.plan.count + 1,
+        guard let next = HandoffTransfer.successor(of: config.node, among: candidates), let c = connections[next], let identity = c.peer else {
+            if run.transfer == nil { return finishHandoff(.noSuccessor) }
+            return finishHandoff(.incomplete(acknowledged: run.transfer?.acknowledged ?? 0, total: run.transfer?.total ?? 0,
                                              successor: run.transfer?.successor, milliseconds: UVTimer.now(loop) - run.started,
                                              reason: "no successor left to try"))
         }
         let now = UVTimer.now(loop)
-        run.watermarks = currentWatermarks()  // before any chunk is taken: the chunks then hold at least this much
+        // Chunk cursors and watermarks at one instant: the chunks hold at least what the
+        // watermarks promise (``SeriesStore/snapshotPlan(maxChunkBytes:)``).
+        run.plan = handoffPlan(run.settings.chunkBytes)
         run.transfer = HandoffTransfer(id: UInt64.random(in: 1...UInt64.max), successor: next, incarnation: identity.incarnation,
                                        count: run.plan.count, window: run.settings.window)
+        run.connection = c
         run.lastProgress = now
         run.transferStarted = now
         run.disconnectedAt = nil
@@ -115,20 +134,20 @@ extension MeshNode {
     /// `window` chunks exist at once, whatever the store's size (H2).
     func pumpHandoff() {
         guard let run = outgoing, var t = run.transfer, run.disconnectedAt == nil,
-              let c = connections[t.successor], c.isEstablished, c.peer?.incarnation == t.incarnation else { return }
+              let c = run.connection, connections[t.successor] === c, c.isEstablished else { return }
         while let index = t.takeNext() {
             let header = HandoffCodec.Header(transfer: t.id, index: index, count: t.count)
             let frame = index < t.count
                 ? Frame(type: .handoffChunk, payload: HandoffCodec.encode(header, body: handoffChunk(index, run.plan)))
-                : Frame(type: .handoffEnd, payload: HandoffCodec.encode(header, body: run.watermarks))
+                : Frame(type: .handoffEnd, payload: HandoffCodec.encode(header, body: run.plan.watermarks))
             run.bytes += frame.payload.count
             c.send(frame)
         }
         run.transfer = t
     }
 
-    func handoffAcked(_ payload: [UInt8], from identity: PeerIdentity) {
-        guard let run = outgoing, var t = run.transfer, identity.node == t.successor,
+    func handoffAcked(_ payload: [UInt8], from c: PeerConnection, _ identity: PeerIdentity) {
+        guard let run = outgoing, var t = run.transfer, c === run.connection,
               let (id, index) = try? HandoffCodec.decodeAck(payload), id == t.id else { return }
         let now = UVTimer.now(loop)
         if t.acknowledge(index) { run.lastProgress = now }
@@ -150,7 +169,7 @@ extension MeshNode {
         guard let run = outgoing else { return }
         let now = UVTimer.now(loop)
         guard now - run.started < run.settings.deadlineMilliseconds else {
-            return finishHandoff(.incomplete(acknowledged: run.transfer?.acknowledged ?? 0, total: run.transfer?.total ?? run.plan.count + 1,
+            return finishHandoff(.incomplete(acknowledged: run.transfer?.acknowledged ?? 0, total: run.transfer?.total ?? 0,
                                              successor: run.transfer?.successor, milliseconds: now - run.started,
                                              reason: "deadline of \(run.settings.deadlineMilliseconds) ms"))
         }
@@ -175,7 +194,8 @@ extension MeshNode {
     /// with the next one; merged chunks are idempotent, so the next starts from chunk 0.
     func nextSuccessor(dropping stalled: PeerConnection?) {
         guard let run = outgoing, let t = run.transfer else { return }
-        run.tried.insert(t.successor)
+        run.tried.insert("\(t.successor)#\(t.incarnation)")
+        run.connection = nil
         startTransfer()
         stalled?.close(nil)  // already logged
     }
@@ -198,20 +218,21 @@ extension MeshNode {
 
     /// A connection closed (from ``closed(_:_:)``): if it carried the handoff, wait for it to be
     /// re-established (dialling it at once) before moving on.
-    func handoffConnectionLost(_ identity: PeerIdentity) {
-        guard let run = outgoing, let t = run.transfer, t.successor == identity.node, run.disconnectedAt == nil else { return }
+    func handoffConnectionLost(_ c: PeerConnection) {
+        guard let run = outgoing, let t = run.transfer, c === run.connection, run.disconnectedAt == nil else { return }
         run.disconnectedAt = UVTimer.now(loop)
         onLog("handoff connection to \(t.successor) dropped (\(t.acknowledged) of \(t.total) chunks acknowledged); redialling")
         if let m = table.members[t.successor], let (host, port) = Self.split(m.address) { dial(host: host, port: port) }
     }
 
     /// A connection was established (from ``established(_:_:)``): a leaving node says so again,
-    /// and the handoff resumes from its last acknowledged chunk if this is its successor back.
+    /// and the handoff resumes from its last acknowledged chunk if this is its successor's new
+    /// connection — after a drop, or replacing the one the transfer ran on.
     func handoffConnectionEstablished(_ c: PeerConnection, _ identity: PeerIdentity) {
         leaving[identity.node] = nil  // a new connection, perhaps a new process: it says again if it is leaving
         guard isLeaving else { return }
         c.send(Frame(type: .leaving, payload: []))
-        guard let run = outgoing, var t = run.transfer, t.successor == identity.node, run.disconnectedAt != nil else { return }
+        guard let run = outgoing, var t = run.transfer, t.successor == identity.node, c !== run.connection else { return }
         guard identity.incarnation == t.incarnation else {
             onLog("handoff successor \(t.successor) restarted; starting over")
             return nextSuccessor(dropping: nil)
@@ -225,58 +246,11 @@ extension MeshNode {
         run.resumes += 1
         t.resume()
         run.transfer = t
+        run.connection = c
         run.disconnectedAt = nil
         run.lastProgress = UVTimer.now(loop)
         onLog("handoff to \(t.successor) resumed from chunk \(t.acknowledged) of \(t.total)")
         pumpHandoff()
-    }
-
-    /// A chunk or the end of a peer's handoff: merged (idempotent), then acknowledged.
-    func handoffReceived(_ frame: Frame, from c: PeerConnection, _ identity: PeerIdentity) {
-        let isEnd = frame.type == .handoffEnd
-        guard let (header, body) = try? HandoffCodec.decode(frame.payload), isEnd == (header.index == header.count) else {
-            onLog("malformed handoff frame from \(identity.node); closing its connection")
-            return c.close(nil)
-        }
-        let now = UVTimer.now(loop)
-        var entry = incoming[header.transfer] ?? {
-            onLog("receiving a handoff from \(identity.node): \(header.count) chunks")
-            return IncomingHandoff(from: identity.node, count: header.count, started: now, lastChunk: now)
-        }()
-        guard entry.from == identity.node, entry.count == header.count else {
-            onLog("handoff frame from \(identity.node) does not match its transfer; closing its connection")
-            return c.close(nil)
-        }
-        guard isEnd ? onHandoffEnd(body, identity) : onHandoffChunk(body, identity) else {
-            onLog("could not merge handoff chunk \(header.index) from \(identity.node); closing its connection")
-            incoming[header.transfer] = nil
-            return c.close(nil)
-        }
-        // A node that is stopping itself merges (harmless: idempotent) but acknowledges nothing:
-        // what it merges now may miss its own handoff or snapshot, so the sender must not count
-        // on it. Its `leaving` frame, sent before, makes the sender choose another successor.
-        if !isLeaving {
-            c.send(Frame(type: .handoffAck, payload: HandoffCodec.encodeAck(transfer: header.transfer, index: header.index)))
-        }
-        entry.merged = max(entry.merged, header.index + 1)
-        entry.lastChunk = now
-        handoffsReceived += isEnd ? 1 : 0
-        if isEnd {
-            incoming[header.transfer] = nil
-            onLog("handoff from \(identity.node) complete: \(header.count) chunks merged in \(now - entry.started) ms")
-        } else {
-            incoming[header.transfer] = entry
-        }
-    }
-
-    /// Transfers whose sender fell silent are dropped after `receiverTimeoutMilliseconds` (H6);
-    /// what was merged stays (it is idempotent), nothing else is held.
-    func abandonStaleHandoffs() {
-        let now = UVTimer.now(loop)
-        for (id, entry) in incoming where now - entry.lastChunk >= handoffReceiverTimeoutMilliseconds {
-            incoming[id] = nil
-            onLog("abandoned the handoff from \(entry.from) after \(entry.merged) of \(entry.count + 1) chunks (nothing for \(now - entry.lastChunk) ms); the merged chunks stay")
-        }
     }
 
     func outgoingDeadline(_ run: HandoffRun) -> UInt64 { run.settings.deadlineMilliseconds }

@@ -70,12 +70,10 @@ public final class MeshNode {
     public var onLog: (String) -> Void = { _ in }
 
     // Handoff (MeshNode+Handoff.swift): the store's side, then the state.
-    /// Chunk start cursors of the store for chunks of about this many bytes.
-    public var handoffPlan: (Int) -> [Int] = { _ in [0] }
+    /// The store's plan for chunks of about this many bytes, with its watermarks (one instant).
+    public var handoffPlan: (Int) -> SnapshotPlan = { _ in SnapshotPlan(starts: [0], end: 0, watermarks: StoreSnapshot.encode(watermarks: [:])) }
     /// Chunk `index` of a plan, taken from the store as it is now.
-    public var handoffChunk: (Int, [Int]) -> [UInt8] = { _, _ in StoreSnapshot.emptyChunk }
-    /// The store's watermarks, encoded (a handoff's end).
-    public var currentWatermarks: () -> [UInt8] = { StoreSnapshot.encode(watermarks: [:]) }
+    public var handoffChunk: (Int, SnapshotPlan) -> [UInt8] = { _, _ in StoreSnapshot.emptyChunk }
     /// A handoff chunk arrived: merge it (idempotent); false refuses it.
     public var onHandoffChunk: ([UInt8], PeerIdentity) -> Bool = { _, _ in true }
     /// A handoff's watermarks arrived after all its chunks: raise them; false refuses them.
@@ -98,6 +96,8 @@ public final class MeshNode {
     // Anti-entropy (MeshNode+AntiEntropy.swift).
     /// The store's watermark per origin.
     public var localWatermarks: () -> [Origin: UInt64] = { [:] }
+    /// The watermarks of the origins the store still holds data of (what a digest offers).
+    public var digestWatermarks: () -> [Origin: UInt64] = { [:] }
     /// This replica's data of one origin, for a peer that lacks some of it.
     public var originSnapshot: (Origin) -> StoreSnapshot = { _ in StoreSnapshot(chunks: [], watermarks: StoreSnapshot.encode(watermarks: [:])) }
     /// A digest goes to every peer every this many heartbeats.
@@ -139,6 +139,8 @@ public final class MeshNode {
     public private(set) var rejections: [String: Int] = [:]
     /// One rejection line per remote host per minute.
     var rejectionLines = LogLimiter(period: 60_000)
+    /// One line per peer per minute for an established connection closed for a reason.
+    var closeLines = LogLimiter(period: 60_000)
     /// One dial-failure line per address per minute.
     var dialFailureLines = LogLimiter(period: 60_000)
     /// Dials that failed (for tests and metrics; the log shows one per address per minute).
@@ -279,6 +281,10 @@ public final class MeshNode {
         peer.onEstablished = { [weak self] c, identity in self?.established(c, identity) }
         peer.onFrame = { [weak self] c, frame in self?.frame(frame, from: c) }
         peer.onClosed = { [weak self] c, reason in self?.closed(c, reason) }
+        peer.onUnknownType = { [weak self] c, type in
+            guard let self, let name = c.peer?.node, closeLines.allows("\(name) type \(type)", now: UVTimer.now(loop)) else { return }
+            onLog("\(name) sent a frame of type \(type), unknown to this version; skipped (a newer version? logged once a minute)")
+        }
         peer.start()
     }
 
@@ -319,6 +325,7 @@ public final class MeshNode {
         }
         // Tell everyone who we know now (ourselves first), so they can dial the rest (M8).
         gossip()
+        antiEntropy.sent[identity.node] = nil  // a new connection gets the next digest in full
         handoffConnectionEstablished(c, identity)
         onEstablished(identity)
     }
@@ -382,7 +389,7 @@ public final class MeshNode {
         case .handoffChunk, .handoffEnd:
             handoffReceived(frame, from: c, identity)
         case .handoffAck:
-            handoffAcked(frame.payload, from: identity)
+            handoffAcked(frame.payload, from: c, identity)
         case .leaving:
             leaving[identity.node] = identity.incarnation
             onLog("\(identity.node) is stopping; it will not be chosen as a handoff successor")
@@ -400,11 +407,11 @@ public final class MeshNode {
             return
         }
         connections[identity.node] = nil
-        if let reason, reason != PeerConnection.closedByPeer, rejectionLines.allows(identity.node, now: UVTimer.now(loop)) {
+        if let reason, reason != PeerConnection.closedByPeer, closeLines.allows(identity.node, now: UVTimer.now(loop)) {
             // A frame this node could not take (another protocol version, say): say which (H12).
             onLog("connection with \(identity.node) closed: \(reason)")
         }
         for change in table.disconnected(name: identity.node, incarnation: identity.incarnation) { onChange(change) }
-        handoffConnectionLost(identity)
+        handoffConnectionLost(c)
     }
 }

@@ -29,6 +29,8 @@ final class PeerConnection {
     var onEstablished: (PeerConnection, PeerIdentity) -> Void = { _, _ in }
     var onFrame: (PeerConnection, Frame) -> Void = { _, _ in }
     var onClosed: (PeerConnection, String?) -> Void = { _, _ in }
+    /// An authenticated peer sent a frame of a type this build does not know; it was skipped.
+    var onUnknownType: (PeerConnection, UInt8) -> Void = { _, _ in }
     /// The reason given when the peer closed or reset the connection.
     static let closedByPeer = "connection closed by peer"
 
@@ -98,6 +100,7 @@ final class PeerConnection {
         } catch {
             return close(error.description)
         }
+        for type in decoder.takeSkipped() { onUnknownType(self, type) }
         for frame in frames where !isClosed {
             switch phase {
             case .handshaking: perform(handshake.receive(frame))
@@ -116,6 +119,7 @@ final class PeerConnection {
                 phase = .established(peer)
                 self.peer = peer
                 decoder.limit = WireProtocol.maxFrameBytes
+                decoder.skipsUnknownTypes = true
                 onEstablished(self, peer)
             case .fail(let error):
                 close(error.description)

@@ -10,16 +10,18 @@ import MetStore
 /// writes one per node) on top of what peers send never double counts. Both calls block (libpq):
 /// never on the loop.
 enum LastNodeSnapshot {
-    static func save(_ config: NodeConfig, collector: Collector, logger: Logger) {
+    /// `forgetAfterSeconds`: the retention; older snapshots of the cluster are deleted as this one is written.
+    static func save(_ config: NodeConfig, forgetAfterSeconds: Int, collector: Collector, logger: Logger) {
         guard let database = config.database else { return }
         // Chunk by chunk, each taken from the store as it is written: memory stays at one chunk.
-        let marks = StoreSnapshot.encode(watermarks: collector.watermarks)
         let plan = collector.withStore { $0.snapshotPlan(maxChunkBytes: config.handoffChunkBytes) }
+        let marks = plan.watermarks
         var bytes = marks.count
         do {
             let conn = try PostgresConnection(connectionString: database)
             defer { conn.close() }
-            try conn.writeSnapshot(cluster: config.cluster, node: config.node, count: plan.count + 1, prefix: config.prefix) { i in
+            try conn.writeSnapshot(cluster: config.cluster, node: config.node, count: plan.count + 1, prefix: config.prefix,
+                                   forgetAfterSeconds: forgetAfterSeconds) { i in
                 guard i > 0 else { return marks }
                 let chunk = collector.withStore { $0.snapshotChunk(i - 1, of: plan) }
                 bytes += chunk.count
@@ -33,18 +35,29 @@ enum LastNodeSnapshot {
 
     static func load(_ config: NodeConfig, maxAgeSeconds: Int, collector: Collector, logger: Logger) {
         guard let database = config.database else { return }
+        let conn: PostgresConnection
+        let nodes: [(node: String, age: Int, chunks: Int)]
         do {
-            let conn = try PostgresConnection(connectionString: database)
-            defer { conn.close() }
-            let now = NodeRecorder.wallClockSecond()
-            for snapshot in try conn.readSnapshots(cluster: config.cluster, maxAgeSeconds: maxAgeSeconds, prefix: config.prefix) {
-                guard let marks = snapshot.chunks.first else { continue }
-                for chunk in snapshot.chunks.dropFirst() { try collector.merge(chunk: chunk, now: now) }
-                try collector.merge(watermarks: marks, now: now)
-                logger.notice("loaded the snapshot \(snapshot.node) wrote to Postgres \(snapshot.age) s ago (\(snapshot.chunks.count - 1) chunks)")
-            }
+            conn = try PostgresConnection(connectionString: database)
+            nodes = try conn.snapshotNodes(cluster: config.cluster, maxAgeSeconds: maxAgeSeconds, prefix: config.prefix)
         } catch {
-            logger.warning("could not load the cluster's snapshots from Postgres: \(error)")
+            return logger.warning("could not load the cluster's snapshots from Postgres: \(error)")
+        }
+        defer { conn.close() }
+        // One node's snapshot at a time, one chunk at a time; a bad one is skipped, not the rest.
+        for (node, age, count) in nodes {
+            do {
+                guard let marks = try conn.snapshotChunk(cluster: config.cluster, node: node, index: 0, prefix: config.prefix) else { continue }
+                let now = NodeRecorder.wallClockSecond()
+                for i in 1..<max(1, count) {
+                    guard let chunk = try conn.snapshotChunk(cluster: config.cluster, node: node, index: i, prefix: config.prefix) else { break }
+                    try collector.merge(chunk: chunk, now: now)
+                }
+                try collector.merge(watermarks: marks, now: now)
+                logger.notice("loaded the snapshot \(node) wrote to Postgres \(age) s ago (\(count - 1) chunks)")
+            } catch {
+                logger.warning("could not load the snapshot \(node) wrote to Postgres: \(error); the others are still loaded")
+            }
         }
     }
 }

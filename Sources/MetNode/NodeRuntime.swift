@@ -74,9 +74,14 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
             mesh.ownSnapshot = { collector.withStore { $0.snapshot(of: origin) } }
             mesh.originSnapshot = { other in collector.withStore { $0.snapshot(of: other) } }
             mesh.localWatermarks = { collector.watermarks }
+            mesh.digestWatermarks = {
+                collector.withStore { store in
+                    let held = store.originsWithData
+                    return store.watermarks.filter { held.contains($0.key) }
+                }
+            }
             mesh.handoffPlan = { bytes in collector.withStore { $0.snapshotPlan(maxChunkBytes: bytes) } }
             mesh.handoffChunk = { index, plan in collector.withStore { $0.snapshotChunk(index, of: plan) } }
-            mesh.currentWatermarks = { StoreSnapshot.encode(watermarks: collector.watermarks) }
             mesh.onHandoffChunk = { chunk, peer in
                 do { try collector.merge(chunk: chunk, now: NodeRecorder.wallClockSecond()) } catch {
                     logger.warning("handoff chunk from \(peer.node) refused: \(error)")
@@ -180,12 +185,15 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
     /// peer): releases the lease (when leading), hands the store off to a successor, or, with
     /// none to take it and a database, writes it to Postgres; then closes the mesh and the loop.
     public func shutdown() async {
+        // Said first, so that in a mass stop nobody picks this node while its lease is released.
+        loop.execute { [self] in mesh.announceLeaving() }
         if let reporter { await Task.detached { reporter.stop() }.value }
         let outcome = await handOff()
         // No successor took the store (every peer gone or stopping too): the last node writes it.
         if config.database != nil, !outcome.isCompleted {
             let (config, collector, logger) = (self.config, self.collector, self.logger)
-            await Task.detached { LastNodeSnapshot.save(config, collector: collector, logger: logger) }.value
+            let retention = resolved.tiers.retention
+            await Task.detached { LastNodeSnapshot.save(config, forgetAfterSeconds: retention, collector: collector, logger: logger) }.value
         }
         // The last batch was handed to the loop before this: let it reach every peer, then close.
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in

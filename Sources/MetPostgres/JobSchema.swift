@@ -81,17 +81,25 @@ public enum JobSchema {
               PRIMARY KEY (cluster, node, chunk)
             )
             """,
-            // Tables from before snapshots were kept per node had the key (cluster, chunk).
-            """
-            DO $$ BEGIN
-              IF (SELECT array_length(conkey, 1) FROM pg_constraint
-                  WHERE conrelid = '\(p).met_snapshots'::regclass AND contype = 'p') = 2 THEN
-                ALTER TABLE \(p).met_snapshots DROP CONSTRAINT met_snapshots_pkey, ADD PRIMARY KEY (cluster, node, chunk);
-              END IF;
-            END $$
-            """,
+            snapshotKeyMigration(prefix: prefix),
             jobCountsFunction(prefix: prefix),
         ]
+    }
+
+    /// Re-keys a `met_snapshots` table from before snapshots were kept per node (its key was
+    /// `(cluster, chunk)`); does nothing on a current one. Also run before every snapshot write,
+    /// so nodes upgraded without `met schema` do not collide.
+    public static func snapshotKeyMigration(prefix: String = "public") -> String {
+        let p = identifier(prefix)
+        let literal = "'" + prefix.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'"
+        return """
+            DO $met_migrate$ BEGIN
+              IF (SELECT array_length(conkey, 1) FROM pg_constraint
+                  WHERE conrelid = to_regclass(format('%I.met_snapshots', \(literal))) AND contype = 'p') = 2 THEN
+                ALTER TABLE \(p).met_snapshots DROP CONSTRAINT met_snapshots_pkey, ADD PRIMARY KEY (cluster, node, chunk);
+              END IF;
+            END $met_migrate$
+            """
     }
 
     /// `met_job_counts(estimate_limit)`: every (state, queue) present, found by a skip scan of

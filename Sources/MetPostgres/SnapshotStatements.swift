@@ -14,13 +14,17 @@ extension PostgresConnection {
     }
 
     /// Replaces `node`'s snapshot in `cluster` with `count` chunks (index 0: the watermarks),
-    /// atomically. Each chunk is asked of `chunk` as it is written, so only one is held at a time.
+    /// atomically, and deletes the cluster's snapshots older than `forgetAfterSeconds` (nobody
+    /// would load them). Each chunk is asked of `chunk` as it is written, so only one is held at a
+    /// time.
     public func writeSnapshot(cluster: String, node: String, count: Int, prefix: String = "public",
-                              chunk: (Int) -> [UInt8]) throws(PostgresError) {
+                              forgetAfterSeconds: Int = 86_400, chunk: (Int) -> [UInt8]) throws(PostgresError) {
         let table = "\(JobSchema.identifier(prefix)).met_snapshots"
+        _ = try query(JobSchema.snapshotKeyMigration(prefix: prefix))
         _ = try query("BEGIN")
         do {
-            _ = try query("DELETE FROM \(table) WHERE cluster = $1 AND node = $2", [cluster, node])
+            _ = try query("DELETE FROM \(table) WHERE cluster = $1 AND (node = $2 OR taken_at < now() - $3::bigint * interval '1 second')",
+                          [cluster, node, String(forgetAfterSeconds)])
             for i in 0..<count {
                 _ = try query("INSERT INTO \(table) (cluster, node, chunk, data) VALUES ($1, $2, $3::int, $4::bytea)",
                               [cluster, node, String(i), "\\x" + Self.hex(chunk(i))])
@@ -37,19 +41,40 @@ extension PostgresConnection {
         try writeSnapshot(cluster: cluster, node: node, count: chunks.count, prefix: prefix) { chunks[$0] }
     }
 
-    /// The cluster's snapshots written less than `maxAgeSeconds` ago, one per node, by node name.
-    public func readSnapshots(cluster: String, maxAgeSeconds: Int, prefix: String = "public") throws(PostgresError) -> [StoredSnapshot] {
+    /// The nodes whose snapshots in `cluster` were written less than `maxAgeSeconds` ago, by
+    /// name, with each snapshot's age in seconds and its number of chunks (watermarks included).
+    public func snapshotNodes(cluster: String, maxAgeSeconds: Int, prefix: String = "public") throws(PostgresError)
+        -> [(node: String, age: Int, chunks: Int)] {
         let rows = try query("""
-            SELECT node, data, extract(epoch from now() - taken_at)::bigint FROM \(JobSchema.identifier(prefix)).met_snapshots
-            WHERE cluster = $1 AND taken_at > now() - $2::bigint * interval '1 second' ORDER BY node, chunk
+            SELECT node, extract(epoch from now() - min(taken_at))::bigint, count(*) FROM \(JobSchema.identifier(prefix)).met_snapshots
+            WHERE cluster = $1 AND taken_at > now() - $2::bigint * interval '1 second' GROUP BY node ORDER BY node
             """, [cluster, String(maxAgeSeconds)])
+        return rows.rows.compactMap { row in
+            guard let node = row[0], let age = row[1].flatMap({ Int($0) }), let n = row[2].flatMap({ Int($0) }) else { return nil }
+            return (node, age, n)
+        }
+    }
+
+    /// Chunk `index` of `node`'s snapshot (0: the watermarks); nil when there is none.
+    public func snapshotChunk(cluster: String, node: String, index: Int, prefix: String = "public") throws(PostgresError) -> [UInt8]? {
+        let rows = try query("SELECT data FROM \(JobSchema.identifier(prefix)).met_snapshots WHERE cluster = $1 AND node = $2 AND chunk = $3::int",
+                             [cluster, node, String(index)])
+        guard let text = rows.rows.first?[0] else { return nil }
+        guard let bytes = Self.unhex(text) else { throw PostgresError(.query, message: "a met_snapshots row is not bytea hex") }
+        return bytes
+    }
+
+    /// The cluster's snapshots written less than `maxAgeSeconds` ago, one per node, by node name
+    /// (all of them in memory: for tests and small stores; nodes load them chunk by chunk).
+    public func readSnapshots(cluster: String, maxAgeSeconds: Int, prefix: String = "public") throws(PostgresError) -> [StoredSnapshot] {
         var out: [StoredSnapshot] = []
-        for row in rows.rows {
-            guard let node = row[0], let text = row[1], let bytes = Self.unhex(text) else {
-                throw PostgresError(.query, message: "a met_snapshots row is not (node, bytea hex)")
+        for (node, age, count) in try snapshotNodes(cluster: cluster, maxAgeSeconds: maxAgeSeconds, prefix: prefix) {
+            var chunks: [[UInt8]] = []
+            for i in 0..<count {
+                guard let chunk = try snapshotChunk(cluster: cluster, node: node, index: i, prefix: prefix) else { break }
+                chunks.append(chunk)
             }
-            if out.last?.node != node { out.append(StoredSnapshot(node: node, chunks: [], age: row[2].flatMap { Int($0) } ?? 0)) }
-            out[out.count - 1].chunks.append(bytes)
+            out.append(StoredSnapshot(node: node, chunks: chunks, age: age))
         }
         return out
     }

@@ -9,6 +9,23 @@ import MetValues
 /// copies differ, the one with the larger max seq holds a batch the other lacks, and — being a
 /// longer prefix — everything the other holds. Equal max seqs mean the same batches. So keeping
 /// the larger is a join: idempotent, commutative, associative, whatever the resolutions.
+/// See ``SeriesStore/snapshotPlan(maxChunkBytes:)``.
+public struct SnapshotPlan: Sendable, Equatable {
+    /// The first timeline of each chunk.
+    public var starts: [Int]
+    /// One past the last timeline of the last chunk.
+    public var end: Int
+    /// The store's watermarks when the plan was made (a streamed snapshot's end).
+    public var watermarks: [UInt8]
+    public var count: Int { starts.count }
+
+    public init(starts: [Int], end: Int, watermarks: [UInt8]) {
+        self.starts = starts
+        self.end = end
+        self.watermarks = watermarks
+    }
+}
+
 public struct MergeStats: Sendable, Equatable {
     public var timelines = 0
     public var windowsReplaced = 0
@@ -39,27 +56,29 @@ extension SeriesStore {
         snapshotChunk(from: cursor, maxBytes: maxBytes, origin: nil)
     }
 
-    /// Where each chunk of a streamed snapshot starts: timeline cursors, the first 0, each chunk
-    /// about `maxChunkBytes` (a timeline is never split). Timelines are only ever appended, so a
-    /// cursor stays valid while the store changes; the last chunk runs to the store's end as it
-    /// is when that chunk is taken. Computing the plan encodes nothing.
-    public func snapshotPlan(maxChunkBytes: Int = 1 << 20) -> [Int] {
+    /// A streamed snapshot's plan (handoff, the Postgres snapshot): where each chunk starts, where
+    /// the last ends, and the watermarks, all taken at one instant. Timelines are only appended,
+    /// so the cursors stay valid while the store changes. Every batch at or below the watermarks
+    /// was applied before the plan, so its points are in the planned timelines; chunks taken later
+    /// may hold more (newer points of those timelines), which merges idempotently. Planning
+    /// encodes nothing.
+    public func snapshotPlan(maxChunkBytes: Int = 1 << 20) -> SnapshotPlan {
         var starts = [0]
         var size = 0
         for (i, t) in timelines.enumerated() where !t.isEmpty {
-            if size >= maxChunkBytes {
+            if size > 0, size + t.heapBytes > maxChunkBytes {
                 starts.append(i)
                 size = 0
             }
             size += t.heapBytes
         }
-        return starts
+        return SnapshotPlan(starts: starts, end: timelines.count, watermarks: SnapshotCodec.encodeWatermarks(watermarks))
     }
 
-    /// Chunk `index` of a streamed snapshot planned by ``snapshotPlan(maxChunkBytes:)``.
-    public func snapshotChunk(_ index: Int, of plan: [Int]) -> [UInt8] {
-        let end = index + 1 < plan.count ? plan[index + 1] : timelines.count
-        return snapshotChunk(from: plan[index], maxBytes: .max, origin: nil, end: end).bytes
+    /// Chunk `index` of a plan, as the store holds those timelines now.
+    public func snapshotChunk(_ index: Int, of plan: SnapshotPlan) -> [UInt8] {
+        let end = index + 1 < plan.starts.count ? plan.starts[index + 1] : plan.end
+        return snapshotChunk(from: plan.starts[index], maxBytes: .max, origin: nil, end: end).bytes
     }
 
     func snapshotChunk(from cursor: Int, maxBytes: Int, origin: UInt32?, end: Int? = nil) -> (bytes: [UInt8], next: Int) {

@@ -145,6 +145,13 @@ public final class SeriesStore {
 
     public var timelineCount: Int { timelines.count }
 
+    /// The origins at least one non-empty timeline holds points of (one pass over the timelines).
+    public var originsWithData: Set<Origin> {
+        var ids = Set<UInt32>()
+        for (i, t) in timelines.enumerated() where !t.isEmpty { ids.insert(catalog.keys[i].origin) }
+        return Set(ids.map { catalog.origins[Int($0)] })
+    }
+
     /// Number of stored points (rows), rollups excluded.
     public var pointCount: Int { timelines.reduce(0) { $0 + $1.count } }
 

@@ -10,6 +10,17 @@ public struct FrameDecoder: Sendable {
     private var buffer: [UInt8] = []
     private var start = 0
     private var failure: FrameError?
+    /// After the handshake: frames of a type this build does not know are skipped (a newer
+    /// version's), not an error, so versions can add frame types and still interoperate.
+    public var skipsUnknownTypes = false
+    /// The types of the frames skipped since ``takeSkipped()`` was last called.
+    private var skipped: [UInt8] = []
+
+    /// The types of the frames skipped since the last call.
+    public mutating func takeSkipped() -> [UInt8] {
+        defer { skipped.removeAll() }
+        return skipped
+    }
 
     public init(limit: Int = WireProtocol.maxPreAuthFrameBytes) {
         self.limit = limit
@@ -38,16 +49,23 @@ public struct FrameDecoder: Sendable {
     }
 
     private mutating func next() throws(FrameError) -> Frame? {
-        guard buffer.count - start >= 4 else { return nil }
-        let length = UInt32(buffer[start]) << 24 | UInt32(buffer[start + 1]) << 16 | UInt32(buffer[start + 2]) << 8 | UInt32(buffer[start + 3])
-        guard length >= 2 else { throw .empty }
-        guard length <= UInt32(limit) else { throw .oversized(length: length, limit: limit) }
-        if buffer.count - start >= 5, buffer[start + 4] != WireProtocol.version { throw .unknownVersion(buffer[start + 4]) }
-        guard buffer.count - start >= 4 + Int(length) else { return nil }
-        let typeByte = buffer[start + 5]
-        guard let type = FrameType(rawValue: typeByte) else { throw .unknownType(typeByte) }
-        let payload = Array(buffer[(start + 6)..<(start + 4 + Int(length))])
-        start += 4 + Int(length)
-        return Frame(type: type, payload: payload)
+        while true {
+            guard buffer.count - start >= 4 else { return nil }
+            let length = UInt32(buffer[start]) << 24 | UInt32(buffer[start + 1]) << 16 | UInt32(buffer[start + 2]) << 8 | UInt32(buffer[start + 3])
+            guard length >= 2 else { throw .empty }
+            guard length <= UInt32(limit) else { throw .oversized(length: length, limit: limit) }
+            if buffer.count - start >= 5, buffer[start + 4] != WireProtocol.version { throw .unknownVersion(buffer[start + 4]) }
+            guard buffer.count - start >= 4 + Int(length) else { return nil }
+            let typeByte = buffer[start + 5]
+            guard let type = FrameType(rawValue: typeByte) else {
+                guard skipsUnknownTypes else { throw .unknownType(typeByte) }
+                skipped.append(typeByte)
+                start += 4 + Int(length)
+                continue
+            }
+            let payload = Array(buffer[(start + 6)..<(start + 4 + Int(length))])
+            start += 4 + Int(length)
+            return Frame(type: type, payload: payload)
+        }
     }
 }

@@ -80,7 +80,7 @@ struct KeyframeSQLTests {
         defer { drop() }
         let table = "\(JobSchema.identifier(prefix)).met_snapshots"
         _ = try conn.query("ALTER TABLE \(table) DROP CONSTRAINT met_snapshots_pkey, ADD PRIMARY KEY (cluster, chunk)")
-        for statement in JobSchema.statements(prefix: prefix) { _ = try conn.query(statement) }
+        // No `met schema` run in between: the write itself re-keys the table.
         try conn.writeSnapshot(cluster: "c", node: "a", chunks: [[1]], prefix: prefix)
         try conn.writeSnapshot(cluster: "c", node: "b", chunks: [[2]], prefix: prefix)  // chunk 0 again: fine per node
         #expect(try conn.readSnapshots(cluster: "c", maxAgeSeconds: 60, prefix: prefix).map(\.node) == ["a", "b"])
@@ -99,8 +99,12 @@ struct KeyframeSQLTests {
         // A node's new snapshot replaces its old one whole.
         try conn.writeSnapshot(cluster: "c", node: "a", count: 2, prefix: prefix) { [UInt8(9), UInt8($0)] }
         #expect(try conn.readSnapshots(cluster: "c", maxAgeSeconds: 60, prefix: prefix).map(\.chunks) == [[[9, 0], [9, 1]], [[7]]])
-        // Older than the retention: ignored.
+        // Older than the retention: ignored, and deleted by the next write.
         _ = try conn.query("UPDATE \(JobSchema.identifier(prefix)).met_snapshots SET taken_at = now() - interval '3 hours' WHERE node = 'a'")
         #expect(try conn.readSnapshots(cluster: "c", maxAgeSeconds: 9300, prefix: prefix).map(\.node) == ["b"])
+        try conn.writeSnapshot(cluster: "c", node: "b", count: 1, prefix: prefix, forgetAfterSeconds: 9300) { _ in [8] }
+        #expect(try conn.snapshotNodes(cluster: "c", maxAgeSeconds: 1_000_000, prefix: prefix).map(\.node) == ["b"])
+        #expect(try conn.snapshotChunk(cluster: "c", node: "b", index: 0, prefix: prefix) == [8])
+        #expect(try conn.snapshotChunk(cluster: "c", node: "a", index: 0, prefix: prefix) == nil)
     }
 }

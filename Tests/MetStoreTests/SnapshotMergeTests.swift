@@ -39,19 +39,19 @@ import Testing
         let source = SeriesStore()
         for b in history(seed: 5) { source.apply(b, now: now) }
         source.compact(now: now)
-        let marks = StoreSnapshot.encode(watermarks: source.watermarks)
         let plan = source.snapshotPlan(maxChunkBytes: 2048)
-        #expect(plan.count > 3 && plan.first == 0 && plan == plan.sorted())
+        #expect(plan.count > 3 && plan.starts.first == 0 && plan.starts == plan.starts.sorted())
+        #expect(plan.watermarks == StoreSnapshot.encode(watermarks: source.watermarks))
         let target = SeriesStore()
-        let order = Array(plan.indices.reversed()) + [0, plan.count / 2]
+        let order = Array(plan.starts.indices.reversed()) + [0, plan.count / 2]
         for i in order { try target.merge(chunk: source.snapshotChunk(i, of: plan), now: now) }
-        try target.merge(watermarks: marks)
+        try target.merge(watermarks: plan.watermarks)
         #expect(try answers(target, now: now) == answers(source, now: now))
         #expect(target.watermarks == source.watermarks)
         // Every timeline is in exactly one chunk: the chunks together are the whole snapshot.
         let whole = source.snapshot(maxChunkBytes: .max).chunks.count
         #expect(whole == 1)
-        #expect(SeriesStore().snapshotPlan() == [0])
+        #expect(SeriesStore().snapshotPlan().starts == [0])
     }
 
     @Test func prefixesMergeToTheLongerOneWhateverTheOrderAndCompaction() throws {

@@ -65,6 +65,20 @@ import Testing
         #expect(throws: FrameError.empty) { try e.feed([0, 0, 0, 1, WireProtocol.version]) }
     }
 
+    /// After the handshake a newer version's frame type is skipped, not fatal (RELIABILITY H12),
+    /// and the frames around it still come out; its type is reported once.
+    @Test func afterTheHandshakeUnknownTypesAreSkipped() throws {
+        var d = FrameDecoder(limit: WireProtocol.maxFrameBytes)
+        d.skipsUnknownTypes = true
+        let known = Frame(type: .heartbeat, payload: [1]).encoded()
+        let stream = known + [0, 0, 0, 4, WireProtocol.version, 200, 7, 7] + known
+        #expect(try d.feed(stream).map(\.type) == [.heartbeat, .heartbeat])
+        #expect(d.takeSkipped() == [200])
+        #expect(d.takeSkipped().isEmpty)
+        // Still checked: version and length.
+        #expect(throws: FrameError.unknownVersion(9)) { try d.feed([0, 0, 0, 2, 9, 1]) }
+    }
+
     /// Seeded mutations of valid streams (CI tier of RELIABILITY S8): every input either decodes
     /// or throws FrameError; nothing crashes, and buffered bytes never exceed the limit + header.
     @Test func seededMutationFuzz() {

@@ -102,7 +102,6 @@ enum HandoffBench {
             let mesh = try! MeshNode(loop: loopA, config: .init(node: "a", incarnation: 1, secret: secret))
             mesh.handoffPlan = { bytes in source.value.snapshotPlan(maxChunkBytes: bytes) }
             mesh.handoffChunk = { index, plan in source.value.snapshotChunk(index, of: plan) }
-            mesh.currentWatermarks = { StoreSnapshot.encode(watermarks: source.value.watermarks) }
             mesh.join(seeds: [receiverAddress])
             sender.value = mesh
         }
