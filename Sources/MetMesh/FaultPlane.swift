@@ -10,6 +10,10 @@ import MetWire
 /// - `drop:TYPE:N` — from the N-th on, such frames are ignored (a peer that never answers).
 /// - `kill:TYPE:N` — at the N-th, the process sends itself SIGKILL (a crash at a chosen point).
 /// - `stop:TYPE:N` — at the N-th, the process sends itself SIGSTOP (a stall; SIGCONT resumes it).
+/// - `partition:PATH` — at every heartbeat the node reads PATH (names of peers, one per line or
+///   comma-separated; a missing file is empty) and cuts itself off from those peers: open
+///   connections to them close, new ones close as soon as they are established. Emptying the
+///   file heals the partition. The test writes the files of both sides.
 public struct FaultPlane: Sendable, Equatable {
     public enum Action: String, Sendable, CaseIterable { case cut, drop, kill, stop }
 
@@ -24,11 +28,18 @@ public struct FaultPlane: Sendable, Equatable {
     enum Verdict: Equatable { case deliver, deliverThenCut, drop }
 
     public private(set) var rules: [Rule] = []
+    /// The file naming the peers this node is partitioned from (`partition:PATH`).
+    public private(set) var partitionFile: String?
 
     public init() {}
 
     public init(parsing spec: String) throws(FaultPlaneError) {
         for rule in spec.split(separator: ",") {
+            if rule.hasPrefix("partition:") {
+                partitionFile = String(rule.dropFirst("partition:".count))
+                guard partitionFile?.isEmpty == false else { throw .init(rule: String(rule)) }
+                continue
+            }
             let parts = rule.split(separator: ":").map(String.init)
             guard parts.count == 3, let action = Action(rawValue: parts[0]),
                   let type = FrameType.allCases.first(where: { "\($0)" == parts[1] }), let n = Int(parts[2]), n >= 1 else {
@@ -36,6 +47,12 @@ public struct FaultPlane: Sendable, Equatable {
             }
             rules.append(Rule(action: action, type: type, after: n))
         }
+    }
+
+    /// The peers named in the partition file now (empty without one).
+    func partitionedPeers() -> Set<String> {
+        guard let partitionFile, let text = try? String(contentsOfFile: partitionFile, encoding: .utf8) else { return [] }
+        return Set(text.split(whereSeparator: { $0 == "\n" || $0 == "," }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
     }
 
     /// Counts a received frame and says what happens to it; `kill` and `stop` act at once.
@@ -60,6 +77,6 @@ public struct FaultPlane: Sendable, Equatable {
 public struct FaultPlaneError: Error, Equatable, CustomStringConvertible {
     public var rule: String
     public var description: String {
-        "unknown fault rule \"\(rule)\" (ACTION:FRAME-TYPE:N with ACTION one of cut, drop, kill, stop; e.g. cut:handoffAck:5)"
+        "unknown fault rule \"\(rule)\" (ACTION:FRAME-TYPE:N with ACTION one of cut, drop, kill, stop, e.g. cut:handoffAck:5; or partition:PATH)"
     }
 }

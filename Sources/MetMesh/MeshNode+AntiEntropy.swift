@@ -5,8 +5,8 @@ import MetWire
 /// What anti-entropy remembers between digests (loop thread only).
 final class AntiEntropy {
     /// Origins this node is behind a peer on: since when (loop ms), the highest seq seen, and the
-    /// peer that has it.
-    var behind: [Origin: (since: UInt64, target: UInt64, peer: String)] = [:]
+    /// peer (this incarnation of it) that has it.
+    var behind: [Origin: (since: UInt64, target: UInt64, peer: PeerIdentity)] = [:]
     /// When each origin was last asked for (loop ms).
     var asked: [Origin: UInt64] = [:]
     /// Per peer: the hash of the last digest sent and when.
@@ -21,10 +21,11 @@ final class AntiEntropy {
 /// replicas with its last batch and some without, for good. So every few heartbeats each node
 /// sends a peer its digest — its watermarks of the origins it still holds data of and is not
 /// connected to — when the digest changed since the last one that peer got, or 30 s passed
-/// (dead origins do not change, so an idle mesh sends little: B5). A node that stays behind a
-/// peer on such an origin for two digest periods asks that peer for its data of the origin (a
+/// (dead origins do not change, so an idle mesh sends little: B5). A node still behind a peer
+/// on such an origin a digest period later asks that peer for its data of the origin (a
 /// per-origin snapshot, merged idempotently, which raises the watermark), at most once per 5 s
-/// per origin.
+/// per origin. If that peer goes away (or restarts) first, the lag is forgotten until another
+/// digest shows it again.
 extension MeshNode {
     /// Origin snapshots this node asked peers for.
     public var repairsRequested: Int { antiEntropy.repairs }
@@ -64,24 +65,25 @@ extension MeshNode {
         for (origin, seq) in theirs where origin != me && !isLive(origin) && seq > (mine[origin] ?? 0) {
             let known = antiEntropy.behind[origin]
             if let known, known.target >= seq { continue }
-            antiEntropy.behind[origin] = (known?.since ?? now, seq, identity.node)
+            antiEntropy.behind[origin] = (known?.since ?? now, seq, identity)
         }
     }
 
-    /// Asks, per peer, for the origins this node has been behind on for two digest periods.
+    /// Asks, per peer, for the origins this node has been behind on for a digest period.
     func repairBehindOrigins(now: UInt64) {
         guard !antiEntropy.behind.isEmpty else { return }
         let mine = localWatermarks()
         var wanted: [String: [Origin: UInt64]] = [:]
         for (origin, state) in antiEntropy.behind {
-            if (mine[origin] ?? 0) >= state.target || isLive(origin) {
+            let peer = state.peer
+            if (mine[origin] ?? 0) >= state.target || isLive(origin) || connections[peer.node]?.peer?.incarnation != peer.incarnation {
                 antiEntropy.behind[origin] = nil
                 continue
             }
-            guard now - state.since >= 2 * digestPeriodMilliseconds, now - (antiEntropy.asked[origin] ?? 0) >= 5000,
-                  connections[state.peer]?.isEstablished == true, wanted[state.peer, default: [:]].count < 64 else { continue }
+            guard now - state.since >= digestPeriodMilliseconds, now - (antiEntropy.asked[origin] ?? 0) >= 5000,
+                  connections[peer.node]?.isEstablished == true, wanted[peer.node, default: [:]].count < 64 else { continue }
             antiEntropy.asked[origin] = now
-            wanted[state.peer, default: [:]][origin] = mine[origin] ?? 0
+            wanted[peer.node, default: [:]][origin] = mine[origin] ?? 0
         }
         for (peer, origins) in wanted {
             antiEntropy.repairs += origins.count

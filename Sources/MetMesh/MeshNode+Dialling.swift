@@ -64,4 +64,13 @@ extension MeshNode {
         guard !host.isEmpty else { return nil }
         return (host, port)
     }
+
+    /// Test fault plane: re-reads the partition file and closes connections to the peers in it.
+    func applyPartition() {
+        guard faults.partitionFile != nil else { return }
+        let now = faults.partitionedPeers()
+        if now != partitioned { onLog("fault plane: partitioned from [\(now.sorted().joined(separator: ", "))]") }
+        partitioned = now
+        for name in now { connections[name]?.close(nil) }
+    }
 }

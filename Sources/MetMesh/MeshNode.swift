@@ -82,6 +82,8 @@ public final class MeshNode {
     public var handoffReceiverTimeoutMilliseconds: UInt64 = 10_000
     /// Test-only fault injection (never set in production).
     public var faults = FaultPlane()
+    /// Peers the test fault plane partitions this node from.
+    var partitioned: Set<String> = []
     /// This node is stopping: every peer, and every new connection, is told so.
     public internal(set) var isLeaving = false
     /// Handoffs received completely (for tests and metrics).
@@ -159,6 +161,7 @@ public final class MeshNode {
     /// members not connected are dialled again as their backoff allows; handshakes past their
     /// deadline cut.
     func beat() {
+        applyPartition()
         redial()
         abandonStaleHandoffs()
         antiEntropyBeat()
@@ -294,6 +297,7 @@ public final class MeshNode {
             dialing.remove(c.address)
             retry[c.address] = nil  // connected: the next loss starts the backoff afresh
         }
+        if partitioned.contains(identity.node) { return c.close(nil) }  // test fault plane: cut off
         guard table.accepts(name: identity.node, incarnation: identity.incarnation) else {
             // Counted and logged (once a minute per host) by `rejected`, as the connection closes.
             let reason = identity.node == config.node ? "it claims this node's name"

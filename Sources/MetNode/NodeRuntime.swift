@@ -185,8 +185,7 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
     /// peer): releases the lease (when leading), hands the store off to a successor, or, with
     /// none to take it and a database, writes it to Postgres; then closes the mesh and the loop.
     public func shutdown() async {
-        // Said first, so that in a mass stop nobody picks this node while its lease is released.
-        loop.execute { [self] in mesh.announceLeaving() }
+        announceLeaving()
         if let reporter { await Task.detached { reporter.stop() }.value }
         let outcome = await handOff()
         // No successor took the store (every peer gone or stopping too): the last node writes it.
@@ -201,6 +200,12 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
             if !accepted { done.resume() }
         }
         loop.shutdown()
+    }
+
+    /// Tells every peer this node is stopping: from now on it is nobody's handoff successor, and
+    /// it acknowledges no handoff chunk. `met node` calls it as soon as SIGTERM or SIGINT arrives.
+    public func announceLeaving() {
+        loop.execute { [self] in mesh.announceLeaving() }
     }
 
     /// Streams the store to a successor (``MeshNode/handOff(_:done:)``) within `handoffTimeout`.

@@ -61,6 +61,9 @@ enum NodeLauncher {
             )
             services.append(app)
         }
+        // Last in the list, so the first told of the shutdown (services stop in reverse order):
+        // peers hear this node is leaving before its API and its mesh stop.
+        services.append(LeavingAnnouncer(runtime: runtime))
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -78,5 +81,16 @@ struct NodeService: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown { await runtime.run() }
         await runtime.shutdown()
+    }
+}
+
+/// Tells the peers this node is leaving as soon as the graceful shutdown begins (RELIABILITY
+/// H9: in a mass stop nobody picks, or waits on, a successor that is stopping too).
+struct LeavingAnnouncer: Service {
+    let runtime: NodeRuntime
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        runtime.announceLeaving()
     }
 }

@@ -37,7 +37,6 @@ struct MassStopTests {
         let took = ContinuousClock.now - start
         // Without `leaving`, each node would wait out an ack timeout (5 s) per stopping successor.
         #expect(took < .seconds(4 + count), "H9: nobody waits on a successor that is stopping too (all stopped in \(took))")
-        #expect(nodes.contains { $0.log.contains("is stopping too") || $0.log.contains("every connected peer is stopping too") })
         let wrote = nodes.filter { $0.log.contains("wrote this node's snapshot to Postgres") }
         #expect(!wrote.isEmpty, "at least one node had no successor left and wrote its snapshot")
         for n in nodes where !wrote.contains(where: { $0 === n }) {

@@ -85,7 +85,8 @@ import Testing
         #expect(plane.rules.map(\.action) == [.cut, .drop, .kill, .stop])
         #expect(plane.rules.map(\.type) == [.handoffAck, .resend, .handoffChunk, .batch])
         #expect(plane.rules.map(\.after) == [5, 1, 2, 3])
-        for bad in ["cut:handoffAck", "explode:batch:1", "cut:nonsense:1", "cut:batch:0", "cut:batch:x"] {
+        #expect(try FaultPlane(parsing: "partition:/tmp/p,cut:batch:1").partitionFile == "/tmp/p")
+        for bad in ["cut:handoffAck", "explode:batch:1", "cut:nonsense:1", "cut:batch:0", "cut:batch:x", "partition:"] {
             #expect(throws: FaultPlaneError.self) { try FaultPlane(parsing: bad) }
         }
     }
