@@ -161,61 +161,65 @@ extension Sketch {
 
     /// ``readBins(_:dense:into:total:)``'s checks without a store: returns the new total.
     static func skipBins(_ r: inout ByteReader, dense: Bool, total: UInt64) throws(DecodeError) -> UInt64 {
-        let range = IndexMapping.indexRange
         var total = total
         if dense {
-            let first = try r.readSignedVarint()
-            let n = try r.readLength(max: Swift.min(r.remaining, range.count), "dense bin count")
-            guard n > 0, first >= Int64(range.lowerBound), first <= Int64(range.upperBound),
-                Int64(n) - 1 <= Int64(range.upperBound) - first
-            else {
-                throw .invalid("dense bin range")
-            }
-            for _ in 0..<n {
-                let (t, o) = total.addingReportingOverflow(try r.readVarint())
-                guard !o else { throw .invalid("bin counts overflow") }
-                total = t
-            }
+            let (_, n) = try readDenseRun(&r)
+            for _ in 0..<n { try add(try r.readVarint(), to: &total) }
         } else {
-            let n = try r.readLength(max: Swift.min(r.remaining / 2, range.count), "sparse bin count")
-            guard n > 0 else { throw .invalid("sparse bin count") }
-            var bin = try r.readSignedVarint()
-            for i in 0..<n {
-                if i > 0 {
-                    let gap = try r.readVarint()
-                    guard gap > 0, gap <= UInt64(range.count) else { throw .invalid("bin gap") }
-                    bin += Int64(gap)
-                }
-                let c = try r.readVarint()
-                guard c > 0 else { throw .invalid("sparse bin count of zero") }
+            let range = IndexMapping.indexRange
+            try readSparseBins(&r) { bin, c throws(DecodeError) in
                 guard bin >= Int64(range.lowerBound), bin <= Int64(range.upperBound) else { throw .invalid("bin index") }
-                let (t, o) = total.addingReportingOverflow(c)
-                guard !o else { throw .invalid("bin counts overflow") }
-                total = t
+                try add(c, to: &total)
             }
         }
         return total
     }
 
+    /// Adds a bin's count to the running total, refusing an overflow.
+    @inline(__always) static func add(_ c: UInt64, to total: inout UInt64) throws(DecodeError) {
+        let (t, o) = total.addingReportingOverflow(c)
+        guard !o else { throw .invalid("bin counts overflow") }
+        total = t
+    }
+
+    /// A dense run's header: its first bin and its length, the whole run checked to lie in the
+    /// index range; each count takes at least one byte, so a length beyond the bytes left is a lie.
+    static func readDenseRun(_ r: inout ByteReader) throws(DecodeError) -> (first: Int64, n: Int) {
+        let range = IndexMapping.indexRange
+        let first = try r.readSignedVarint()
+        let n = try r.readLength(max: Swift.min(r.remaining, range.count), "dense bin count")
+        guard n > 0, first >= Int64(range.lowerBound), first <= Int64(range.upperBound),
+            Int64(n) - 1 <= Int64(range.upperBound) - first
+        else {
+            throw .invalid("dense bin range")
+        }
+        return (first, n)
+    }
+
+    /// The sparse layout: `body` gets every bin and its count, gaps and counts checked (the
+    /// bin's range is the caller's to check).
+    static func readSparseBins(_ r: inout ByteReader, _ body: (Int64, UInt64) throws(DecodeError) -> Void) throws(DecodeError) {
+        let range = IndexMapping.indexRange
+        let n = try r.readLength(max: Swift.min(r.remaining / 2, range.count), "sparse bin count")
+        guard n > 0 else { throw .invalid("sparse bin count") }
+        var bin = try r.readSignedVarint()
+        for i in 0..<n {
+            if i > 0 {
+                let gap = try r.readVarint()
+                guard gap > 0, gap <= UInt64(range.count) else { throw .invalid("bin gap") }
+                bin += Int64(gap)
+            }
+            let c = try r.readVarint()
+            guard c > 0 else { throw .invalid("sparse bin count of zero") }
+            try body(bin, c)
+        }
+    }
+
     static func readBins(_ r: inout ByteReader, dense: Bool, into store: inout BinStore, total: UInt64) throws(DecodeError) -> UInt64 {
         let range = IndexMapping.indexRange
         var total = total
-        func take(_ bin: Int64, _ c: UInt64) throws(DecodeError) {
-            guard bin >= Int64(range.lowerBound), bin <= Int64(range.upperBound) else { throw .invalid("bin index") }
-            let (t, o) = total.addingReportingOverflow(c)
-            guard !o else { throw .invalid("bin counts overflow") }
-            total = t
-            store.add(Int32(bin), c)
-        }
         if dense {
-            let first = try r.readSignedVarint()
-            // Each count takes at least one byte: a length beyond the bytes left is a lie.
-            let n = try r.readLength(max: Swift.min(r.remaining, range.count), "dense bin count")
-            guard n > 0, first >= Int64(range.lowerBound), first <= Int64(range.upperBound),
-                Int64(n) - 1 <= Int64(range.upperBound) - first
-            else {
-                throw .invalid("dense bin range")
-            }
+            let (first, n) = try readDenseRun(&r)
             // The whole run is in range (checked above), so only the counts need checking here.
             // Consecutive bins share a page: look its slot up once per page.
             var page = Int32.min
@@ -223,9 +227,7 @@ extension Sketch {
             for i in 0..<n {
                 let c = try r.readVarint()
                 if c == 0 { continue }
-                let (t, o) = total.addingReportingOverflow(c)
-                guard !o else { throw .invalid("bin counts overflow") }
-                total = t
+                try add(c, to: &total)
                 let bin = Int32(truncatingIfNeeded: first + Int64(i))
                 if bin >> BinStore.pageShift != page {
                     page = bin >> BinStore.pageShift
@@ -243,18 +245,10 @@ extension Sketch {
                 page = Int32.min  // the slow path may have moved pages
             }
         } else {
-            let n = try r.readLength(max: Swift.min(r.remaining / 2, range.count), "sparse bin count")
-            guard n > 0 else { throw .invalid("sparse bin count") }
-            var bin = try r.readSignedVarint()
-            for i in 0..<n {
-                if i > 0 {
-                    let gap = try r.readVarint()
-                    guard gap > 0, gap <= UInt64(range.count) else { throw .invalid("bin gap") }
-                    bin += Int64(gap)
-                }
-                let c = try r.readVarint()
-                guard c > 0 else { throw .invalid("sparse bin count of zero") }
-                try take(bin, c)
+            try readSparseBins(&r) { bin, c throws(DecodeError) in
+                guard bin >= Int64(range.lowerBound), bin <= Int64(range.upperBound) else { throw .invalid("bin index") }
+                try add(c, to: &total)
+                store.add(Int32(bin), c)
             }
         }
         return total

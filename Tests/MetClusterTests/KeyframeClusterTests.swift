@@ -2,9 +2,6 @@ import Foundation
 import MetPostgres
 import Testing
 
-private let databaseURL = ProcessInfo.processInfo.environment["MET_TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
-private let skipPostgres = ProcessInfo.processInfo.environment["MET_SKIP_POSTGRES"] == "1"
-
 /// Keyframes through real `met node` / `met worker` processes and a real Postgres (DESIGN §5,
 /// RELIABILITY L1–L8, F2, F11 CI tier). Each test has its own schema (`--prefix`) and cluster
 /// name, so its lease and jobs are its own. Timings are compressed: keyframes every 1 s, a 3 s lease.

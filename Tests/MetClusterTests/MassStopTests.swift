@@ -1,9 +1,6 @@
 import Foundation
 import Testing
 
-private let databaseURL = ProcessInfo.processInfo.environment["MET_TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
-private let skipPostgres = ProcessInfo.processInfo.environment["MET_SKIP_POSTGRES"] == "1"
-
 /// A mass stop and start with Postgres (RELIABILITY H9, F14 CI tier at N = 3): every node gets
 /// SIGTERM at once, so each finds its peers stopping too. None waits for a successor that is
 /// leaving; the nodes with no successor write their own snapshots, and a cluster started again

@@ -2,7 +2,6 @@ import Foundation
 import MetTestSupport
 import Testing
 
-private let skipPostgres = ProcessInfo.processInfo.environment["MET_SKIP_POSTGRES"] == "1"
 /// CI runs one seed; `scripts/soak` sets MET_NEMESIS_SEEDS to 20 of them.
 private let nemesisSeeds: [UInt64] = {
     let text = ProcessInfo.processInfo.environment["MET_NEMESIS_SEEDS"] ?? "1"
