@@ -49,7 +49,6 @@ final class HandoffRun {
     /// Rounds through every candidate: after a round, those still connected are tried again.
     var rounds = 1
     var lastProgress: UInt64
-    var transferStarted: UInt64
     var disconnectedAt: UInt64?
     var bytes = 0
     var quartersLogged = 0
@@ -62,7 +61,6 @@ final class HandoffRun {
         self.started = started
         self.done = done
         lastProgress = started
-        transferStarted = started
     }
 }
 
@@ -94,12 +92,13 @@ extension MeshNode {
         for c in connections.values { c.send(frame) }
     }
 
-    static func key(_ identity: PeerIdentity) -> String { "\(identity.node)#\(identity.incarnation)" }
+    /// How a tried successor is remembered: a restarted node is a new candidate.
+    static func key(_ node: String, _ incarnation: UInt64) -> String { "\(node)#\(incarnation)" }
 
     func startTransfer() {
         guard let run = outgoing else { return }
         var candidates: [String] { connections.compactMap { name, c in
-            guard c.isEstablished, leaving[name] == nil, let peer = c.peer, !run.tried.contains(Self.key(peer)) else { return nil }
+            guard c.isEstablished, leaving[name] == nil, let peer = c.peer, !run.tried.contains(Self.key(name, peer.incarnation)) else { return nil }
             return name
         } }
         if candidates.isEmpty, !run.tried.isEmpty, run.rounds < 3 {
@@ -122,7 +121,6 @@ extension MeshNode {
                                        count: run.plan.count, window: run.settings.window)
         run.connection = c
         run.lastProgress = now
-        run.transferStarted = now
         run.disconnectedAt = nil
         run.quartersLogged = 0
         run.resumes = 0
@@ -194,7 +192,7 @@ extension MeshNode {
     /// with the next one; merged chunks are idempotent, so the next starts from chunk 0.
     func nextSuccessor(dropping stalled: PeerConnection?) {
         guard let run = outgoing, let t = run.transfer else { return }
-        run.tried.insert("\(t.successor)#\(t.incarnation)")
+        run.tried.insert(Self.key(t.successor, t.incarnation))
         run.connection = nil
         startTransfer()
         stalled?.close(nil)  // already logged
