@@ -12,8 +12,6 @@ final class AntiEntropy {
     /// Per peer: the hash of the last digest sent and when.
     var sent: [String: (hash: Int, at: UInt64)] = [:]
     var beats = 0
-    /// Origin snapshots asked of peers (for tests and metrics).
-    var repairs = 0
 }
 
 /// Anti-entropy between replicas (RELIABILITY C2, C4). An origin's own resends repair a replica
@@ -27,9 +25,6 @@ final class AntiEntropy {
 /// per origin. If that peer goes away (or restarts) first, the lag is forgotten until another
 /// digest shows it again.
 extension MeshNode {
-    /// Origin snapshots this node asked peers for.
-    public var repairsRequested: Int { antiEntropy.repairs }
-
     var digestPeriodMilliseconds: UInt64 { UInt64(max(1, digestEveryBeats)) * config.heartbeatMilliseconds }
 
     func antiEntropyBeat() {
@@ -86,7 +81,6 @@ extension MeshNode {
             wanted[peer.node, default: [:]][origin] = mine[origin] ?? 0
         }
         for (peer, origins) in wanted {
-            antiEntropy.repairs += origins.count
             onLog("behind \(peer) on \(origins.count) origin(s) no longer connected (\(origins.keys.map { "\($0.node)#\($0.incarnation)" }.sorted().joined(separator: ", "))); asking it for their data")
             connections[peer]?.send(Frame(type: .snapshotRequest, payload: StoreSnapshot.encode(watermarks: origins)))
         }

@@ -41,7 +41,6 @@ extension MeshNode {
         }
         entry.merged = max(entry.merged, header.index + 1)
         entry.lastChunk = now
-        handoffsReceived += isEnd ? 1 : 0
         if isEnd {
             incoming[header.transfer] = nil
             onLog("handoff from \(identity.node) complete: \(header.count) chunks merged in \(now - entry.started) ms")

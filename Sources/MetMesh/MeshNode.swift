@@ -86,8 +86,6 @@ public final class MeshNode {
     var partitioned: Set<String> = []
     /// This node is stopping: every peer, and every new connection, is told so.
     public internal(set) var isLeaving = false
-    /// Handoffs received completely (for tests and metrics).
-    public internal(set) var handoffsReceived = 0
     /// Peers that said they are stopping, with their incarnation: never chosen as successors.
     var leaving: [String: UInt64] = [:]
     var outgoing: HandoffRun?
