@@ -233,7 +233,7 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
             return .init(name: m.name, incarnation: m.incarnation, address: m.address,
                          status: isSelf ? "self" : (m.status == .alive ? (leaving ? "leaving" : "alive") : "down"),
                          connected: connected, seq: marks[o] ?? 0,
-                         lastBatchAge: l.map { now - $0.stamped }, lagSeconds: l.map { $0.at - $0.stamped },
+                         lastBatchAge: l.map { max(0, now - $0.stamped - 1) }, lagSeconds: l.map { max(0, $0.at - $0.stamped - 1) },
                          clockOffsetMs: isSelf ? 0 : offset)
         }
         var members: [ClusterStatus.Member] = []

@@ -4,18 +4,28 @@ import Glibc
 import MetStore
 
 extension NodeRecorder {
-    /// Takes a batch every `interval` (default 1 s, DESIGN §7 `broadcastInterval`) and hands it
-    /// to `deliver`, until the calling task is cancelled; then takes one last batch so that
-    /// nothing recorded before the cancellation is left behind. Each batch is stamped with the
-    /// wall-clock second at which it was taken.
+    /// Takes a batch at every wall-clock boundary of `interval` (multiples of it since the epoch;
+    /// default 1 s, DESIGN §7 `broadcastInterval`) and hands it to `deliver`, until the calling
+    /// task is cancelled; then takes one last batch so that nothing recorded before the
+    /// cancellation is left behind.
+    ///
+    /// A batch is stamped with the second its interval ended in (``BatchClock/stamp(endingAt:)``),
+    /// so the events of a second land in that second whenever the previous batch was taken and
+    /// however long `deliver` took: the schedule does not drift and skips no second. Only events
+    /// recorded between a boundary and the moment the batch is actually taken (the timer's
+    /// lateness, normally about a millisecond) land in the second before.
     public func run(every interval: Duration = .seconds(1), deliver: (DeltaBatch) async -> Void) async {
+        var clock = BatchClock(intervalMs: interval.milliseconds)
+        var boundary = clock.next(after: Self.wallClockMilliseconds())
         while !Task.isCancelled {
+            let wait = boundary - Self.wallClockMilliseconds()
             do {
-                try await Task.sleep(for: interval)
+                if wait > 0 { try await Task.sleep(for: .milliseconds(wait)) }
             } catch {
                 break  // cancelled while waiting
             }
-            await deliver(takeBatch(timestamp: Self.wallClockSecond()))
+            await deliver(takeBatch(timestamp: BatchClock.stamp(endingAt: boundary)))
+            boundary = clock.next(after: Self.wallClockMilliseconds())
         }
         await deliver(takeBatch(timestamp: Self.wallClockSecond()))
     }
@@ -25,5 +35,51 @@ extension NodeRecorder {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec)
+    }
+
+    /// Unix milliseconds now, from the system's real-time clock.
+    public static func wallClockMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}
+
+/// The batch schedule's arithmetic, apart from any clock so it can be tested: boundaries are
+/// multiples of the interval since the epoch, each taken once, in order.
+public struct BatchClock: Sendable {
+    public let intervalMs: Int64
+    private var last: Int64?
+
+    public init(intervalMs: Int64) { self.intervalMs = max(1, intervalMs) }
+
+    /// The first boundary strictly after `nowMs`, and never one already returned (a wake-up a
+    /// little early by the real-time clock must not take the same boundary twice).
+    public mutating func next(after nowMs: Int64) -> Int64 {
+        var b = (nowMs / intervalMs + 1) * intervalMs
+        if let last, b <= last { b = last + intervalMs }
+        last = b
+        return b
+    }
+
+    /// The unix second an interval ending at `boundaryMs` (exclusive) ended in: the last second
+    /// its events were recorded in. For a 1 s interval ending at second s + 1, that is s.
+    public static func stamp(endingAt boundaryMs: Int64) -> Int64 {
+        (boundaryMs - 1).floorDivided(by: 1000)
+    }
+}
+
+extension Int64 {
+    fileprivate func floorDivided(by d: Int64) -> Int64 {
+        let q = self / d
+        return (self % d != 0 && (self < 0) != (d < 0)) ? q - 1 : q
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded down.
+    fileprivate var milliseconds: Int64 {
+        let (s, atto) = components
+        return s * 1000 + atto / 1_000_000_000_000_000
     }
 }
