@@ -19,6 +19,7 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["handoff.ms_260k", "handoff.peak_mib_260k"], HandoffBench.run),
     (["convergence.p99_ms_8"], ConvergenceBench.run),
     (["keyframe.speedup_5m", "keyframe.max_error_pct"], KeyframeBench.run),
+    (["lifecycle.join_ms_260k", "lifecycle.stop_ms_260k"], LifecycleBench.run),
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())
