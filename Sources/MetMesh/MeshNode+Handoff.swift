@@ -116,7 +116,7 @@ extension MeshNode {
         let now = UVTimer.now(loop)
         // Chunk cursors and watermarks at one instant: the chunks hold at least what the
         // watermarks promise (``SeriesStore/snapshotPlan(maxChunkBytes:)``).
-        run.plan = handoffPlan(run.settings.chunkBytes)
+        run.plan = snapshotPlan(run.settings.chunkBytes)
         run.transfer = HandoffTransfer(id: UInt64.random(in: 1...UInt64.max), successor: next, incarnation: identity.incarnation,
                                        count: run.plan.count, window: run.settings.window)
         run.connection = c
@@ -136,7 +136,7 @@ extension MeshNode {
         while let index = t.takeNext() {
             let header = HandoffCodec.Header(transfer: t.id, index: index, count: t.count)
             let frame = index < t.count
-                ? Frame(type: .handoffChunk, payload: HandoffCodec.encode(header, body: handoffChunk(index, run.plan)))
+                ? Frame(type: .handoffChunk, payload: HandoffCodec.encode(header, body: snapshotChunk(index, run.plan)))
                 : Frame(type: .handoffEnd, payload: HandoffCodec.encode(header, body: run.plan.watermarks))
             run.bytes += frame.payload.count
             c.send(frame)

@@ -1,6 +1,29 @@
 import MetStore
+import MetUV
 import MetValues
 import MetWire
+
+/// A whole-store snapshot on its way to a catching-up peer (loop thread only). Its chunks are
+/// taken from the store one at a time, as earlier ones leave for the socket, so the answering
+/// node holds a window of chunks, never an encoded copy of its whole store (DESIGN §6).
+final class SnapshotStream {
+    /// Chunks taken from the store and not yet written to the socket, at most.
+    static let window = 2
+    let plan: SnapshotPlan
+    let peer: String
+    let started: UInt64
+    var next = 0
+    var queued = 0
+    var bytes = 0
+    var failed = false
+    var ended = false
+
+    init(plan: SnapshotPlan, peer: String, started: UInt64) {
+        self.plan = plan
+        self.peer = peer
+        self.started = started
+    }
+}
 
 /// Resends and snapshots: a peer's missing batches from the retransmit window, a per-origin
 /// snapshot beyond it, and a whole-store snapshot for a node catching up as it joins.
@@ -52,10 +75,34 @@ extension MeshNode {
             }
             return
         }
-        let snapshot = wholeSnapshot()
+        let stream = SnapshotStream(plan: snapshotPlan(config.snapshotChunkBytes), peer: c.peer?.node ?? "a peer", started: UVTimer.now(loop))
         snapshotsSent += 1
-        onLog("sending \(c.peer?.node ?? "a peer") a snapshot of the whole store (\(snapshot.chunks.count) chunks, \(snapshot.byteCount) bytes)")
-        send(snapshot, kind: .whole, to: c)
+        onLog("sending \(stream.peer) a snapshot of the whole store (\(stream.plan.count) chunks of up to \(config.snapshotChunkBytes) bytes)")
+        pump(stream, to: c)
+    }
+
+    /// Takes the stream's next chunks from the store while fewer than ``SnapshotStream/window``
+    /// are waiting for the socket; each one written takes the next. After the last chunk, the end.
+    func pump(_ stream: SnapshotStream, to c: PeerConnection) {
+        while !stream.failed, stream.queued < SnapshotStream.window, stream.next < stream.plan.count {
+            let chunk = snapshotChunk(stream.next, stream.plan)
+            stream.next += 1
+            stream.queued += 1
+            stream.bytes += chunk.count
+            c.send(Frame(type: .snapshotChunk, payload: chunk)) { [weak self] written in
+                stream.queued -= 1
+                guard written else {
+                    if !stream.failed { self?.onLog("the snapshot for \(stream.peer) stopped at chunk \(stream.next) of \(stream.plan.count): its connection closed") }
+                    stream.failed = true
+                    return
+                }
+                self?.pump(stream, to: c)
+            }
+        }
+        guard !stream.failed, !stream.ended, stream.next == stream.plan.count else { return }
+        stream.ended = true
+        c.send(Frame(type: .snapshotEnd, payload: [SnapshotKind.whole.rawValue] + stream.plan.watermarks))
+        onLog("sent \(stream.peer) the whole store: \(stream.plan.count) chunks, \(stream.bytes) bytes in \(UVTimer.now(loop) - stream.started) ms")
     }
 
     func send(_ snapshot: StoreSnapshot, kind: SnapshotKind, to c: PeerConnection) {

@@ -24,6 +24,8 @@ public final class MeshNode {
         public var silenceLimitMilliseconds: UInt64 = 5000
         /// `host:port` peers should dial, when it differs from the listening address.
         public var advertise: String?
+        /// Bytes of store per chunk of a whole-store snapshot sent to a catching-up peer.
+        public var snapshotChunkBytes = 1 << 20
 
         public init(cluster: String = "met", node: String, incarnation: UInt64, host: String = "127.0.0.1", port: Int = 0, secret: ClusterSecret) {
             self.cluster = cluster
@@ -58,8 +60,6 @@ public final class MeshNode {
     public var onKeyframe: (Keyframe, PeerIdentity) -> Void = { _, _ in }
     /// A snapshot chunk arrived (merge it; it is idempotent).
     public var onSnapshotChunk: ([UInt8], PeerIdentity) -> Void = { _, _ in }
-    /// The whole store as a snapshot, for a peer catching up.
-    public var wholeSnapshot: () -> StoreSnapshot = { StoreSnapshot(chunks: [], watermarks: []) }
     /// A snapshot's watermarks arrived after all its chunks.
     public var onSnapshotEnd: (SnapshotKind, [UInt8], PeerIdentity) -> Void = { _, _, _ in }
     /// A connection to a peer was established (after the handshake).
@@ -69,11 +69,13 @@ public final class MeshNode {
     /// A connection was refused or closed: one line for the log (never contains the secret).
     public var onLog: (String) -> Void = { _ in }
 
-    // Handoff (MeshNode+Handoff.swift): the store's side, then the state.
+    // The store's side of streamed snapshots: handoffs and a catching-up peer's whole store.
     /// The store's plan for chunks of about this many bytes, with its watermarks (one instant).
-    public var handoffPlan: (Int) -> SnapshotPlan = { _ in SnapshotPlan(starts: [0], end: 0, watermarks: StoreSnapshot.encode(watermarks: [:])) }
+    public var snapshotPlan: (Int) -> SnapshotPlan = { _ in SnapshotPlan(starts: [0], end: 0, watermarks: StoreSnapshot.encode(watermarks: [:])) }
     /// Chunk `index` of a plan, taken from the store as it is now.
-    public var handoffChunk: (Int, SnapshotPlan) -> [UInt8] = { _, _ in StoreSnapshot.emptyChunk }
+    public var snapshotChunk: (Int, SnapshotPlan) -> [UInt8] = { _, _ in StoreSnapshot.emptyChunk }
+
+    // Handoff (MeshNode+Handoff.swift): the receiving side, then the state.
     /// A handoff chunk arrived: merge it (idempotent); false refuses it.
     public var onHandoffChunk: ([UInt8], PeerIdentity) -> Bool = { _, _ in true }
     /// A handoff's watermarks arrived after all its chunks: raise them; false refuses them.

@@ -63,6 +63,13 @@ final class PeerConnection {
         connection.write(frame.encoded())
     }
 
+    /// Sends a frame and calls `written` once it has left for the socket (true) or never will
+    /// (false: the connection is not established, failed or closed).
+    func send(_ frame: Frame, written: @escaping (Bool) -> Void) {
+        guard case .established = phase else { return written(false) }
+        connection.write(frame.encoded()) { error in written(error == nil) }
+    }
+
     /// Lets the frames already queued go out, then closes (a graceful stop's last batch).
     func finish(then done: @escaping () -> Void) {
         guard case .established = phase else {

@@ -43,6 +43,7 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
                                          host: resolved.listenHost, port: resolved.listenPort, secret: resolved.secret)
         meshConfig.heartbeatMilliseconds = UInt64(resolved.config.heartbeatInterval * 1000)
         meshConfig.silenceLimitMilliseconds = UInt64(resolved.config.silenceLimit * 1000)
+        meshConfig.snapshotChunkBytes = resolved.config.handoffChunkBytes
         meshConfig.advertise = resolved.config.advertise
         let window = resolved.config.retransmitWindow
         let settings = meshConfig
@@ -65,7 +66,6 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
             mesh.onEstablished = { [weak mesh] peer in
                 if let mesh { catchUp.established(peer.node, mesh: mesh) }
             }
-            mesh.wholeSnapshot = { collector.withStore { $0.snapshot() } }
             mesh.onBatch = { [weak mesh] batch, _ in
                 if let gap = collector.receive(batch, now: NodeRecorder.wallClockSecond()) {
                     mesh?.requestResend(from: gap.origin, gap.missing)
@@ -80,8 +80,8 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
                     return store.watermarks.filter { held.contains($0.key) }
                 }
             }
-            mesh.handoffPlan = { bytes in collector.withStore { $0.snapshotPlan(maxChunkBytes: bytes) } }
-            mesh.handoffChunk = { index, plan in collector.withStore { $0.snapshotChunk(index, of: plan) } }
+            mesh.snapshotPlan = { bytes in collector.withStore { $0.snapshotPlan(maxChunkBytes: bytes) } }
+            mesh.snapshotChunk = { index, plan in collector.withStore { $0.snapshotChunk(index, of: plan) } }
             mesh.onHandoffChunk = { chunk, peer in
                 do { try collector.merge(chunk: chunk, now: NodeRecorder.wallClockSecond()) } catch {
                     logger.warning("handoff chunk from \(peer.node) refused: \(error)")

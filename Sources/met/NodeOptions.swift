@@ -28,7 +28,7 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Postgres schema holding oban_jobs and ObanMet's tables (default public).") var prefix: String?
     @Option(help: "Seconds a stopping node spends at most handing its store to successors (default 20).") var handoffTimeout: Double?
     @Option(help: "Seconds without an acknowledgement before a handoff successor is given up (default 5).") var handoffAckTimeout: Double?
-    @Option(help: "Bytes of store per handoff chunk, 1024 to 1048576 (default 1048576).") var handoffChunkBytes: Int?
+    @Option(help: "Bytes of store per chunk of a handoff, a catch-up or a Postgres snapshot, 1024 to 1048576 (default 1048576).") var handoffChunkBytes: Int?
     @Option(help: .hidden) var testFaults: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
 
