@@ -149,6 +149,11 @@ struct NemesisTests {
             views = []
             for n in nodes { views.append(await n.latest("inserted", query: "lookback=3600&group=node") ?? [:]) }
             guard let first = views.first, views.allSatisfy({ $0 == first }) else { return false }
+            // C2: not only the totals, the history itself is the same everywhere (5 s buckets, per
+            // node: compaction of the 1 s tier into them changes no such bucket).
+            var histories: [[String: Double]] = []
+            for n in nodes { histories.append(try await Self.history(n)) }
+            guard histories.allSatisfy({ $0 == histories[0] }) else { return false }
             last = first
             for (name, posted) in expected {
                 let got = first[name] ?? 0
@@ -162,5 +167,17 @@ struct NemesisTests {
         }
         for (term, holders) in leaders { #expect(holders.count == 1, "term \(term) had leaders \(holders) (seed \(seed))") }
         for n in nodes { #expect(n.process.isRunning, "\(n.name) is running at the end (seed \(seed))") }
+    }
+
+    /// `inserted` per 5 s bucket and origin node over the last hour, as one node serves it.
+    static func history(_ node: MetProcess) async throws -> [String: Double] {
+        let (status, data) = try await node.get("/api/timeslice/inserted?by=5&lookback=3600&group=node")
+        guard status == 200, let rows = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return [:] }
+        var out: [String: Double] = [:]
+        for row in rows {
+            guard let ts = (row["ts"] as? NSNumber)?.int64Value, let v = (row["value"] as? NSNumber)?.doubleValue else { continue }
+            out["\(ts)/\(row["label"] as? String ?? "")", default: 0] += v
+        }
+        return out
     }
 }
