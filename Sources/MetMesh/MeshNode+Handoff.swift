@@ -116,7 +116,7 @@ extension MeshNode {
         let now = UVTimer.now(loop)
         // Chunk cursors and watermarks at one instant: the chunks hold at least what the
         // watermarks promise (``SeriesStore/snapshotPlan(maxChunkBytes:)``).
-        run.plan = snapshotPlan(run.settings.chunkBytes)
+        run.plan = snapshotPlan(run.settings.chunkBytes, nil)
         run.transfer = HandoffTransfer(id: UInt64.random(in: 1...UInt64.max), successor: next, incarnation: identity.incarnation,
                                        count: run.plan.count, window: run.settings.window)
         run.connection = c

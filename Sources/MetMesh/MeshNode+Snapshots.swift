@@ -3,13 +3,15 @@ import MetUV
 import MetValues
 import MetWire
 
-/// A whole-store snapshot on its way to a catching-up peer (loop thread only). Its chunks are
-/// taken from the store one at a time, as earlier ones leave for the socket, so the answering
-/// node holds a window of chunks, never an encoded copy of its whole store (DESIGN §6).
+/// A snapshot on its way to a peer (loop thread only): the whole store for a catching-up peer,
+/// or one origin's data. Its chunks are taken from the store one at a time, as earlier ones
+/// leave for the socket, so the sending node holds a window of chunks, never an encoded copy of
+/// its store (DESIGN §6).
 final class SnapshotStream {
     /// Chunks taken from the store and not yet written to the socket, at most.
     static let window = 2
     let plan: SnapshotPlan
+    let kind: MeshNode.SnapshotKind
     let peer: String
     let started: UInt64
     var next = 0
@@ -18,8 +20,9 @@ final class SnapshotStream {
     var failed = false
     var ended = false
 
-    init(plan: SnapshotPlan, peer: String, started: UInt64) {
+    init(plan: SnapshotPlan, kind: MeshNode.SnapshotKind, peer: String, started: UInt64) {
         self.plan = plan
+        self.kind = kind
         self.peer = peer
         self.started = started
     }
@@ -50,10 +53,10 @@ extension MeshNode {
             return
         }
         // Beyond the retransmit window: a snapshot of this origin's own data, then its watermark.
-        let snapshot = ownSnapshot()
-        snapshotsSent += 1
-        onLog("\(c.peer?.node ?? "peer") missed batches \(from)...\(to), beyond the retransmit window; sending a snapshot of this node's data (\(snapshot.byteCount) bytes)")
-        send(snapshot, kind: .origin, to: c)
+        let own = Origin(node: config.node, incarnation: config.incarnation)
+        let stream = startStream(of: own, to: c)
+        onLog("\(stream.peer) missed batches \(from)...\(to), beyond the retransmit window; sending a snapshot of this node's data (\(stream.plan.count) chunks)")
+        pump(stream, to: c)
     }
 
     /// Asks `peer` for its whole store (catch-up); it answers with chunks and a `snapshotEnd`.
@@ -68,17 +71,20 @@ extension MeshNode {
             guard let origins = try? StoreSnapshot.decode(watermarks: payload), origins.count <= 64 else {
                 return c.close("malformed snapshot request")
             }
-            for origin in origins.keys {
-                let snapshot = originSnapshot(origin)
-                snapshotsSent += 1
-                send(snapshot, kind: .origin, to: c)
-            }
+            // Streams of one connection interleave their chunks; each end follows its own.
+            for origin in origins.keys { pump(startStream(of: origin, to: c), to: c) }
             return
         }
-        let stream = SnapshotStream(plan: snapshotPlan(config.snapshotChunkBytes), peer: c.peer?.node ?? "a peer", started: UVTimer.now(loop))
-        snapshotsSent += 1
+        let stream = startStream(of: nil, to: c)
         onLog("sending \(stream.peer) a snapshot of the whole store (\(stream.plan.count) chunks of up to \(config.snapshotChunkBytes) bytes)")
         pump(stream, to: c)
+    }
+
+    /// Plans a snapshot of `origin`'s data (nil: the whole store) for the peer of `c`.
+    func startStream(of origin: Origin?, to c: PeerConnection) -> SnapshotStream {
+        snapshotsSent += 1
+        return SnapshotStream(plan: snapshotPlan(config.snapshotChunkBytes, origin), kind: origin == nil ? .whole : .origin,
+                              peer: c.peer?.node ?? "a peer", started: UVTimer.now(loop))
     }
 
     /// Takes the stream's next chunks from the store while fewer than ``SnapshotStream/window``
@@ -92,7 +98,7 @@ extension MeshNode {
             c.send(Frame(type: .snapshotChunk, payload: chunk)) { [weak self] written in
                 stream.queued -= 1
                 guard written else {
-                    if !stream.failed { self?.onLog("the snapshot for \(stream.peer) stopped at chunk \(stream.next) of \(stream.plan.count): its connection closed") }
+                    if !stream.failed { self?.onLog("the snapshot of \(stream.plan.origin.map { "\($0.node)'s data" } ?? "the whole store") for \(stream.peer) stopped at chunk \(stream.next) of \(stream.plan.count): its connection closed") }
                     stream.failed = true
                     return
                 }
@@ -101,13 +107,9 @@ extension MeshNode {
         }
         guard !stream.failed, !stream.ended, stream.next == stream.plan.count else { return }
         stream.ended = true
-        c.send(Frame(type: .snapshotEnd, payload: [SnapshotKind.whole.rawValue] + stream.plan.watermarks))
+        c.send(Frame(type: .snapshotEnd, payload: [stream.kind.rawValue] + stream.plan.watermarks))
+        guard stream.kind == .whole else { return }
         onLog("sent \(stream.peer) the whole store: \(stream.plan.count) chunks, \(stream.bytes) bytes in \(UVTimer.now(loop) - stream.started) ms")
-    }
-
-    func send(_ snapshot: StoreSnapshot, kind: SnapshotKind, to c: PeerConnection) {
-        for chunk in snapshot.chunks { c.send(Frame(type: .snapshotChunk, payload: chunk)) }
-        c.send(Frame(type: .snapshotEnd, payload: [kind.rawValue] + snapshot.watermarks))
     }
 
     func snapshotEnded(_ payload: [UInt8], from c: PeerConnection, _ identity: PeerIdentity) {

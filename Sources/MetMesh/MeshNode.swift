@@ -54,8 +54,6 @@ public final class MeshNode {
     public var onBatch: (DeltaBatch, PeerIdentity) -> Void = { _, _ in }
     /// Membership changed.
     public var onChange: (MemberTable.Change) -> Void = { _ in }
-    /// This node's own data as a per-origin snapshot, for a peer beyond the retransmit window.
-    public var ownSnapshot: () -> StoreSnapshot = { StoreSnapshot(chunks: [], watermarks: []) }
     /// A keyframe arrived from the leader (or from a node that believes it leads).
     public var onKeyframe: (Keyframe, PeerIdentity) -> Void = { _, _ in }
     /// A snapshot chunk arrived (merge it; it is idempotent).
@@ -69,9 +67,13 @@ public final class MeshNode {
     /// A connection was refused or closed: one line for the log (never contains the secret).
     public var onLog: (String) -> Void = { _ in }
 
-    // The store's side of streamed snapshots: handoffs and a catching-up peer's whole store.
-    /// The store's plan for chunks of about this many bytes, with its watermarks (one instant).
-    public var snapshotPlan: (Int) -> SnapshotPlan = { _ in SnapshotPlan(starts: [0], end: 0, watermarks: StoreSnapshot.encode(watermarks: [:])) }
+    // The store's side of every snapshot sent: handoffs, a catching-up peer's whole store, and
+    // one origin's data (resends beyond the retransmit window, anti-entropy repairs).
+    /// The store's plan for chunks of about this many bytes of one origin's data (nil: all of
+    /// it), with the watermarks, at one instant.
+    public var snapshotPlan: (Int, Origin?) -> SnapshotPlan = { _, origin in
+        SnapshotPlan(starts: [0], end: 0, watermarks: StoreSnapshot.encode(watermarks: [:]), origin: origin)
+    }
     /// Chunk `index` of a plan, taken from the store as it is now.
     public var snapshotChunk: (Int, SnapshotPlan) -> [UInt8] = { _, _ in StoreSnapshot.emptyChunk }
 
@@ -100,8 +102,6 @@ public final class MeshNode {
     public var localWatermarks: () -> [Origin: UInt64] = { [:] }
     /// The watermarks of the origins the store still holds data of (what a digest offers).
     public var digestWatermarks: () -> [Origin: UInt64] = { [:] }
-    /// This replica's data of one origin, for a peer that lacks some of it.
-    public var originSnapshot: (Origin) -> StoreSnapshot = { _ in StoreSnapshot(chunks: [], watermarks: StoreSnapshot.encode(watermarks: [:])) }
     /// A digest goes to every peer every this many heartbeats.
     public var digestEveryBeats = 5
     let antiEntropy = AntiEntropy()

@@ -71,8 +71,6 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
                     mesh?.requestResend(from: gap.origin, gap.missing)
                 }
             }
-            mesh.ownSnapshot = { collector.withStore { $0.snapshot(of: origin) } }
-            mesh.originSnapshot = { other in collector.withStore { $0.snapshot(of: other) } }
             mesh.localWatermarks = { collector.watermarks }
             mesh.digestWatermarks = {
                 collector.withStore { store in
@@ -80,7 +78,7 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
                     return store.watermarks.filter { held.contains($0.key) }
                 }
             }
-            mesh.snapshotPlan = { bytes in collector.withStore { $0.snapshotPlan(maxChunkBytes: bytes) } }
+            mesh.snapshotPlan = { bytes, origin in collector.withStore { $0.snapshotPlan(maxChunkBytes: bytes, of: origin) } }
             mesh.snapshotChunk = { index, plan in collector.withStore { $0.snapshotChunk(index, of: plan) } }
             mesh.onHandoffChunk = { chunk, peer in
                 do { try collector.merge(chunk: chunk, now: NodeRecorder.wallClockSecond()) } catch {

@@ -17,12 +17,15 @@ public struct SnapshotPlan: Sendable, Equatable {
     public var end: Int
     /// The store's watermarks when the plan was made (a streamed snapshot's end).
     public var watermarks: [UInt8]
+    /// Only this origin's timelines and watermark (a per-origin snapshot); nil: the whole store.
+    public var origin: Origin?
     public var count: Int { starts.count }
 
-    public init(starts: [Int], end: Int, watermarks: [UInt8]) {
+    public init(starts: [Int], end: Int, watermarks: [UInt8], origin: Origin? = nil) {
         self.starts = starts
         self.end = end
         self.watermarks = watermarks
+        self.origin = origin
     }
 }
 
@@ -61,24 +64,29 @@ extension SeriesStore {
     /// so the cursors stay valid while the store changes. Every batch at or below the watermarks
     /// was applied before the plan, so its points are in the planned timelines; chunks taken later
     /// may hold more (newer points of those timelines), which merges idempotently. Planning
-    /// encodes nothing.
-    public func snapshotPlan(maxChunkBytes: Int = 1 << 20) -> SnapshotPlan {
+    /// encodes nothing. With `origin`, only that origin's timelines and watermark (a per-origin
+    /// snapshot: resends beyond the retransmit window, anti-entropy repairs).
+    public func snapshotPlan(maxChunkBytes: Int = 1 << 20, of origin: Origin? = nil) -> SnapshotPlan {
+        let only = origin.map { catalog.existingOriginID($0) ?? UInt32.max }
         var starts = [0]
         var size = 0
-        for (i, t) in timelines.enumerated() where !t.isEmpty {
+        for (i, t) in timelines.enumerated() where !t.isEmpty && (only == nil || catalog.keys[i].origin == only) {
             if size > 0, size + t.heapBytes > maxChunkBytes {
                 starts.append(i)
                 size = 0
             }
             size += t.heapBytes
         }
-        return SnapshotPlan(starts: starts, end: timelines.count, watermarks: SnapshotCodec.encodeWatermarks(watermarks))
+        var marks = watermarks
+        if let origin { marks = marks.filter { $0.key == origin } }
+        return SnapshotPlan(starts: starts, end: timelines.count, watermarks: SnapshotCodec.encodeWatermarks(marks), origin: origin)
     }
 
     /// Chunk `index` of a plan, as the store holds those timelines now.
     public func snapshotChunk(_ index: Int, of plan: SnapshotPlan) -> [UInt8] {
         let end = index + 1 < plan.starts.count ? plan.starts[index + 1] : plan.end
-        return snapshotChunk(from: plan.starts[index], maxBytes: .max, origin: nil, end: end).bytes
+        let only = plan.origin.map { catalog.existingOriginID($0) ?? UInt32.max }
+        return snapshotChunk(from: plan.starts[index], maxBytes: .max, origin: only, end: end).bytes
     }
 
     func snapshotChunk(from cursor: Int, maxBytes: Int, origin: UInt32?, end: Int? = nil) -> (bytes: [UInt8], next: Int) {

@@ -17,7 +17,7 @@ import Testing
         init(count: Int) { self.count = count }
 
         func install(on node: MeshNode) {
-            node.snapshotPlan = { [self] _ in
+            node.snapshotPlan = { [self] _, _ in
                 SnapshotPlan(starts: Array(0..<count), end: count, watermarks: StoreSnapshot.encode(watermarks: [Origin(node: "x", incarnation: 1): 7]))
             }
             node.snapshotChunk = { [self] index, _ in

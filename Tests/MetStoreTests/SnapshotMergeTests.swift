@@ -54,6 +54,30 @@ import Testing
         #expect(SeriesStore().snapshotPlan().starts == [0])
     }
 
+    /// A per-origin plan (resends beyond the window, anti-entropy): only that origin's timelines
+    /// and watermark, the same data the one-shot per-origin snapshot holds.
+    @Test func aPlanOfOneOriginCarriesThatOriginAlone() throws {
+        let source = SeriesStore()
+        for b in history(seed: 6) { source.apply(b, now: now) }
+        source.compact(now: now)
+        let plan = source.snapshotPlan(maxChunkBytes: 2048, of: nodeB)
+        #expect(plan.origin == nodeB && plan.count > 1)
+        #expect(try StoreSnapshot.decode(watermarks: plan.watermarks) == [nodeB: source.watermarks[nodeB]!])
+        let streamed = SeriesStore()
+        for i in 0..<plan.count { try streamed.merge(chunk: source.snapshotChunk(i, of: plan), now: now) }
+        try streamed.merge(watermarks: plan.watermarks)
+        let oneShot = SeriesStore()
+        try oneShot.merge(source.snapshot(of: nodeB), now: now)
+        #expect(try answers(streamed, now: now) == answers(oneShot, now: now))
+        #expect(streamed.watermarks == [nodeB: source.watermarks[nodeB]!])
+        #expect(streamed.originsWithData == [nodeB])
+        // An origin the store never heard of: an empty plan whose chunk holds nothing.
+        let unknown = source.snapshotPlan(of: Origin(node: "zz", incarnation: 9))
+        let empty = SeriesStore()
+        try empty.merge(chunk: source.snapshotChunk(0, of: unknown), now: now)
+        #expect(unknown.count == 1 && empty.originsWithData.isEmpty)
+    }
+
     @Test func prefixesMergeToTheLongerOneWhateverTheOrderAndCompaction() throws {
         let all = history(seed: 3)
         // Replica 1 has everything; replica 2 only the first 60 % of each origin, compacted later.

@@ -100,7 +100,7 @@ enum HandoffBench {
         let sender = Box<MeshNode?>(nil)
         onLoop(loopA) {
             let mesh = try! MeshNode(loop: loopA, config: .init(node: "a", incarnation: 1, secret: secret))
-            mesh.snapshotPlan = { bytes in source.value.snapshotPlan(maxChunkBytes: bytes) }
+            mesh.snapshotPlan = { bytes, _ in source.value.snapshotPlan(maxChunkBytes: bytes) }
             mesh.snapshotChunk = { index, plan in source.value.snapshotChunk(index, of: plan) }
             mesh.join(seeds: [receiverAddress])
             sender.value = mesh
