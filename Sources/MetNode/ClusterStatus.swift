@@ -11,9 +11,10 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
         public var connected: Bool
         /// The last batch of this member (this incarnation) applied here.
         public var seq: UInt64
-        /// Seconds since the member stamped the last batch applied here.
+        /// Seconds since the end of the second the last batch applied here covers (a batch is
+        /// stamped with the second its events were recorded in).
         public var lastBatchAge: Int64?
-        /// Seconds between the member stamping that batch and this node applying it.
+        /// Seconds between the end of that second and this node applying the batch.
         public var lagSeconds: Int64?
         /// The member's wall clock minus this node's (ms), from its last heartbeat.
         public var clockOffsetMs: Int64?
@@ -31,6 +32,8 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
     /// The keyframe `full_count` is served from (nil: none yet); `age` in seconds.
     public var keyframe: KeyframeInfo?
     public var postgres: PostgresInfo
+    /// What this node's replica holds.
+    public var store: StoreInfo
 
     public struct Leadership: Sendable, Codable, Equatable {
         public var leader: String?
@@ -48,6 +51,15 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
         public var age: Int64
         public var groups: Int
         public var estimatedGroups: Int
+    }
+
+    public struct StoreInfo: Sendable, Codable, Equatable {
+        /// Points (a bucket of one series, label set and origin), rollups not included.
+        public var rows: Int
+        /// Series, label set and origin triples.
+        public var timelines: Int
+        /// Origins (node processes) with data here.
+        public var origins: Int
     }
 
     public struct PostgresInfo: Sendable, Codable, Equatable {

@@ -251,9 +251,10 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
                                        age: now - $0.timestamp, groups: counts?.count ?? 0, estimatedGroups: $0.counts.filter(\.estimated).count)
         }
         let postgres = ClusterStatus.PostgresInfo(configured: reporter != nil, reachable: db?.reachable, since: db?.since, lastError: db?.lastError)
+        let store = collector.withStore { ClusterStatus.StoreInfo(rows: $0.pointCount, timelines: $0.timelineCount, origins: $0.originsWithData.count) }
         return ClusterStatus(cluster: config.cluster, node: origin.node, incarnation: origin.incarnation,
                              address: meshAddress, startedAt: startedAt, now: now, ready: catchUp.isReady, members: members,
-                             leadership: leadership, keyframe: latest, postgres: postgres)
+                             leadership: leadership, keyframe: latest, postgres: postgres, store: store)
     }
 }
 
