@@ -59,12 +59,17 @@ public final class JobHandle: Sendable {
     @usableFromInline let mask: Int
     /// The executing level and what was last reported; touched only while taking a batch.
     let level = Mutex<(current: Int64, reported: Int64)>((0, 0))
+    /// The label sets of this handle's entries, by outcome, then the executing level's: built
+    /// once, so a batch spends nothing on a handle that recorded nothing.
+    let labels: [LabelSet]
 
-    init(queue: String, worker: String, stripes: Int) {
+    init(node: String, queue: String, worker: String, stripes: Int) {
         self.queue = queue
         self.worker = worker
         self.stripes = (0..<stripes).map { _ in Stripe() }
         mask = stripes - 1
+        let states = JobOutcome.allCases.sorted { $0.rawValue < $1.rawValue }.map(\.state) + [JobState.executing]
+        labels = states.map { LabelSet(["node": node, "queue": queue, "worker": worker, "state": $0.rawValue]) }
     }
 
     /// A job of this queue and worker started executing.
@@ -102,13 +107,14 @@ public final class JobHandle: Sendable {
     }
 
     /// Drains every stripe into batch entries (called by the recorder, one taker at a time).
-    func drain(node: String, into entries: inout [DeltaBatch.Entry]) {
+    func drain(into entries: inout [DeltaBatch.Entry]) {
         let n = JobOutcome.count
-        var sums = [Sketch](repeating: Sketch(), count: 2 * n)
+        var sums: [Sketch] = []  // made on the first non-empty sketch: most handles are idle most seconds
         var running: Int64 = 0
         for stripe in stripes {
             stripe.lock()
             for k in 0..<(2 * n) where !stripe.sketches[k].isEmpty {
+                if sums.isEmpty { sums = [Sketch](repeating: Sketch(), count: 2 * n) }
                 sums[k].merge(stripe.sketches[k])
                 stripe.sketches[k].reset()  // keeps its pages: refilling allocates nothing
             }
@@ -116,24 +122,26 @@ public final class JobHandle: Sendable {
             stripe.running.pointee = 0
             stripe.unlock()
         }
-        for outcome in JobOutcome.allCases {
-            let labels = LabelSet(["node": node, "queue": queue, "worker": worker, "state": outcome.state.rawValue])
-            if !sums[outcome.rawValue].isEmpty {
-                entries.append(.init(series: "exec_time", labels: labels, value: .sketch(sums[outcome.rawValue])))
-            }
-            if !sums[n + outcome.rawValue].isEmpty {
-                entries.append(.init(series: "wait_time", labels: labels, value: .sketch(sums[n + outcome.rawValue])))
+        if !sums.isEmpty {
+            for outcome in JobOutcome.allCases {
+                if !sums[outcome.rawValue].isEmpty {
+                    entries.append(.init(series: "exec_time", labels: labels[outcome.rawValue], value: .sketch(sums[outcome.rawValue])))
+                }
+                if !sums[n + outcome.rawValue].isEmpty {
+                    entries.append(.init(series: "wait_time", labels: labels[outcome.rawValue], value: .sketch(sums[n + outcome.rawValue])))
+                }
             }
         }
-        // The executing level is reported while it is not zero, and once more when it drops to zero.
+        // The executing level is reported while it is not zero, and once more when it drops to
+        // zero. A stop whose start this process never saw (a job begun before a restart, a
+        // client posting only stops) must not take it below zero, where it would stay.
         let sample: Int64? = level.withLock { level in
-            level.current &+= running
+            level.current = Swift.max(0, level.current &+ running)
             defer { level.reported = level.current }
             return level.current != 0 || level.reported != 0 ? level.current : nil
         }
         if let sample {
-            let labels = LabelSet(["node": node, "queue": queue, "worker": worker, "state": JobState.executing.rawValue])
-            entries.append(.init(series: "exec_count", labels: labels, value: .gauge(Gauge(Double(sample)))))
+            entries.append(.init(series: "exec_count", labels: labels[n], value: .gauge(Gauge(Double(sample)))))
         }
     }
 }

@@ -52,7 +52,7 @@ public final class NodeRecorder: Sendable {
         let key = HandleKey(queue: queue, worker: worker)
         return registry.withLock { r in
             if let h = r.handles[key] { return h }
-            let h = JobHandle(queue: queue, worker: worker, stripes: stripeCount)
+            let h = JobHandle(node: origin.node, queue: queue, worker: worker, stripes: stripeCount)
             r.handles[key] = h
             r.handleList.append(h)
             return h
@@ -136,7 +136,7 @@ public final class NodeRecorder: Sendable {
                 (r.handleList, Array(r.counts.values), Array(r.sketches.values), Array(r.gauges.values), Array(r.checks.values))
             }
             var entries: [DeltaBatch.Entry] = []
-            for h in handles { h.drain(node: origin.node, into: &entries) }
+            for h in handles { h.drain(into: &entries) }
             for c in counts { c.drain(into: &entries) }
             for s in sketches { s.drain(into: &entries) }
             for g in gauges { g.drain(into: &entries) }

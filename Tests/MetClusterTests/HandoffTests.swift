@@ -24,7 +24,7 @@ import Testing
     }
 
     /// Posts `jobs` job stops over `queues` queues × `workers` workers (coprime counts: 700
-    /// label sets by default; a label set makes 4 rows).
+    /// label sets by default; a label set makes 2 rows: its exec_time and wait_time).
     static func postHistory(to node: MetProcess, jobs: Int = jobs, queues: Int = 100, workers: Int = 7) async throws {
         for start in stride(from: 0, to: jobs, by: 50_000) {
             let lines = (start..<min(jobs, start + 50_000)).map { i in
@@ -75,9 +75,10 @@ import Testing
     func aDroppedHandoffConnectionResumesFromTheLastAcknowledgedChunk() async throws {
         let a = try await Self.isolated(faults: "cut:handoffAck:100", chunkBytes: Self.f12ChunkBytes)
         defer { Task { try? await a.stop(SIGKILL) } }
-        // One job per label set (4 rows each) over queues × 27 workers; a queue count that is
-        // not a multiple of 3 keeps the two coprime, so every pair occurs.
-        let jobs = (Self.f12Rows + 3) / 4
+        // One job per label set (2 rows each: exec_time and wait_time) over queues × 27
+        // workers; a queue count that is not a multiple of 3 keeps the two coprime, so every
+        // pair occurs.
+        let jobs = (Self.f12Rows + 1) / 2
         var queues = (jobs + 26) / 27
         while queues % 3 == 0 { queues += 1 }
         try await Self.postHistory(to: a, jobs: jobs, queues: queues, workers: 27)

@@ -66,4 +66,17 @@ import Testing
         let batch = recorder.takeBatch(timestamp: testNow + 1)
         #expect(batch.entries.map(\.series) == ["exec_count"])
     }
+
+    @Test("a stop without its start leaves the executing level at zero, and the idle handle quiet")
+    func aStopWithoutItsStartDoesNotTakeTheLevelBelowZero() {
+        let recorder = NodeRecorder(origin: origin)
+        let h = recorder.handle(queue: "q", worker: "W")
+        h.stop(.completed, execNs: 100, waitNs: 10)  // its start was seen by an earlier process
+        let first = recorder.takeBatch(timestamp: testNow)
+        #expect(Set(first.entries.map(\.series)) == ["exec_time", "wait_time"])
+        #expect(recorder.takeBatch(timestamp: testNow + 1).entries.isEmpty, "nothing more from an idle handle")
+        h.start()
+        let level = recorder.takeBatch(timestamp: testNow + 2).entries.first { $0.series == "exec_count" }?.value
+        #expect(level == .gauge(Gauge(1)), "the next start counts from zero")
+    }
 }
