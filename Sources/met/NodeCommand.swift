@@ -71,6 +71,10 @@ enum NodeLauncher {
         ))
         try await group.run()
         logger.notice("stopped")
+        // Everything that must outlive the process is done (store handed off or written, mesh
+        // flushed and closed). Exiting here lets the system take the store's memory back at once
+        // instead of freeing it object by object (a quarter of a second for 150k timelines).
+        exit(0)
     }
 }
 
