@@ -24,7 +24,7 @@ public final class MeshNode {
         public var silenceLimitMilliseconds: UInt64 = 5000
         /// `host:port` peers should dial, when it differs from the listening address.
         public var advertise: String?
-        /// Bytes of store per chunk of a whole-store snapshot sent to a catching-up peer.
+        /// Bytes of store per chunk of a snapshot sent to a peer (catch-up, per-origin snapshots).
         public var snapshotChunkBytes = 1 << 20
 
         public init(cluster: String = "met", node: String, incarnation: UInt64, host: String = "127.0.0.1", port: Int = 0, secret: ClusterSecret) {
