@@ -35,6 +35,12 @@ import Testing
         }
     }
 
+    /// The last batch of `member` that `node` applied (`/api/cluster`; 0 when none).
+    static func seq(of member: String, on node: MetProcess) async -> Int {
+        let members = await node.cluster()?["members"] as? [[String: Any]] ?? []
+        return members.first { $0["name"] as? String == member }?["seq"] as? Int ?? 0
+    }
+
     /// The points `node`'s store holds (`/api/cluster`).
     static func rows(_ node: MetProcess) async -> Int {
         (await node.cluster()?["store"] as? [String: Any])?["rows"] as? Int ?? 0
@@ -53,9 +59,8 @@ import Testing
         // A few broadcast intervals with the connections up (a has applied 3 batches of each
         // joiner): a's history would have reached them by now, were it not for the fault plane.
         try await waitUntil("a has applied 3 batches of each of \(names)") {
-            let members = await a.cluster()?["members"] as? [[String: Any]] ?? []
-            let seqs = Dictionary(members.compactMap { m in (m["name"] as? String).map { ($0, m["seq"] as? Int ?? 0) } }) { x, _ in x }
-            return names.allSatisfy { (seqs[$0] ?? 0) >= 3 }
+            for name in names where await Self.seq(of: name, on: a) < 3 { return false }
+            return true
         }
         for n in nodes { #expect(await jobCount(n) == 0, "\(n.name) must not hold a's history before the handoff") }
         return nodes
@@ -148,7 +153,9 @@ import Testing
         // b still catches up (from c, as its catch-up peer a is gone): the chunks it merged
         // from the abandoned transfer are not counted twice.
         try await waitUntil("b holds the history exactly once") { await Self.jobCount(b) == Double(Self.jobs) }
-        try await Task.sleep(for: .milliseconds(500))
+        // And stays so while c's batches keep arriving (three more applied on b).
+        let seen = await Self.seq(of: "c", on: b)
+        try await waitUntil("b applies three more of c's batches") { await Self.seq(of: "c", on: b) >= seen + 3 }
         #expect(await Self.jobCount(b) == Double(Self.jobs))
     }
 
