@@ -26,16 +26,17 @@ final class CatchUp: Sendable {
 
     var isReady: Bool { state.withLock { $0.ready } }
 
-    /// A peer connected (loop thread): ask it, unless ready or already asking someone.
+    /// A peer connected (loop thread): ask it, unless ready or already asking someone else. The
+    /// peer asked is asked again on a new connection: the snapshot it was sending went with the
+    /// old one (replaced by a simultaneous dial, which reports no one down).
     func established(_ peer: String, mesh: MeshNode) {
-        let ask = state.withLock { s -> Bool in
-            guard !s.ready, s.asked == nil else { return false }
-            s.asked = peer
-            s.since = .now
-            return true
+        let ask = state.withLock { s -> Bool? in
+            guard !s.ready, s.asked == nil || s.asked == peer else { return nil }
+            defer { (s.asked, s.since) = (peer, .now) }
+            return s.asked == peer
         }
-        guard ask else { return }
-        logger.notice("catching up: asking \(peer) for its whole store")
+        guard let again = ask else { return }
+        logger.notice("catching up: asking \(peer) for its whole store\(again ? " again, on its new connection" : "")")
         mesh.requestSnapshot(from: peer)
     }
 

@@ -33,6 +33,9 @@ import Testing
             let (status, body) = try await node.post(events: lines)
             #expect(status == 200, "\(String(decoding: body, as: UTF8.self))")
         }
+        // In the node's store (its next batch), before anyone joins: a peer connected earlier
+        // would receive the history by broadcast.
+        try await waitUntil("\(node.name) holds the \(jobs) job stops") { await jobCount(node) == Double(jobs) }
     }
 
     /// The last batch of `member` that `node` applied (`/api/cluster`; 0 when none).
