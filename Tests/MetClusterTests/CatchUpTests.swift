@@ -25,7 +25,8 @@ import Testing
         #expect(a.log.contains("fault plane: cutting the connection to b after a snapshotRequest frame"))
         #expect(a.log.contains("the snapshot of the whole store for b stopped at chunk"), "the first answer was cut short")
         #expect(b.log.contains("a went away before its snapshot was complete"))
-        #expect(b.log.components(separatedBy: "catching up: asking a for its whole store").count - 1 == 2, "asked twice")
+        // Twice at least: a third time when the reconnection raced (both sides dialled).
+        #expect(b.log.components(separatedBy: "catching up: asking a for its whole store").count - 1 >= 2, "asked again")
         #expect(b.log.contains("caught up from a"))
     }
 }
