@@ -101,14 +101,18 @@ final class PeerConnection {
 
     private func received(_ bytes: [UInt8]) {
         lastHeard = heard()
-        let frames: [Frame]
-        do {
-            frames = try decoder.feed(bytes)
-        } catch {
-            return close(error.description)
-        }
-        for type in decoder.takeSkipped() { onUnknownType(self, type) }
-        for frame in frames where !isClosed {
+        decoder.append(bytes)
+        // One frame at a time: the frame that completes the handshake raises the decoder's limit
+        // for the frames behind it in the same read.
+        while !isClosed {
+            let next: Frame?
+            do {
+                next = try decoder.nextFrame()
+            } catch {
+                return close(error.description)
+            }
+            for type in decoder.takeSkipped() { onUnknownType(self, type) }
+            guard let frame = next else { return }
             switch phase {
             case .handshaking: perform(handshake.receive(frame))
             case .established: onFrame(self, frame)

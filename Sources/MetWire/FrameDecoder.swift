@@ -29,23 +29,37 @@ public struct FrameDecoder: Sendable {
     /// Bytes received but not yet part of a complete frame.
     public var pendingBytes: Int { buffer.count - start }
 
-    /// Appends received bytes and returns every frame now complete.
+    /// Appends received bytes and returns every frame now complete, all decoded under the
+    /// current `limit` and type rules. A connection whose rules change after a frame (the last
+    /// handshake frame raises the limit) uses ``append(_:)`` and ``nextFrame()`` instead.
     public mutating func feed(_ bytes: some Collection<UInt8>) throws(FrameError) -> [Frame] {
-        if let failure { throw failure }
-        buffer.append(contentsOf: bytes)
+        append(bytes)
         var frames: [Frame] = []
-        do {
-            while let frame = try next() { frames.append(frame) }
-        } catch {
-            failure = error
-            throw error
-        }
+        while let frame = try nextFrame() { frames.append(frame) }
+        return frames
+    }
+
+    /// Appends received bytes without decoding them.
+    public mutating func append(_ bytes: some Collection<UInt8>) {
         // Drop consumed bytes once they dominate the buffer, keeping the copy cost linear.
         if start > 0 && start * 2 >= buffer.count {
             buffer.removeFirst(start)
             start = 0
         }
-        return frames
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next complete frame, decoded under the rules in force now, or nil when no complete
+    /// frame is buffered. Rules changed between two calls apply to the second frame: a peer may
+    /// send its first large frame in the same read as the frame that completes the handshake.
+    public mutating func nextFrame() throws(FrameError) -> Frame? {
+        if let failure { throw failure }
+        do {
+            return try next()
+        } catch {
+            failure = error
+            throw error
+        }
     }
 
     private mutating func next() throws(FrameError) -> Frame? {

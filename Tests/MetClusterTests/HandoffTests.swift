@@ -107,8 +107,11 @@ import Testing
         let total = log.range(of: "handoff to b resumed from chunk 100 of ").flatMap { Int(String(log[$0.upperBound...].prefix { $0.isNumber })) }
         #expect(total.map { $0 > 100 } == true, "F12: the cut comes mid-transfer (100 of \(total.map(String.init) ?? "?"); about half in CI)")
         for quarter in ["25%", "50%", "75%"] { #expect(log.contains("handoff to b: \(quarter)"), "H7: a line at \(quarter)") }
+        // H4: each resume re-sends at most the window of 4 chunks. The cut makes one resume; a
+        // loaded machine may add one (a connection silent past the tests' 2 s limit).
         let resent = Self.number(before: " re-sent after a dropped connection", in: log)
-        #expect(resent.map { $0 >= 1 && $0 <= 4 } == true, "H4: re-sent at most the window of 4 chunks (got \(resent.map(String.init) ?? "no line"))")
+        let resumes = log.components(separatedBy: "handoff to b resumed from chunk").count - 1
+        #expect(resent.map { $0 >= 1 && $0 <= 4 * resumes } == true, "H4: re-sent at most the window of 4 chunks per resume (got \(resent.map(String.init) ?? "no line") over \(resumes))")
         #expect(b.log.contains("handoff from a complete"))
     }
 

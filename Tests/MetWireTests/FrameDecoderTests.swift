@@ -56,6 +56,22 @@ import Testing
         #expect(try after.feed(big).count == 1)
     }
 
+    /// The frame that completes a handshake and the peer's first large frame can arrive in one
+    /// read: decoded one at a time, the second falls under the limit raised in between.
+    @Test func aLimitRaisedBetweenTwoFramesOfOneReadAppliesToTheSecond() throws {
+        let proof = Frame(type: .proof, payload: [UInt8](repeating: 2, count: 32)).encoded()
+        let big = Frame(type: .handoffChunk, payload: [UInt8](repeating: 1, count: 24_000)).encoded()
+        var d = FrameDecoder()
+        d.append(proof + big)
+        #expect(try d.nextFrame()?.type == .proof)
+        d.limit = WireProtocol.maxFrameBytes
+        #expect(try d.nextFrame()?.payload.count == 24_000)
+        #expect(try d.nextFrame() == nil)
+        // All at once under the pre-authentication limit, the large one is refused.
+        var whole = FrameDecoder()
+        #expect(throws: FrameError.self) { try whole.feed(proof + big) }
+    }
+
     @Test func unknownVersionTypeAndEmptyFramesAreRefused() {
         var v = FrameDecoder()
         #expect(throws: FrameError.unknownVersion(9)) { try v.feed([0, 0, 0, 2, 9, 1]) }
