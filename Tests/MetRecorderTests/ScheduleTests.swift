@@ -54,23 +54,29 @@ import Testing
     func anEventLandsInTheSecondItWasRecordedIn() async throws {
         let recorder = NodeRecorder(origin: Origin(node: "n1", incarnation: 1))
         let (stream, sink) = AsyncStream.makeStream(of: DeltaBatch.self)
+        let lastTaken = Atomic<Int64>(0)  // wall-clock ms at which the latest batch was taken
         let loop = Task {
-            await recorder.run(every: .seconds(1)) { batch in sink.yield(batch) }
+            await recorder.run(every: .seconds(1)) { batch in
+                lastTaken.store(NodeRecorder.wallClockMilliseconds(), ordering: .relaxed)
+                sink.yield(batch)
+            }
             sink.finish()
         }
         defer { loop.cancel() }
         var second: Int64 = 0
         var series = ""
         for attempt in 0... {
-            // Record 50 ms before the end of a second (a batch taken on a drifting schedule would
-            // take it after the second ended and stamp the next one); try again if that slipped.
+            // Record 50 ms before the end of a second in which a batch was already taken (a late
+            // take of the second's own boundary, on a starved machine, waits for the next try):
+            // a batch taken on a drifting schedule would take the event after the second ended
+            // and stamp it with the next one.
             let ms = NodeRecorder.wallClockMilliseconds()
             try await Task.sleep(for: .milliseconds((950 - ms % 1000 + 1000) % 1000))
             let before = NodeRecorder.wallClockMilliseconds()
+            guard before % 1000 >= 900, lastTaken.load(ordering: .relaxed) >= before / 1000 * 1000 else { continue }
             series = "attempt\(attempt)"
             recorder.counter(series, labels: LabelSet(["queue": "q"])).add(1)
-            // Well after a boundary (clear of a late batch's window) and before the next one.
-            if before % 1000 >= 900, NodeRecorder.wallClockSecond() == before / 1000 {
+            if NodeRecorder.wallClockSecond() == before / 1000 {
                 second = before / 1000
                 break
             }
