@@ -82,8 +82,7 @@ extension MeshNode {
 
     /// Plans a snapshot of `origin`'s data (nil: the whole store) for the peer of `c`.
     func startStream(of origin: Origin?, to c: PeerConnection) -> SnapshotStream {
-        snapshotsSent += 1
-        return SnapshotStream(plan: snapshotPlan(config.snapshotChunkBytes, origin), kind: origin == nil ? .whole : .origin,
+        SnapshotStream(plan: snapshotPlan(config.snapshotChunkBytes, origin), kind: origin == nil ? .whole : .origin,
                               peer: c.peer?.node ?? "a peer", started: UVTimer.now(loop))
     }
 

@@ -62,8 +62,6 @@ public final class MeshNode {
     public var onSnapshotEnd: (SnapshotKind, [UInt8], PeerIdentity) -> Void = { _, _, _ in }
     /// A connection to a peer was established (after the handshake).
     public var onEstablished: (PeerIdentity) -> Void = { _ in }
-    /// Snapshots this node has sent, per-origin and whole (for tests and metrics).
-    public internal(set) var snapshotsSent = 0
     /// A connection was refused or closed: one line for the log (never contains the secret).
     public var onLog: (String) -> Void = { _ in }
 

@@ -31,8 +31,8 @@ enum ConvergenceBench {
             try process.run()
         }
 
-        /// Waits for both listeners, read from the node's log.
-        func ready() throws {
+        /// Waits for both listeners, read from the node's log every `pollMicroseconds`.
+        func ready(pollMicroseconds: UInt32 = 20_000) throws {
             let deadline = Date().addingTimeInterval(30)
             while Date() < deadline {
                 let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
@@ -40,7 +40,7 @@ enum ConvergenceBench {
                     (mesh, http) = (m, h)
                     return
                 }
-                usleep(20_000)
+                usleep(pollMicroseconds)
             }
             throw NSError(domain: "convergence", code: 1, userInfo: [NSLocalizedDescriptionKey: "node did not start: \(log.path)"])
         }

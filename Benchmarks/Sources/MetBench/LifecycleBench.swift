@@ -113,15 +113,8 @@ enum LifecycleBench {
 
     /// Waits for the node's listeners, then for `ready` in `/api/cluster`, polling every 2 ms.
     static func waitReady(_ node: ConvergenceBench.Node) throws {
+        try node.ready(pollMicroseconds: 2_000)
         let deadline = Date().addingTimeInterval(60)
-        while node.http.isEmpty, Date() < deadline {
-            let text = (try? String(contentsOf: node.log, encoding: .utf8)) ?? ""
-            if let m = ConvergenceBench.Node.after("mesh listening on ", text), let h = ConvergenceBench.Node.after("http listening on ", text) {
-                (node.mesh, node.http) = (m, h)
-            } else {
-                usleep(2_000)
-            }
-        }
         while Date() < deadline {
             let (status, data) = ConvergenceBench.call("http://\(node.http)/api/cluster")
             if status == 200, (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["ready"] as? Bool == true { return }
