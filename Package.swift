@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // ObanMet for Swift: a distributed, compacting time-series store for job-queue metrics.
 // Layering (DESIGN §2): values + store (pure Swift) -> wire -> mesh (libuv) / postgres (libpq) -> node -> met.
+import Foundation
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -11,14 +12,8 @@ let package = Package(
     name: "oban-met",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "MetValues", targets: ["MetValues"]),
-        .library(name: "MetStore", targets: ["MetStore"]),
-        .library(name: "MetRecorder", targets: ["MetRecorder"]),
-        .library(name: "MetWire", targets: ["MetWire"]),
-        .library(name: "MetUV", targets: ["MetUV"]),
-        .library(name: "MetMesh", targets: ["MetMesh"]),
-        .library(name: "MetNode", targets: ["MetNode"]),
-        .library(name: "MetPostgres", targets: ["MetPostgres"]),
+        // What a worker depends on: a node to embed, its recorder and typed queries (docs/embedding.md).
+        .library(name: "ObanMet", targets: ["ObanMet"]),
         .executable(name: "met", targets: ["met"]),
     ],
     dependencies: [
@@ -67,7 +62,7 @@ let package = Package(
 
         // MARK: The node: collector (and, next, reporter, handoff, runtime).
         .target(
-            name: "MetNode",
+            name: "MetRuntime",
             dependencies: ["MetStore", "MetRecorder", "MetMesh", "MetUV", "MetPostgres", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
@@ -75,15 +70,27 @@ let package = Package(
         // MARK: The HTTP API of a node (DESIGN §7), on Hummingbird.
         .target(
             name: "MetHTTP",
-            dependencies: ["MetNode", "MetStore", "MetRecorder", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["MetRuntime", "MetStore", "MetRecorder", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: strict
         ),
 
-        // MARK: The `met` executable.
+        // MARK: The embedding API: the one product a worker depends on (docs/embedding.md).
+        .target(
+            name: "ObanMet",
+            dependencies: [
+                "MetRuntime", "MetHTTP", "MetStore", "MetRecorder", "MetPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: The `met` executable: a thin user of ObanMet.
         .executableTarget(
             name: "met",
             dependencies: [
-                "MetNode", "MetHTTP", "MetStore", "MetPostgres",
+                "ObanMet", "MetRuntime", "MetHTTP", "MetStore", "MetPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -118,8 +125,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "MetNodeTests",
-            dependencies: ["MetTestSupport", "MetNode", "MetMesh", "MetUV", "MetRecorder", "MetStore", "MetValues", "MetWire",
+            name: "MetRuntimeTests",
+            dependencies: ["MetTestSupport", "MetRuntime", "MetMesh", "MetUV", "MetRecorder", "MetStore", "MetValues", "MetWire",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
@@ -147,3 +154,23 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// MARK: Benchmarks (scripts/bench): only with MET_BENCHMARKS=1, so their peer library
+// (hdrhistogram-swift) never enters the graph a user or CI builds. Being in this package, they
+// can measure what is `package` to users.
+if ProcessInfo.processInfo.environment["MET_BENCHMARKS"] == "1" {
+    package.dependencies.append(.package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"))
+    package.targets += [
+        .target(name: "CMallocStats", path: "Benchmarks/Sources/CMallocStats"),
+        .executableTarget(
+            name: "MetBench",
+            dependencies: [
+                "CMallocStats", "MetValues", "MetStore", "MetRecorder", "MetWire", "MetUV", "MetMesh", "MetPostgres",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Benchmarks/Sources/MetBench",
+            swiftSettings: strict
+        ),
+    ]
+}

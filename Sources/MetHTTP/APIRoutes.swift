@@ -1,53 +1,48 @@
 import Foundation
 import Hummingbird
-import MetNode
+import MetRuntime
 import MetRecorder
 import MetStore
 
 /// The HTTP API of a node (DESIGN §7): JSON in and out; errors are JSON with a message and a
 /// 4xx status, never a crash.
-public enum APIRoutes {
+package enum APIRoutes {
     /// Largest `POST /api/events` body accepted.
-    public static let maxEventBytes = 16 << 20
+    package static let maxEventBytes = 16 << 20
 
     /// A router serving `node`'s API.
-    public static func router(for node: NodeRuntime) -> Router<BasicRequestContext> {
+    package static func router(for node: NodeRuntime) -> Router<BasicRequestContext> {
         let router = Router()
-        let now: @Sendable () -> Int64 = { NodeRecorder.wallClockSecond() }
 
         router.get("/api/series") { _, _ in
-            let rows = node.collector.withStore { $0.seriesList() }
-            return JSONBody(rows.map { SeriesRow(series: $0.name, kind: $0.kind.rawValue, labels: $0.labels) })
+            JSONBody(node.collector.series())
         }
         router.get("/api/labels/:label") { request, context in
             let label = try context.parameters.require("label")
             let lookback = try QueryParameters(request).integer("lookback", default: 300, range: 1...1_000_000)
-            return JSONBody(node.collector.withStore { $0.labels(label, lookback: lookback, now: now()) })
+            return JSONBody(node.collector.labels(label, lookback: lookback))
         }
         router.get("/api/latest/:series") { request, context in
             let params = QueryParameters(request)
             let selection = try params.selection(series: try context.parameters.require("series"))
             let op = try params.op()
-            if selection.series == "full_count", op == nil || op == .sum, let live = node.collector.fullCount().counts {
-                do throws(QueryError) { return JSONBody(try FullCountQuery.latest(live, selection)) } catch { throw error.httpError }
-            }
-            return JSONBody(try query(node) { store throws(QueryError) in try store.latest(selection, op: op, now: now()) })
+            return JSONBody(try answer { () throws(QueryError) in try node.collector.latest(selection, op: op) })
         }
         router.get("/api/timeslice/:series") { request, context in
             let params = QueryParameters(request)
             let selection = try params.selection(series: try context.parameters.require("series"))
             let by = try params.integer("by", default: 5, range: 1...86_400)
             let op = try params.op()
-            return JSONBody(try query(node) { store throws(QueryError) in try store.timeslice(selection, by: by, op: op, now: now()) })
+            return JSONBody(try answer { () throws(QueryError) in try node.collector.timeslice(selection, by: by, op: op) })
         }
         router.get("/api/summary/:series") { request, context in
             let params = QueryParameters(request)
             let selection = try params.selection(series: try context.parameters.require("series"))
             let by = try params.integer("by", default: 60, range: 1...86_400)
-            return JSONBody(try query(node) { store throws(QueryError) in try store.summary(selection, by: by, now: now()) })
+            return JSONBody(try answer { () throws(QueryError) in try node.collector.summary(selection, by: by) })
         }
         router.get("/api/checks") { _, _ in
-            JSONBody(node.collector.withStore { $0.queueChecks(now: now(), retention: node.config.retention) })
+            JSONBody(node.collector.checks(retention: node.config.retention))
         }
         router.get("/api/cluster") { _, _ in
             JSONBody(await node.status())
@@ -72,20 +67,10 @@ public enum APIRoutes {
         return router
     }
 
-    /// Runs a store query under the collector's lock, turning its errors into HTTP errors.
-    static func query<T>(_ node: NodeRuntime, _ body: (SeriesStore) throws(QueryError) -> T) throws(HTTPError) -> T {
-        let result = node.collector.withStore { store in Result { () throws(QueryError) in try body(store) } }
-        switch result {
-        case .success(let value): return value
-        case .failure(let error): throw error.httpError
-        }
+    /// A query's answer, its errors turned into HTTP errors (404 for an unknown series, else 400).
+    static func answer<T>(_ body: () throws(QueryError) -> T) throws(HTTPError) -> T {
+        do throws(QueryError) { return try body() } catch { throw error.httpError }
     }
-}
-
-struct SeriesRow: Codable, Sendable {
-    var series: String
-    var kind: String
-    var labels: [String]
 }
 
 struct EventsAccepted: Codable, Sendable {

@@ -14,26 +14,26 @@ import MetWire
 ///   comma-separated; a missing file is empty) and cuts itself off from those peers: open
 ///   connections to them close, new ones close as soon as they are established. Emptying the
 ///   file heals the partition. The test writes the files of both sides.
-public struct FaultPlane: Sendable, Equatable {
-    public enum Action: String, Sendable, CaseIterable { case cut, drop, kill, stop }
+package struct FaultPlane: Sendable, Equatable {
+    package enum Action: String, Sendable, CaseIterable { case cut, drop, kill, stop }
 
-    public struct Rule: Sendable, Equatable {
-        public var action: Action
-        public var type: FrameType
-        public var after: Int
+    package struct Rule: Sendable, Equatable {
+        package var action: Action
+        package var type: FrameType
+        package var after: Int
         var seen = 0
     }
 
     /// What to do with a received frame.
     enum Verdict: Equatable { case deliver, deliverThenCut, drop }
 
-    public private(set) var rules: [Rule] = []
+    package private(set) var rules: [Rule] = []
     /// The file naming the peers this node is partitioned from (`partition:PATH`).
-    public private(set) var partitionFile: String?
+    package private(set) var partitionFile: String?
 
-    public init() {}
+    package init() {}
 
-    public init(parsing spec: String) throws(FaultPlaneError) {
+    package init(parsing spec: String) throws(FaultPlaneError) {
         for rule in spec.split(separator: ",") {
             if rule.hasPrefix("partition:") {
                 partitionFile = String(rule.dropFirst("partition:".count))
@@ -74,9 +74,9 @@ public struct FaultPlane: Sendable, Equatable {
 }
 
 /// A `--test-faults` rule that could not be parsed.
-public struct FaultPlaneError: Error, Equatable, CustomStringConvertible {
-    public var rule: String
-    public var description: String {
+package struct FaultPlaneError: Error, Equatable, CustomStringConvertible {
+    package var rule: String
+    package var description: String {
         "unknown fault rule \"\(rule)\" (ACTION:FRAME-TYPE:N with ACTION one of cut, drop, kill, stop, e.g. cut:handoffAck:5; or partition:PATH)"
     }
 }

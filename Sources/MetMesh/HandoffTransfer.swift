@@ -2,25 +2,25 @@
 /// index to send next within the in-flight window, what an acknowledgement changes, and where
 /// to resume after the connection dropped. Indices `0..<count` are store chunks; index `count`
 /// is the end (the watermarks), so the transfer is done when `count + 1` are acknowledged.
-public struct HandoffTransfer: Sendable, Equatable {
+package struct HandoffTransfer: Sendable, Equatable {
     /// Random per transfer: acknowledgements of another transfer are never taken for this one's.
-    public let id: UInt64
+    package let id: UInt64
     /// The successor's name and incarnation.
-    public let successor: String
-    public let incarnation: UInt64
+    package let successor: String
+    package let incarnation: UInt64
     /// Store chunks (the end frame not included).
-    public let count: Int
+    package let count: Int
     /// Most indices sent but not yet acknowledged.
-    public let window: Int
+    package let window: Int
     /// Indices acknowledged, from the start: the successor merged `0..<acknowledged`.
-    public private(set) var acknowledged = 0
+    package private(set) var acknowledged = 0
     /// The next index to send.
-    public private(set) var next = 0
+    package private(set) var next = 0
     /// Indices sent again after a dropped connection (the cost of resuming; ≤ one window each time).
-    public private(set) var resent = 0
+    package private(set) var resent = 0
     private var highestSent = -1
 
-    public init(id: UInt64, successor: String, incarnation: UInt64, count: Int, window: Int = 4) {
+    package init(id: UInt64, successor: String, incarnation: UInt64, count: Int, window: Int = 4) {
         self.id = id
         self.successor = successor
         self.incarnation = incarnation
@@ -29,13 +29,13 @@ public struct HandoffTransfer: Sendable, Equatable {
     }
 
     /// Chunks and end together.
-    public var total: Int { count + 1 }
-    public var isDone: Bool { acknowledged == total }
+    package var total: Int { count + 1 }
+    package var isDone: Bool { acknowledged == total }
     /// Sent and not yet acknowledged.
-    public var inFlight: Int { next - acknowledged }
+    package var inFlight: Int { next - acknowledged }
 
     /// The next index to send, if the window allows; it counts as sent.
-    public mutating func takeNext() -> Int? {
+    package mutating func takeNext() -> Int? {
         guard next < total, inFlight < window else { return nil }
         let index = next
         if index <= highestSent { resent += 1 }
@@ -48,7 +48,7 @@ public struct HandoffTransfer: Sendable, Equatable {
     /// before it is merged too. Returns whether this was progress; an acknowledgement of an
     /// index not yet sent, or already acknowledged, changes nothing.
     @discardableResult
-    public mutating func acknowledge(_ index: Int) -> Bool {
+    package mutating func acknowledge(_ index: Int) -> Bool {
         guard index >= acknowledged, index < next else { return false }
         acknowledged = index + 1
         return true
@@ -56,17 +56,17 @@ public struct HandoffTransfer: Sendable, Equatable {
 
     /// The connection dropped: what was in flight may be lost, so the next connection starts at
     /// the first unacknowledged index.
-    public mutating func resume() {
+    package mutating func resume() {
         next = acknowledged
     }
 
     /// Quarters of the transfer acknowledged so far (0...4), for progress lines.
-    public var quarters: Int { acknowledged * 4 / total }
+    package var quarters: Int { acknowledged * 4 / total }
 
     /// The deterministic successor: among `candidates` (live, connected, not leaving), the first
     /// name after `me` in sorted order, wrapping around. In a rolling restart each node hands to
     /// its neighbour on the ring, so no single node receives every store.
-    public static func successor(of me: String, among candidates: some Sequence<String>) -> String? {
+    package static func successor(of me: String, among candidates: some Sequence<String>) -> String? {
         let sorted = candidates.filter { $0 != me }.sorted()
         return sorted.first { $0 > me } ?? sorted.first
     }

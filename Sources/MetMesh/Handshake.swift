@@ -3,25 +3,25 @@ import MetValues
 import MetWire
 
 /// Who is at the other end of an authenticated connection.
-public struct PeerIdentity: Sendable, Equatable, Hashable {
-    public var node: String
-    public var incarnation: UInt64
+package struct PeerIdentity: Sendable, Equatable, Hashable {
+    package var node: String
+    package var incarnation: UInt64
 
-    public init(node: String, incarnation: UInt64) {
+    package init(node: String, incarnation: UInt64) {
         self.node = node
         self.incarnation = incarnation
     }
 }
 
 /// Why a handshake failed; the connection is closed with one log line naming this.
-public enum HandshakeError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum HandshakeError: Error, Equatable, Sendable, CustomStringConvertible {
     case clusterMismatch(String)
     case versionMismatch(UInt8)
     case badProof
     case malformed(String)
     case unexpected(FrameType)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .clusterMismatch(let c): "peer belongs to cluster '\(c)'"
         case .versionMismatch(let v): "peer speaks protocol version \(v), this node \(WireProtocol.version)"
@@ -33,30 +33,30 @@ public enum HandshakeError: Error, Equatable, Sendable, CustomStringConvertible 
 }
 
 /// The cluster secret (RELIABILITY S1): at least 16 bytes; `isWeak` below 32.
-public struct ClusterSecret: Sendable {
+package struct ClusterSecret: Sendable {
     /// Kept as bytes (SymmetricKey is not Sendable here); a key is made per use.
     private let bytes: [UInt8]
     var key: SymmetricKey { SymmetricKey(data: bytes) }
 
-    public enum Problem: Error, Equatable, CustomStringConvertible {
+    package enum Problem: Error, Equatable, CustomStringConvertible {
         case tooShort(Int)
-        public var description: String {
+        package var description: String {
             switch self {
             case .tooShort(let n): "the cluster secret has \(n) bytes; at least 16 are required (32 or more recommended)"
             }
         }
     }
 
-    public let byteCount: Int
+    package let byteCount: Int
 
-    public init(_ bytes: some Collection<UInt8>) throws(Problem) {
+    package init(_ bytes: some Collection<UInt8>) throws(Problem) {
         guard bytes.count >= 16 else { throw .tooShort(bytes.count) }
         self.bytes = Array(bytes)
         byteCount = bytes.count
     }
 
     /// Below 32 bytes: allowed, with a warning.
-    public var isWeak: Bool { byteCount < 32 }
+    package var isWeak: Bool { byteCount < 32 }
 }
 
 /// The mutual challenge–response of a mesh connection (RELIABILITY S2, S4), as a state machine
@@ -65,10 +65,10 @@ public struct ClusterSecret: Sendable {
 /// cluster secret over a transcript of both hellos and the direction. The secret never crosses
 /// the wire; a proof is bound to both nonces, so it is useless on another connection, and to the
 /// cluster name, so two clusters sharing a secret never connect.
-public struct Handshake: Sendable {
-    public enum Role: UInt8, Sendable { case initiator = 1, responder = 2 }
+package struct Handshake: Sendable {
+    package enum Role: UInt8, Sendable { case initiator = 1, responder = 2 }
 
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         case send(Frame)
         case established(PeerIdentity)
         case fail(HandshakeError)
@@ -112,13 +112,13 @@ public struct Handshake: Sendable {
 
     enum State: Sendable { case idle, awaitingHello, awaitingProof(peer: Hello), done, failed }
 
-    public let role: Role
+    package let role: Role
     let secret: ClusterSecret
     let mine: Hello
     var state: State = .idle
 
     /// - Parameter nonce: 32 random bytes (tests may pass fixed ones); by default from the system RNG.
-    public init(role: Role, cluster: String, node: String, incarnation: UInt64, secret: ClusterSecret, nonce: [UInt8]? = nil) {
+    package init(role: Role, cluster: String, node: String, incarnation: UInt64, secret: ClusterSecret, nonce: [UInt8]? = nil) {
         self.role = role
         self.secret = secret
         var rng = SystemRandomNumberGenerator()
@@ -128,13 +128,13 @@ public struct Handshake: Sendable {
     }
 
     /// Sends this side's hello.
-    public mutating func start() -> [Action] {
+    package mutating func start() -> [Action] {
         state = .awaitingHello
         return [.send(Frame(type: .hello, payload: mine.encoded()))]
     }
 
     /// Feeds one frame from the peer.
-    public mutating func receive(_ frame: Frame) -> [Action] {
+    package mutating func receive(_ frame: Frame) -> [Action] {
         switch (state, frame.type) {
         case (.awaitingHello, .hello):
             guard let peer = try? Hello.decode(frame.payload) else { return fail(.malformed("hello")) }

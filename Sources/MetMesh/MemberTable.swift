@@ -1,16 +1,16 @@
 import MetValues
 
 /// What this node knows of one member of the cluster.
-public struct Member: Sendable, Equatable, Hashable {
-    public enum Status: UInt8, Sendable { case alive = 1, down = 2 }
+package struct Member: Sendable, Equatable, Hashable {
+    package enum Status: UInt8, Sendable { case alive = 1, down = 2 }
 
-    public var name: String
-    public var incarnation: UInt64
+    package var name: String
+    package var incarnation: UInt64
     /// `host:port` where its mesh listens; empty until known (a peer that dialled us tells it).
-    public var address: String
-    public var status: Status
+    package var address: String
+    package var status: Status
 
-    public init(name: String, incarnation: UInt64, address: String, status: Status) {
+    package init(name: String, incarnation: UInt64, address: String, status: Status) {
         self.name = name
         self.incarnation = incarnation
         self.address = address
@@ -26,24 +26,24 @@ public struct Member: Sendable, Equatable, Hashable {
 /// node's own connection closing (gossip can tell us about members, not kill them), and a live
 /// connection makes a member `alive`. A connection from an older incarnation of a known live
 /// name is refused (two processes claiming one name: the newer wins).
-public struct MemberTable: Sendable {
-    public enum Change: Sendable, Equatable {
+package struct MemberTable: Sendable {
+    package enum Change: Sendable, Equatable {
         case joined(Member)
         case replaced(old: Member, new: Member)
         case down(Member)
         case alive(Member)
     }
 
-    public let me: Member
-    public private(set) var members: [String: Member] = [:]
+    package let me: Member
+    package private(set) var members: [String: Member] = [:]
 
-    public init(me: Member) { self.me = me }
+    package init(me: Member) { self.me = me }
 
     /// Every member but this node, by name.
-    public var peers: [Member] { members.values.sorted { $0.name < $1.name } }
+    package var peers: [Member] { members.values.sorted { $0.name < $1.name } }
 
     /// A member heard of through gossip (or a seed's list).
-    public mutating func learn(_ m: Member) -> [Change] {
+    package mutating func learn(_ m: Member) -> [Change] {
         guard m.name != me.name else { return [] }
         guard let known = members[m.name] else {
             // Heard of, not yet seen: it counts as alive until our own connection says otherwise.
@@ -64,18 +64,18 @@ public struct MemberTable: Sendable {
     }
 
     /// Merges a gossiped member list.
-    public mutating func learn(_ list: [Member]) -> [Change] { list.flatMap { learn($0) } }
+    package mutating func learn(_ list: [Member]) -> [Change] { list.flatMap { learn($0) } }
 
     /// Whether to accept an authenticated connection from `peer`: no if this name is known alive
     /// with a newer incarnation.
-    public func accepts(name: String, incarnation: UInt64) -> Bool {
+    package func accepts(name: String, incarnation: UInt64) -> Bool {
         guard name != me.name else { return false }
         guard let known = members[name] else { return true }
         return incarnation >= known.incarnation || known.status == .down
     }
 
     /// An authenticated connection to `peer` is up.
-    public mutating func connected(name: String, incarnation: UInt64, address: String) -> [Change] {
+    package mutating func connected(name: String, incarnation: UInt64, address: String) -> [Change] {
         guard accepts(name: name, incarnation: incarnation) else { return [] }
         let m = Member(name: name, incarnation: incarnation, address: address, status: .alive)
         guard let known = members[name] else {
@@ -88,7 +88,7 @@ public struct MemberTable: Sendable {
     }
 
     /// The connection to `peer` closed: it is down (it may come back, or a newer incarnation may).
-    public mutating func disconnected(name: String, incarnation: UInt64) -> [Change] {
+    package mutating func disconnected(name: String, incarnation: UInt64) -> [Change] {
         guard var known = members[name], known.incarnation == incarnation, known.status == .alive else { return [] }
         known.status = .down
         members[name] = known
@@ -97,16 +97,16 @@ public struct MemberTable: Sendable {
 
     /// Exactly one connection per pair, even when both dial at once: the one dialled by the node
     /// whose name sorts first is kept, the other closed, by the same rule on both ends.
-    public static func keeps(dialler: String, listener: String) -> Bool { dialler < listener }
+    package static func keeps(dialler: String, listener: String) -> Bool { dialler < listener }
 
     /// Members this node should have a connection to: every live peer whose name sorts after
     /// this node's (the other side of each pair dials us).
-    public var toDial: [Member] { peers.filter { $0.status == .alive && Self.keeps(dialler: me.name, listener: $0.name) } }
+    package var toDial: [Member] { peers.filter { $0.status == .alive && Self.keeps(dialler: me.name, listener: $0.name) } }
 }
 
 /// The payload of a `members` frame: a node's member list, itself first.
-public enum MemberListCodec {
-    public static func encode(_ members: [Member]) -> [UInt8] {
+package enum MemberListCodec {
+    package static func encode(_ members: [Member]) -> [UInt8] {
         var w = ByteWriter()
         w.writeVarint(UInt64(members.count))
         for m in members {
@@ -118,7 +118,7 @@ public enum MemberListCodec {
         return w.bytes
     }
 
-    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> [Member] {
+    package static func decode(_ bytes: [UInt8]) throws(DecodeError) -> [Member] {
         var result: Result<[Member], DecodeError> = .failure(.truncated)
         bytes.withUnsafeBytes { raw in
             // Unsafe pointer: the reader lives only inside this closure.

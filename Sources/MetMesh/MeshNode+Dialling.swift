@@ -25,7 +25,7 @@ extension MeshNode {
     }
 
     /// Dials a peer (a seed or a gossiped member).
-    public func dial(host: String, port: Int) {
+    package func dial(host: String, port: Int) {
         let address = "\(host):\(port)"
         guard dialing.insert(address).inserted else { return }
         UVConnection.connect(loop: loop, host: host, port: port) { [weak self] result in
@@ -56,7 +56,7 @@ extension MeshNode {
     }
 
     /// Splits `host:port` (an IPv6 host in brackets); nil unless both parts are valid.
-    public static func split(_ address: String) -> (host: String, port: Int)? {
+    package static func split(_ address: String) -> (host: String, port: Int)? {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
               (0...65535).contains(port) else { return nil }
         var host = String(address[..<colon])

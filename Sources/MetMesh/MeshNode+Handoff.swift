@@ -3,24 +3,24 @@ import MetUV
 import MetWire
 
 /// How a stopping node hands its store to a successor (DESIGN §6, RELIABILITY H2–H7).
-public struct HandoffSettings: Sendable {
+package struct HandoffSettings: Sendable {
     /// The whole handoff, every successor tried included, ends by then (H3: 20 s by default).
-    public var deadlineMilliseconds: UInt64 = 20_000
+    package var deadlineMilliseconds: UInt64 = 20_000
     /// A successor that acknowledges nothing for this long is given up as stalled (H5).
-    public var ackTimeoutMilliseconds: UInt64 = 5_000
+    package var ackTimeoutMilliseconds: UInt64 = 5_000
     /// After a dropped connection, how long the same successor has to be connected again before
     /// the next one is chosen (H4, H5).
-    public var reconnectGraceMilliseconds: UInt64 = 1_000
+    package var reconnectGraceMilliseconds: UInt64 = 1_000
     /// Store bytes per chunk (≤ 1 MiB, RELIABILITY B3).
-    public var chunkBytes = 1 << 20
+    package var chunkBytes = 1 << 20
     /// Chunks in flight at most: the memory bound on both sides, and what a resume may re-send.
-    public var window = 4
+    package var window = 4
 
-    public init() {}
+    package init() {}
 }
 
 /// How a handoff ended.
-public enum HandoffOutcome: Sendable, Equatable {
+package enum HandoffOutcome: Sendable, Equatable {
     /// The successor acknowledged every chunk and the end.
     case completed(successor: String, chunks: Int, bytes: Int, resent: Int, milliseconds: UInt64)
     /// No live peer that is not itself stopping: nobody to hand off to.
@@ -28,7 +28,7 @@ public enum HandoffOutcome: Sendable, Equatable {
     /// The deadline passed, or every candidate failed, before a successor acknowledged the end.
     case incomplete(acknowledged: Int, total: Int, successor: String?, milliseconds: UInt64, reason: String)
 
-    public var isCompleted: Bool {
+    package var isCompleted: Bool {
         if case .completed = self { return true }
         return false
     }
@@ -70,7 +70,7 @@ extension MeshNode {
     /// leaving), streams the chunks with at most `window` unacknowledged, resumes from the last
     /// acknowledged chunk after a dropped connection, moves to the next successor when one dies,
     /// stalls or starts leaving itself, and calls `done` once.
-    public func handOff(_ settings: HandoffSettings, done: @escaping (HandoffOutcome) -> Void) {
+    package func handOff(_ settings: HandoffSettings, done: @escaping (HandoffOutcome) -> Void) {
         guard outgoing == nil else { return done(.incomplete(acknowledged: 0, total: 0, successor: nil, milliseconds: 0, reason: "a handoff is already running")) }
         announceLeaving()
         let run = HandoffRun(settings: settings, started: UVTimer.now(loop), done: done)
@@ -85,7 +85,7 @@ extension MeshNode {
 
     /// Tells every peer this node is stopping (again on every new connection from now on), so
     /// none picks it as a successor. Call it as early as the stop begins.
-    public func announceLeaving() {
+    package func announceLeaving() {
         guard !isLeaving else { return }
         isLeaving = true
         let frame = Frame(type: .leaving, payload: [])

@@ -32,7 +32,7 @@ final class SnapshotStream {
 /// snapshot beyond it, and a whole-store snapshot for a node catching up as it joins.
 extension MeshNode {
     /// What a snapshot holds; the first byte of its `snapshotEnd` frame, before the watermarks.
-    public enum SnapshotKind: UInt8, Sendable {
+    package enum SnapshotKind: UInt8, Sendable {
         /// This node's own data: the answer to a resend request beyond the retransmit window.
         case origin = 1
         /// The whole store: the answer to a `snapshotRequest` (catch-up).
@@ -60,7 +60,7 @@ extension MeshNode {
     }
 
     /// Asks `peer` for its whole store (catch-up); it answers with chunks and a `snapshotEnd`.
-    public func requestSnapshot(from peer: String) {
+    package func requestSnapshot(from peer: String) {
         connections[peer]?.send(Frame(type: .snapshotRequest, payload: []))
     }
 

@@ -10,24 +10,24 @@ import MetWire
 ///
 /// Connections, the handshake, membership from direct connections and gossip, heartbeats,
 /// re-dialling with backoff, broadcast, resends and per-origin snapshots.
-public final class MeshNode {
-    public struct Config: Sendable {
-        public var cluster: String
-        public var node: String
-        public var incarnation: UInt64
-        public var host: String
-        public var port: Int
-        public var secret: ClusterSecret
+package final class MeshNode {
+    package struct Config: Sendable {
+        package var cluster: String
+        package var node: String
+        package var incarnation: UInt64
+        package var host: String
+        package var port: Int
+        package var secret: ClusterSecret
         /// How often each connection gets a heartbeat frame (ms).
-        public var heartbeatMilliseconds: UInt64 = 1000
+        package var heartbeatMilliseconds: UInt64 = 1000
         /// A connection that has been silent this long is closed, and its peer marked down (ms).
-        public var silenceLimitMilliseconds: UInt64 = 5000
+        package var silenceLimitMilliseconds: UInt64 = 5000
         /// `host:port` peers should dial, when it differs from the listening address.
-        public var advertise: String?
+        package var advertise: String?
         /// Bytes of store per chunk of a snapshot sent to a peer (catch-up, per-origin snapshots).
-        public var snapshotChunkBytes = 1 << 20
+        package var snapshotChunkBytes = 1 << 20
 
-        public init(cluster: String = "met", node: String, incarnation: UInt64, host: String = "127.0.0.1", port: Int = 0, secret: ClusterSecret) {
+        package init(cluster: String = "met", node: String, incarnation: UInt64, host: String = "127.0.0.1", port: Int = 0, secret: ClusterSecret) {
             self.cluster = cluster
             self.node = node
             self.incarnation = incarnation
@@ -41,71 +41,71 @@ public final class MeshNode {
     let config: Config
     var server: UVTCPServer?
     var heartbeat: UVTimer?
-    public private(set) var table: MemberTable
+    package private(set) var table: MemberTable
     /// Established connections by peer name.
     var connections: [String: PeerConnection] = [:]
     var pending: [ObjectIdentifier: PeerConnection] = [:]
     /// Heartbeat frames received so far (for tests and metrics).
-    public private(set) var heartbeatsReceived = 0
+    package private(set) var heartbeatsReceived = 0
     /// Addresses being dialled, so gossip heard twice does not open a second connection.
     var dialing: Set<String> = []
 
     /// A batch arrived from a peer.
-    public var onBatch: (DeltaBatch, PeerIdentity) -> Void = { _, _ in }
+    package var onBatch: (DeltaBatch, PeerIdentity) -> Void = { _, _ in }
     /// Membership changed.
-    public var onChange: (MemberTable.Change) -> Void = { _ in }
+    package var onChange: (MemberTable.Change) -> Void = { _ in }
     /// A keyframe arrived from the leader (or from a node that believes it leads).
-    public var onKeyframe: (Keyframe, PeerIdentity) -> Void = { _, _ in }
+    package var onKeyframe: (Keyframe, PeerIdentity) -> Void = { _, _ in }
     /// A snapshot chunk arrived (merge it; it is idempotent).
-    public var onSnapshotChunk: ([UInt8], PeerIdentity) -> Void = { _, _ in }
+    package var onSnapshotChunk: ([UInt8], PeerIdentity) -> Void = { _, _ in }
     /// A snapshot's watermarks arrived after all its chunks.
-    public var onSnapshotEnd: (SnapshotKind, [UInt8], PeerIdentity) -> Void = { _, _, _ in }
+    package var onSnapshotEnd: (SnapshotKind, [UInt8], PeerIdentity) -> Void = { _, _, _ in }
     /// A connection to a peer was established (after the handshake).
-    public var onEstablished: (PeerIdentity) -> Void = { _ in }
+    package var onEstablished: (PeerIdentity) -> Void = { _ in }
     /// A connection was refused or closed: one line for the log (never contains the secret).
-    public var onLog: (String) -> Void = { _ in }
+    package var onLog: (String) -> Void = { _ in }
 
     // The store's side of every snapshot sent: handoffs, a catching-up peer's whole store, and
     // one origin's data (resends beyond the retransmit window, anti-entropy repairs).
     /// The store's plan for chunks of about this many bytes of one origin's data (nil: all of
     /// it), with the watermarks, at one instant.
-    public var snapshotPlan: (Int, Origin?) -> SnapshotPlan = { _, origin in
+    package var snapshotPlan: (Int, Origin?) -> SnapshotPlan = { _, origin in
         SnapshotPlan(starts: [0], end: 0, watermarks: StoreSnapshot.encode(watermarks: [:]), origin: origin)
     }
     /// Chunk `index` of a plan, taken from the store as it is now.
-    public var snapshotChunk: (Int, SnapshotPlan) -> [UInt8] = { _, _ in StoreSnapshot.emptyChunk }
+    package var snapshotChunk: (Int, SnapshotPlan) -> [UInt8] = { _, _ in StoreSnapshot.emptyChunk }
 
     // Handoff (MeshNode+Handoff.swift): the receiving side, then the state.
     /// A handoff chunk arrived: merge it (idempotent); false refuses it.
-    public var onHandoffChunk: ([UInt8], PeerIdentity) -> Bool = { _, _ in true }
+    package var onHandoffChunk: ([UInt8], PeerIdentity) -> Bool = { _, _ in true }
     /// A handoff's watermarks arrived after all its chunks: raise them; false refuses them.
-    public var onHandoffEnd: ([UInt8], PeerIdentity) -> Bool = { _, _ in true }
+    package var onHandoffEnd: ([UInt8], PeerIdentity) -> Bool = { _, _ in true }
     /// A receiver drops a transfer whose sender sent nothing for this long (RELIABILITY H6).
-    public var handoffReceiverTimeoutMilliseconds: UInt64 = 10_000
+    package var handoffReceiverTimeoutMilliseconds: UInt64 = 10_000
     /// Test-only fault injection (never set in production).
-    public var faults = FaultPlane()
+    package var faults = FaultPlane()
     /// Peers the test fault plane partitions this node from.
     var partitioned: Set<String> = []
     /// This node is stopping: every peer, and every new connection, is told so.
-    public internal(set) var isLeaving = false
+    package internal(set) var isLeaving = false
     /// Peers that said they are stopping, with their incarnation: never chosen as successors.
     var leaving: [String: UInt64] = [:]
     var outgoing: HandoffRun?
     var incoming: [UInt64: IncomingHandoff] = [:]
     /// Names of the peers that said they are stopping.
-    public var leavingPeers: Set<String> { Set(leaving.keys) }
+    package var leavingPeers: Set<String> { Set(leaving.keys) }
 
     // Anti-entropy (MeshNode+AntiEntropy.swift).
     /// The store's watermark per origin.
-    public var localWatermarks: () -> [Origin: UInt64] = { [:] }
+    package var localWatermarks: () -> [Origin: UInt64] = { [:] }
     /// The watermarks of the origins the store still holds data of (what a digest offers).
-    public var digestWatermarks: () -> [Origin: UInt64] = { [:] }
+    package var digestWatermarks: () -> [Origin: UInt64] = { [:] }
     /// A digest goes to every peer every this many heartbeats.
-    public var digestEveryBeats = 5
+    package var digestEveryBeats = 5
     let antiEntropy = AntiEntropy()
 
     /// Binds the listener (the bound port is in ``address``).
-    public init(loop: UVLoop, config: Config) throws(UVError) {
+    package init(loop: UVLoop, config: Config) throws(UVError) {
         self.loop = loop
         self.config = config
         table = MemberTable(me: Member(name: config.node, incarnation: config.incarnation, address: "", status: .alive))
@@ -122,21 +122,21 @@ public final class MeshNode {
     /// Per address: when the next dial may start (loop ms) and the current backoff (ms).
     var retry: [String: (next: UInt64, backoff: UInt64)] = [:]
     /// Cap of the exponential backoff between dials of one address (RELIABILITY M9: 5 s).
-    public var maxBackoffMilliseconds: UInt64 = 5000
+    package var maxBackoffMilliseconds: UInt64 = 5000
 
     /// Joins the cluster through these seeds, retried forever with capped exponential backoff
     /// (plus up to 20 % jitter) until connected, and again whenever their connection is lost.
-    public func join(seeds: [String]) {
+    package func join(seeds: [String]) {
         self.seeds = seeds
         redial()
     }
 
     /// Most connections in the handshake at once that others opened to us (RELIABILITY S7).
-    public static let maxUnauthenticated = 32
+    package static let maxUnauthenticated = 32
     /// A connection must prove the secret within this many ms of opening (S2, S7).
-    public var handshakeDeadlineMilliseconds: UInt64 = 2000
+    package var handshakeDeadlineMilliseconds: UInt64 = 2000
     /// Rejected connections by reason (S6), for metrics and tests.
-    public private(set) var rejections: [String: Int] = [:]
+    package private(set) var rejections: [String: Int] = [:]
     /// One rejection line per remote host per minute.
     var rejectionLines = LogLimiter(period: 60_000)
     /// One line per peer per minute for an established connection closed for a reason.
@@ -144,7 +144,7 @@ public final class MeshNode {
     /// One dial-failure line per address per minute.
     var dialFailureLines = LogLimiter(period: 60_000)
     /// Dials that failed (for tests and metrics; the log shows one per address per minute).
-    public internal(set) var dialFailures = 0
+    package internal(set) var dialFailures = 0
 
     /// A connection that never completed the handshake, or was refused after it, was closed:
     /// counted by reason, logged at most once per remote host per minute (S6).
@@ -181,17 +181,17 @@ public final class MeshNode {
     }
 
     /// `host:port` peers dial to reach this node (the advertised address, or where it listens).
-    public var address: String { table.me.address }
+    package var address: String { table.me.address }
     /// The port the mesh listener is bound to (the OS's choice when configured as 0).
-    public var boundPort: Int? { server?.port }
+    package var boundPort: Int? { server?.port }
 
     /// This node's own recent batches, for peers that missed some (the retransmit window).
     var sent: [DeltaBatch] = []
     /// How many of its own batches a node keeps for resends (at 1 s intervals, 2 minutes).
-    public var retransmitWindow = 120
+    package var retransmitWindow = 120
 
     /// Sends a batch to every established peer and keeps it for resends.
-    public func broadcast(_ batch: DeltaBatch) {
+    package func broadcast(_ batch: DeltaBatch) {
         sent.append(batch)
         if sent.count > retransmitWindow { sent.removeFirst(sent.count - retransmitWindow) }
         let frame = Frame(type: .batch, payload: BatchCodec.encode(batch))
@@ -199,14 +199,14 @@ public final class MeshNode {
     }
 
     /// Sends a keyframe this node took, as leader, to every established peer.
-    public func broadcast(_ keyframe: Keyframe) {
+    package func broadcast(_ keyframe: Keyframe) {
         let frame = Frame(type: .keyframe, payload: KeyframeCodec.encode(keyframe))
         for c in connections.values { c.send(frame) }
     }
 
     /// Asks `origin` to send its own batches `range` again (a receiver saw a sequence gap). An
     /// origin that no longer holds the start of the range sends a snapshot of its own data.
-    public func requestResend(from origin: Origin, _ range: ClosedRange<UInt64>) {
+    package func requestResend(from origin: Origin, _ range: ClosedRange<UInt64>) {
         var w = ByteWriter()
         w.writeVarint(range.lowerBound)
         w.writeVarint(range.upperBound)
@@ -215,18 +215,18 @@ public final class MeshNode {
     }
 
     /// This node's wall clock in unix milliseconds (replaceable in tests).
-    public var wallClockMilliseconds: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    package var wallClockMilliseconds: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     /// Per peer: its wall clock minus ours, in ms, from its last heartbeat (transit time, well
     /// under a millisecond on a LAN, is not subtracted).
-    public internal(set) var clockOffsets: [String: Int64] = [:]
+    package internal(set) var clockOffsets: [String: Int64] = [:]
     /// One clock warning per peer per hour (DESIGN §3, O4).
     var clockWarnings = LogLimiter(period: 3_600_000)
 
     /// Names of the peers with an established connection.
-    public var connectedPeers: [String] { connections.keys.sorted() }
+    package var connectedPeers: [String] { connections.keys.sorted() }
 
     /// Closes every connection and the listener.
-    public func close() {
+    package func close() {
         server?.close()
         server = nil
         heartbeat?.close()
@@ -237,7 +237,7 @@ public final class MeshNode {
     /// A graceful stop: stops listening, lets every frame already queued to an established peer
     /// go out (the node's last batch among them), then closes everything and calls `done`;
     /// after `timeoutMilliseconds` whatever is still open is closed anyway.
-    public func close(flushingWithin timeoutMilliseconds: UInt64, then done: @escaping () -> Void) {
+    package func close(flushingWithin timeoutMilliseconds: UInt64, then done: @escaping () -> Void) {
         server?.close()
         server = nil
         heartbeat?.close()

@@ -1,11 +1,11 @@
 /// Jobs of one (state, queue) group, counted exactly or estimated by the planner.
-public struct JobCount: Sendable, Equatable, Hashable {
-    public var state: String
-    public var queue: String
-    public var count: Int64
-    public var estimated: Bool
+package struct JobCount: Sendable, Equatable, Hashable {
+    package var state: String
+    package var queue: String
+    package var count: Int64
+    package var estimated: Bool
 
-    public init(state: String, queue: String, count: Int64, estimated: Bool) {
+    package init(state: String, queue: String, count: Int64, estimated: Bool) {
         self.state = state
         self.queue = queue
         self.count = count
@@ -15,14 +15,14 @@ public struct JobCount: Sendable, Equatable, Hashable {
 
 extension PostgresConnection {
     /// One keyframe's counts: `met_job_counts` (see ``JobSchema``), one round trip.
-    public func jobCounts(prefix: String = "public", estimateLimit: Int) throws(PostgresError) -> [JobCount] {
+    package func jobCounts(prefix: String = "public", estimateLimit: Int) throws(PostgresError) -> [JobCount] {
         let rows = try query("SELECT job_state, job_queue, job_count, is_estimate FROM \(JobSchema.identifier(prefix)).met_job_counts($1)",
                              [String(estimateLimit)])
         return try Self.counts(rows)
     }
 
     /// The exact `count(*) ... GROUP BY state, queue`, for tests and as the benchmark's peer.
-    public func exactJobCounts(prefix: String = "public") throws(PostgresError) -> [JobCount] {
+    package func exactJobCounts(prefix: String = "public") throws(PostgresError) -> [JobCount] {
         let rows = try query("SELECT state::text, queue, count(*), false FROM \(JobSchema.identifier(prefix)).oban_jobs GROUP BY state, queue ORDER BY state, queue")
         return try Self.counts(rows)
     }

@@ -4,17 +4,17 @@
 ///
 /// Every statement is idempotent (`IF NOT EXISTS`, `OR REPLACE`), so `met schema` can run on
 /// every deploy. `prefix` is the Postgres schema holding the tables (default `public`).
-public enum JobSchema {
+package enum JobSchema {
     /// Job states, in the order of the enum (DESIGN §4).
-    public static let states = ["available", "scheduled", "executing", "retryable", "completed", "discarded", "cancelled", "suspended"]
+    package static let states = ["available", "scheduled", "executing", "retryable", "completed", "discarded", "cancelled", "suspended"]
 
     /// A schema name as a quoted SQL identifier.
-    public static func identifier(_ name: String) -> String {
+    package static func identifier(_ name: String) -> String {
         "\"" + name.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
     }
 
     /// The statements of `met schema`, in order.
-    public static func statements(prefix: String = "public") -> [String] {
+    package static func statements(prefix: String = "public") -> [String] {
         let p = identifier(prefix)
         let stateList = states.map { "'\($0)'" }.joined(separator: ", ")
         return [
@@ -89,7 +89,7 @@ public enum JobSchema {
     /// Re-keys a `met_snapshots` table from before snapshots were kept per node (its key was
     /// `(cluster, chunk)`); does nothing on a current one. Also run before every snapshot write,
     /// so nodes upgraded without `met schema` do not collide.
-    public static func snapshotKeyMigration(prefix: String = "public") -> String {
+    package static func snapshotKeyMigration(prefix: String = "public") -> String {
         let p = identifier(prefix)
         let literal = "'" + prefix.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'"
         return """

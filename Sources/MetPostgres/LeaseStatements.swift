@@ -1,13 +1,13 @@
 /// What one lease statement found: who holds the lease of a cluster, under which term, and
 /// whether that is the caller.
-public struct LeaseHolder: Sendable, Equatable {
-    public var term: Int64
-    public var holder: String
-    public var incarnation: UInt64
+package struct LeaseHolder: Sendable, Equatable {
+    package var term: Int64
+    package var holder: String
+    package var incarnation: UInt64
     /// The caller holds the lease (it was free, expired, or already the caller's).
-    public var isCaller: Bool
+    package var isCaller: Bool
 
-    public init(term: Int64, holder: String, incarnation: UInt64, isCaller: Bool) {
+    package init(term: Int64, holder: String, incarnation: UInt64, isCaller: Bool) {
         self.term = term
         self.holder = holder
         self.incarnation = incarnation
@@ -20,7 +20,7 @@ extension PostgresConnection {
     /// caller gets it if it already holds it or the holder's lease has expired, with a term one
     /// higher than the last whenever the holder changes. Expiry is computed by Postgres
     /// (`now()`), never by a node's clock (L4).
-    public func tryLease(name: String, holder: String, incarnation: UInt64, milliseconds: Int,
+    package func tryLease(name: String, holder: String, incarnation: UInt64, milliseconds: Int,
                          prefix: String = "public") throws(PostgresError) -> LeaseHolder? {
         let table = "\(JobSchema.identifier(prefix)).met_leases"
         let rows = try query("""
@@ -46,7 +46,7 @@ extension PostgresConnection {
 
     /// Gives the lease up (a graceful stop), so another node takes it at its next attempt
     /// instead of after the lease runs out (RELIABILITY L3).
-    public func releaseLease(name: String, holder: String, incarnation: UInt64, prefix: String = "public") throws(PostgresError) {
+    package func releaseLease(name: String, holder: String, incarnation: UInt64, prefix: String = "public") throws(PostgresError) {
         _ = try query("""
             UPDATE \(JobSchema.identifier(prefix)).met_leases SET expires_at = now() - interval '1 millisecond'
             WHERE name = $1 AND holder = $2 AND incarnation = $3::bigint

@@ -14,13 +14,13 @@ import Darwin
 ///
 /// Queries are always parameterised (`PQexecParams`, text format): values never go into SQL text,
 /// and a string with several statements is rejected by the server.
-public final class PostgresConnection {
+package final class PostgresConnection {
     /// The `PGconn*`; `nil` once closed. Owned by this object alone, finished exactly once.
     private var connection: OpaquePointer?
 
     /// Connects with a libpq connection string: `"host=... port=... dbname=..."` or
     /// `"postgresql://user@host:port/db"`. Blocks until connected or failed.
-    public init(connectionString: String) throws(PostgresError) {
+    package init(connectionString: String) throws(PostgresError) {
         guard !connectionString.utf8.contains(0) else {
             throw PostgresError(.invalidArgument, message: "connection string contains a NUL byte")
         }
@@ -47,10 +47,10 @@ public final class PostgresConnection {
     deinit { close() }
 
     /// Whether `close()` has not been called yet. (The server may still have gone away.)
-    public var isOpen: Bool { connection != nil }
+    package var isOpen: Bool { connection != nil }
 
     /// Closes the connection. Safe to call more than once; `deinit` calls it too.
-    public func close() {
+    package func close() {
         guard let conn = connection else { return }
         connection = nil
         PQfinish(conn)
@@ -59,7 +59,7 @@ public final class PostgresConnection {
     /// Runs one statement with `$1, $2, ...` placeholders bound to `params` (text format, `nil` is
     /// SQL NULL) and returns its rows (none for a command). Throws with the SQLSTATE when the server
     /// rejects the statement.
-    public func query(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> PostgresRows {
+    package func query(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> PostgresRows {
         guard let conn = connection else {
             throw PostgresError(.closed, message: "query on a closed connection")
         }

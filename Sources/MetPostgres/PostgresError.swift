@@ -1,8 +1,8 @@
 /// A failure reported by libpq or by the server. Its message never contains a password: every
 /// message is passed through `redactingPassword(_:)` when the error is made.
-public struct PostgresError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct PostgresError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Where the failure happened.
-    public enum Kind: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         /// Connecting failed (bad connection string, unreachable server, authentication).
         case connect
         /// A query failed: the server rejected it, or the connection broke while it ran.
@@ -13,20 +13,20 @@ public struct PostgresError: Error, Sendable, Equatable, CustomStringConvertible
         case closed
     }
 
-    public let kind: Kind
+    package let kind: Kind
     /// The message, redacted, without libpq's trailing newline. libpq may put one line per host.
-    public let message: String
+    package let message: String
     /// The five-character SQLSTATE (e.g. `"22012"`) when the server sent one; libpq's own errors,
     /// such as a lost connection, usually have none.
-    public let sqlState: String?
+    package let sqlState: String?
 
-    public init(_ kind: Kind, message: String, sqlState: String? = nil) {
+    package init(_ kind: Kind, message: String, sqlState: String? = nil) {
         self.kind = kind
         self.message = redactingPassword(PostgresError.trimmed(message))
         self.sqlState = sqlState
     }
 
-    public var description: String {
+    package var description: String {
         let state = sqlState.map { " [\($0)]" } ?? ""
         return "postgres \(kind)\(state): \(message)"
     }

@@ -2,25 +2,25 @@ import CLibPQ
 
 /// The rows a query returned, copied out of libpq's result in text format, so the value is
 /// Sendable and outlives the `PGresult` (which is cleared right after the copy).
-public struct PostgresRows: Sendable, Equatable {
+package struct PostgresRows: Sendable, Equatable {
     /// Column names, in order.
-    public let columns: [String]
+    package let columns: [String]
     /// One array per row, one entry per column; `nil` is SQL NULL.
-    public let rows: [[String?]]
+    package let rows: [[String?]]
     /// The command tag, e.g. `"SELECT 1"`, `"INSERT 0 3"`.
-    public let commandTag: String
+    package let commandTag: String
 
-    public init(columns: [String], rows: [[String?]], commandTag: String) {
+    package init(columns: [String], rows: [[String?]], commandTag: String) {
         self.columns = columns
         self.rows = rows
         self.commandTag = commandTag
     }
 
     /// The number of rows.
-    public var count: Int { rows.count }
+    package var count: Int { rows.count }
 
     /// The value at `row` in the column named `column`; `nil` for SQL NULL or an unknown column.
-    public func value(_ row: Int, _ column: String) -> String? {
+    package func value(_ row: Int, _ column: String) -> String? {
         guard let index = columns.firstIndex(of: column) else { return nil }
         return rows[row][index]
     }

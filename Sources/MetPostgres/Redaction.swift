@@ -8,7 +8,7 @@
 ///   last `@` before whitespace, so an unescaped `@` or `/` in the password is still hidden.
 ///
 /// When unsure it hides too much rather than too little.
-public func redactingPassword(_ text: String) -> String {
+package func redactingPassword(_ text: String) -> String {
     var bytes = Array(text.utf8)
     bytes = redactKeywordValues(bytes)
     bytes = redactURIUserinfo(bytes)

@@ -5,19 +5,19 @@
 /// idempotent. Bytes travel as hex text (`bytea`'s text form).
 extension PostgresConnection {
     /// One node's snapshot as read back.
-    public struct StoredSnapshot: Sendable, Equatable {
-        public var node: String
+    package struct StoredSnapshot: Sendable, Equatable {
+        package var node: String
         /// Index 0: the watermarks; then the store's chunks.
-        public var chunks: [[UInt8]]
+        package var chunks: [[UInt8]]
         /// Seconds since it was written.
-        public var age: Int
+        package var age: Int
     }
 
     /// Replaces `node`'s snapshot in `cluster` with `count` chunks (index 0: the watermarks),
     /// atomically, and deletes the cluster's snapshots older than `forgetAfterSeconds` (nobody
     /// would load them). Each chunk is asked of `chunk` as it is written, so only one is held at a
     /// time.
-    public func writeSnapshot(cluster: String, node: String, count: Int, prefix: String = "public",
+    package func writeSnapshot(cluster: String, node: String, count: Int, prefix: String = "public",
                               forgetAfterSeconds: Int = 86_400, chunk: (Int) -> [UInt8]) throws(PostgresError) {
         let table = "\(JobSchema.identifier(prefix)).met_snapshots"
         _ = try query(JobSchema.snapshotKeyMigration(prefix: prefix))
@@ -37,13 +37,13 @@ extension PostgresConnection {
     }
 
     /// Replaces `node`'s snapshot in `cluster` with `chunks` (index 0: the watermarks).
-    public func writeSnapshot(cluster: String, node: String, chunks: [[UInt8]], prefix: String = "public") throws(PostgresError) {
+    package func writeSnapshot(cluster: String, node: String, chunks: [[UInt8]], prefix: String = "public") throws(PostgresError) {
         try writeSnapshot(cluster: cluster, node: node, count: chunks.count, prefix: prefix) { chunks[$0] }
     }
 
     /// The nodes whose snapshots in `cluster` were written less than `maxAgeSeconds` ago, by
     /// name, with each snapshot's age in seconds and its number of chunks (watermarks included).
-    public func snapshotNodes(cluster: String, maxAgeSeconds: Int, prefix: String = "public") throws(PostgresError)
+    package func snapshotNodes(cluster: String, maxAgeSeconds: Int, prefix: String = "public") throws(PostgresError)
         -> [(node: String, age: Int, chunks: Int)] {
         let rows = try query("""
             SELECT node, extract(epoch from now() - min(taken_at))::bigint, count(*) FROM \(JobSchema.identifier(prefix)).met_snapshots
@@ -56,7 +56,7 @@ extension PostgresConnection {
     }
 
     /// Chunk `index` of `node`'s snapshot (0: the watermarks); nil when there is none.
-    public func snapshotChunk(cluster: String, node: String, index: Int, prefix: String = "public") throws(PostgresError) -> [UInt8]? {
+    package func snapshotChunk(cluster: String, node: String, index: Int, prefix: String = "public") throws(PostgresError) -> [UInt8]? {
         let rows = try query("SELECT data FROM \(JobSchema.identifier(prefix)).met_snapshots WHERE cluster = $1 AND node = $2 AND chunk = $3::int",
                              [cluster, node, String(index)])
         guard let text = rows.rows.first?[0] else { return nil }
@@ -66,7 +66,7 @@ extension PostgresConnection {
 
     /// The cluster's snapshots written less than `maxAgeSeconds` ago, one per node, by node name
     /// (all of them in memory: for tests and small stores; nodes load them chunk by chunk).
-    public func readSnapshots(cluster: String, maxAgeSeconds: Int, prefix: String = "public") throws(PostgresError) -> [StoredSnapshot] {
+    package func readSnapshots(cluster: String, maxAgeSeconds: Int, prefix: String = "public") throws(PostgresError) -> [StoredSnapshot] {
         var out: [StoredSnapshot] = []
         for (node, age, count) in try snapshotNodes(cluster: cluster, maxAgeSeconds: maxAgeSeconds, prefix: prefix) {
             var chunks: [[UInt8]] = []

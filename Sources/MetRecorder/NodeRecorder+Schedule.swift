@@ -14,7 +14,7 @@ extension NodeRecorder {
     /// however long `deliver` took: the schedule does not drift and skips no second. Only events
     /// recorded between a boundary and the moment the batch is actually taken (the timer's
     /// lateness, normally about a millisecond) land in the second before.
-    public func run(every interval: Duration = .seconds(1), deliver: (DeltaBatch) async -> Void) async {
+    package func run(every interval: Duration = .seconds(1), deliver: (DeltaBatch) async -> Void) async {
         var clock = BatchClock(intervalMs: interval.milliseconds)
         var boundary = clock.next(after: Self.wallClockMilliseconds())
         while !Task.isCancelled {
@@ -31,14 +31,14 @@ extension NodeRecorder {
     }
 
     /// Unix seconds now, from the system's real-time clock.
-    public static func wallClockSecond() -> Int64 {
+    package static func wallClockSecond() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec)
     }
 
     /// Unix milliseconds now, from the system's real-time clock.
-    public static func wallClockMilliseconds() -> Int64 {
+    package static func wallClockMilliseconds() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
@@ -47,15 +47,15 @@ extension NodeRecorder {
 
 /// The batch schedule's arithmetic, apart from any clock so it can be tested: boundaries are
 /// multiples of the interval since the epoch, each taken once, in order.
-public struct BatchClock: Sendable {
-    public let intervalMs: Int64
+package struct BatchClock: Sendable {
+    package let intervalMs: Int64
     private var last: Int64?
 
-    public init(intervalMs: Int64) { self.intervalMs = max(1, intervalMs) }
+    package init(intervalMs: Int64) { self.intervalMs = max(1, intervalMs) }
 
     /// The first boundary strictly after `nowMs`, and never one already returned (a wake-up a
     /// little early by the real-time clock must not take the same boundary twice).
-    public mutating func next(after nowMs: Int64) -> Int64 {
+    package mutating func next(after nowMs: Int64) -> Int64 {
         var b = (nowMs / intervalMs + 1) * intervalMs
         if let last, b <= last { b = last + intervalMs }
         last = b
@@ -64,7 +64,7 @@ public struct BatchClock: Sendable {
 
     /// The unix second an interval ending at `boundaryMs` (exclusive) ended in: the last second
     /// its events were recorded in. For a 1 s interval ending at second s + 1, that is s.
-    public static func stamp(endingAt boundaryMs: Int64) -> Int64 {
+    package static func stamp(endingAt boundaryMs: Int64) -> Int64 {
         (boundaryMs - 1).floorDivided(by: 1000)
     }
 }

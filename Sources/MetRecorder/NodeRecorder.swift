@@ -1,6 +1,9 @@
 import MetStore
 import MetValues
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The in-process capture of job telemetry (DESIGN §1, §4), embedded in every worker node.
 ///
@@ -43,6 +46,14 @@ public final class NodeRecorder: Sendable {
         var n = stripes ?? StripeIndex.defaultCount
         if n & (n - 1) != 0 || n < 1 { n = StripeIndex.defaultCount }
         stripeCount = n
+    }
+
+    /// A recorder for node `node` with a new incarnation, larger than that of any earlier
+    /// process of this name (the wall clock in microseconds).
+    public convenience init(node: String) {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        self.init(origin: Origin(node: node, incarnation: UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000))
     }
 
     // MARK: Jobs
@@ -129,7 +140,7 @@ public final class NodeRecorder: Sendable {
     /// Everything recorded since the previous call, as the next numbered batch of this origin,
     /// stamped with `timestamp` (the origin's wall-clock second). Empty batches are numbered too,
     /// so receivers can tell a quiet node from a lost batch.
-    public func takeBatch(timestamp: Int64) -> DeltaBatch {
+    package func takeBatch(timestamp: Int64) -> DeltaBatch {
         taking.withLock { seq in
             seq += 1
             let (handles, counts, sketches, gauges, checks) = registry.withLock { r in

@@ -3,14 +3,14 @@ import MetValues
 /// Compaction: merging aged points into the coarser buckets of the next tier and dropping
 /// expired ones (see ``CompactionTiers``). It works one timeline at a time, so the extra memory
 /// it needs is one timeline's worth, and callers can interleave it with queries.
-public struct CompactionStats: Sendable, Equatable {
-    public var timelinesChanged = 0
-    public var pointsBefore = 0
-    public var pointsAfter = 0
+package struct CompactionStats: Sendable, Equatable {
+    package var timelinesChanged = 0
+    package var pointsBefore = 0
+    package var pointsAfter = 0
 
-    public init() {}
+    package init() {}
 
-    public static func += (a: inout CompactionStats, b: CompactionStats) {
+    package static func += (a: inout CompactionStats, b: CompactionStats) {
         a.timelinesChanged += b.timelinesChanged
         a.pointsBefore += b.pointsBefore
         a.pointsAfter += b.pointsAfter
@@ -20,7 +20,7 @@ public struct CompactionStats: Sendable, Equatable {
 extension SeriesStore {
     /// Compacts everything: every timeline and every rollup.
     @discardableResult
-    public func compact(now: Int64) -> CompactionStats {
+    package func compact(now: Int64) -> CompactionStats {
         var stats = compact(now: now, timelines: 0..<timelines.count)
         stats += compactRollups(now: now)
         return stats
@@ -28,7 +28,7 @@ extension SeriesStore {
 
     /// Compacts a slice of the timelines (for callers that interleave compaction with queries).
     @discardableResult
-    public func compact(now: Int64, timelines range: Range<Int>) -> CompactionStats {
+    package func compact(now: Int64, timelines range: Range<Int>) -> CompactionStats {
         var stats = CompactionStats()
         var scratch = Sketch()
         for i in range.clamped(to: 0..<timelines.count) {
@@ -39,7 +39,7 @@ extension SeriesStore {
 
     /// Compacts the rollups; they follow the same rule, so they stay the sums of the timelines.
     @discardableResult
-    public func compactRollups(now: Int64) -> CompactionStats {
+    package func compactRollups(now: Int64) -> CompactionStats {
         var stats = CompactionStats()
         var scratch = Sketch()
         for s in rollups.indices where rollups[s] != nil {

@@ -5,26 +5,26 @@
 /// last tier is entirely older than the last duration are dropped, so the last duration is the
 /// retention. Buckets are aligned to absolute time (`floor(t / step) · step`) so every replica
 /// compacts identically. Each step divides the next, so buckets nest.
-public struct CompactionTiers: Sendable, Equatable, Codable {
-    public struct Tier: Sendable, Equatable, Codable {
-        public var step: Int
-        public var duration: Int
-        public init(step: Int, duration: Int) {
+package struct CompactionTiers: Sendable, Equatable, Codable {
+    package struct Tier: Sendable, Equatable, Codable {
+        package var step: Int
+        package var duration: Int
+        package init(step: Int, duration: Int) {
             self.step = step
             self.duration = duration
         }
     }
 
-    public private(set) var tiers: [Tier]
+    package private(set) var tiers: [Tier]
 
     /// `[(1, 120), (5, 900), (30, 2000), (60, 9300)]`: about 2.6 hours.
-    public static let `default` = try! CompactionTiers([(1, 120), (5, 900), (30, 2000), (60, 9300)])
+    package static let `default` = try! CompactionTiers([(1, 120), (5, 900), (30, 2000), (60, 9300)])
 
-    public enum ConfigError: Error, Equatable, CustomStringConvertible {
+    package enum ConfigError: Error, Equatable, CustomStringConvertible {
         case empty
         case badTier(index: Int, reason: String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .empty: "compaction needs at least one [step, duration] tier"
             case .badTier(let i, let reason): "compaction tier \(i + 1): \(reason)"
@@ -34,7 +34,7 @@ public struct CompactionTiers: Sendable, Equatable, Codable {
 
     /// Validates: steps ≥ 1 and ≤ 65535, each step divides the next, durations increase and are
     /// at least the step.
-    public init(_ pairs: [(Int, Int)]) throws(ConfigError) {
+    package init(_ pairs: [(Int, Int)]) throws(ConfigError) {
         guard !pairs.isEmpty else { throw .empty }
         var tiers: [Tier] = []
         for (i, (step, duration)) in pairs.enumerated() {
@@ -54,14 +54,14 @@ public struct CompactionTiers: Sendable, Equatable, Codable {
     }
 
     /// How long points are kept at all.
-    public var retention: Int { tiers[tiers.count - 1].duration }
+    package var retention: Int { tiers[tiers.count - 1].duration }
 
     /// The finest step.
-    public var finestStep: Int { tiers[0].step }
+    package var finestStep: Int { tiers[0].step }
 
     /// The step a point at `ts` should have at time `now`, or `nil` when it has expired.
     @inlinable
-    public func targetStep(for ts: Int64, now: Int64) -> Int? {
+    package func targetStep(for ts: Int64, now: Int64) -> Int? {
         for i in 0..<tiers.count {
             let next = i + 1 < tiers.count ? tiers[i + 1].step : tiers[i].step
             let horizon = now - Int64(tiers[i].duration)
@@ -76,7 +76,7 @@ public struct CompactionTiers: Sendable, Equatable, Codable {
     /// Points before this time must already have at least `tiers[i + 1].step` (or, for the last
     /// tier, are expired).
     @inlinable
-    public func cut(tier i: Int, now: Int64) -> Int64 {
+    package func cut(tier i: Int, now: Int64) -> Int64 {
         let next = i + 1 < tiers.count ? tiers[i + 1].step : tiers[i].step
         return bucketStart(now - Int64(tiers[i].duration), step: next)
     }
@@ -84,7 +84,7 @@ public struct CompactionTiers: Sendable, Equatable, Codable {
 
 /// `floor(ts / step) · step`, also for negative times.
 @inlinable
-public func bucketStart(_ ts: Int64, step: Int) -> Int64 {
+package func bucketStart(_ ts: Int64, step: Int) -> Int64 {
     let s = Int64(step)
     let q = ts / s
     return (ts % s < 0 ? q - 1 : q) * s

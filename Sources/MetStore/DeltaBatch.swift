@@ -2,29 +2,29 @@ import MetValues
 
 /// What one origin recorded between two broadcasts: numbered, stamped with the origin's
 /// wall-clock second, ready to be applied by every replica exactly once (DESIGN §3).
-public struct DeltaBatch: Sendable, Equatable {
-    public struct Entry: Sendable, Equatable {
-        public var series: String
-        public var labels: LabelSet
-        public var value: PointValue
+package struct DeltaBatch: Sendable, Equatable {
+    package struct Entry: Sendable, Equatable {
+        package var series: String
+        package var labels: LabelSet
+        package var value: PointValue
 
-        public init(series: String, labels: LabelSet, value: PointValue) {
+        package init(series: String, labels: LabelSet, value: PointValue) {
             self.series = series
             self.labels = labels
             self.value = value
         }
     }
 
-    public var origin: Origin
+    package var origin: Origin
     /// 1 for the first batch of an incarnation, then +1 per batch.
-    public var seq: UInt64
+    package var seq: UInt64
     /// Unix seconds at the origin when the batch was taken; every entry lands in this second.
-    public var timestamp: Int64
-    public var entries: [Entry]
+    package var timestamp: Int64
+    package var entries: [Entry]
     /// The origin's queue checks taken with this batch (latest per queue wins on every replica).
-    public var checks: [QueueCheck]
+    package var checks: [QueueCheck]
 
-    public init(origin: Origin, seq: UInt64, timestamp: Int64, entries: [Entry], checks: [QueueCheck] = []) {
+    package init(origin: Origin, seq: UInt64, timestamp: Int64, entries: [Entry], checks: [QueueCheck] = []) {
         self.origin = origin
         self.seq = seq
         self.timestamp = timestamp
@@ -34,7 +34,7 @@ public struct DeltaBatch: Sendable, Equatable {
 }
 
 /// What became of a batch handed to ``SeriesStore/apply(_:now:enforcingSequence:)``.
-public enum ApplyOutcome: Sendable, Equatable {
+package enum ApplyOutcome: Sendable, Equatable {
     /// Merged. `rejected` entries were refused (series of another kind, time out of range).
     case applied(entries: Int, rejected: Int)
     /// Already applied (its sequence number is at or below the origin's watermark): nothing changed.

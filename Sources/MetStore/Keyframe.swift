@@ -1,14 +1,14 @@
 /// A job group of `full_count`: jobs of one state in one queue.
-public struct JobGroup: Sendable, Hashable, Comparable, Codable {
-    public var state: String
-    public var queue: String
+package struct JobGroup: Sendable, Hashable, Comparable, Codable {
+    package var state: String
+    package var queue: String
 
-    public init(state: String, queue: String) {
+    package init(state: String, queue: String) {
         self.state = state
         self.queue = queue
     }
 
-    public static func < (a: JobGroup, b: JobGroup) -> Bool { (a.queue, a.state) < (b.queue, b.state) }
+    package static func < (a: JobGroup, b: JobGroup) -> Bool { (a.queue, a.state) < (b.queue, b.state) }
 }
 
 /// The leader's count of jobs per (state, queue), taken from Postgres (DESIGN §3, §5).
@@ -17,14 +17,14 @@ public struct JobGroup: Sendable, Hashable, Comparable, Codable {
 /// the transitions of later batches are what move `full_count` on from these counts. Keyframes
 /// are ordered by `(term, number)`; a replica ignores any keyframe not newer than its own, so a
 /// deposed leader that still believes it leads can never make the counts flicker.
-public struct Keyframe: Sendable, Equatable {
-    public struct Count: Sendable, Equatable {
-        public var group: JobGroup
-        public var count: Int64
+package struct Keyframe: Sendable, Equatable {
+    package struct Count: Sendable, Equatable {
+        package var group: JobGroup
+        package var count: Int64
         /// A planner estimate (the group is larger than `estimateLimit`) rather than an exact count.
-        public var estimated: Bool
+        package var estimated: Bool
 
-        public init(group: JobGroup, count: Int64, estimated: Bool) {
+        package init(group: JobGroup, count: Int64, estimated: Bool) {
             self.group = group
             self.count = count
             self.estimated = estimated
@@ -32,16 +32,16 @@ public struct Keyframe: Sendable, Equatable {
     }
 
     /// The lease term of the leader that took it.
-    public var term: Int64
+    package var term: Int64
     /// Keyframes taken so far by this leader in this term (1, 2, ...).
-    public var number: UInt64
-    public var leader: Origin
+    package var number: UInt64
+    package var leader: Origin
     /// Unix seconds at the leader when it counted.
-    public var timestamp: Int64
-    public var counts: [Count]
-    public var watermarks: [Origin: UInt64]
+    package var timestamp: Int64
+    package var counts: [Count]
+    package var watermarks: [Origin: UInt64]
 
-    public init(term: Int64, number: UInt64, leader: Origin, timestamp: Int64, counts: [Count], watermarks: [Origin: UInt64]) {
+    package init(term: Int64, number: UInt64, leader: Origin, timestamp: Int64, counts: [Count], watermarks: [Origin: UInt64]) {
         self.term = term
         self.number = number
         self.leader = leader
@@ -51,7 +51,7 @@ public struct Keyframe: Sendable, Equatable {
     }
 
     /// Whether this keyframe supersedes `other` (a newer term, or a later keyframe of the same term).
-    public func isNewer(than other: Keyframe?) -> Bool {
+    package func isNewer(than other: Keyframe?) -> Bool {
         guard let other else { return true }
         return (term, number) > (other.term, other.number)
     }
@@ -64,26 +64,26 @@ public struct Keyframe: Sendable, Equatable {
 /// Deltas per batch: a `transitions` count adds to its `state` and takes from its `old_state`;
 /// `inserted` with a `state` adds to it; `pruned` with a `state` takes from it (pruned jobs are
 /// deleted).
-public struct FullCounts: Sendable {
-    public private(set) var keyframe: Keyframe?
+package struct FullCounts: Sendable {
+    package private(set) var keyframe: Keyframe?
     /// Per origin, the job-state deltas of its recent batches, oldest first.
     private var log: [Origin: [(seq: UInt64, timestamp: Int64, deltas: [JobGroup: Int64])]] = [:]
     /// Batches kept per origin: several keyframe intervals, so a new term's keyframe with older
     /// watermarks still finds the batches after them.
-    public let maxLoggedBatches: Int
+    package let maxLoggedBatches: Int
 
-    public init(maxLoggedBatches: Int = 600) { self.maxLoggedBatches = maxLoggedBatches }
+    package init(maxLoggedBatches: Int = 600) { self.maxLoggedBatches = maxLoggedBatches }
 
     /// Takes `keyframe` if it is newer than the current one; `false` (and nothing changes) if not.
     @discardableResult
-    public mutating func apply(_ keyframe: Keyframe) -> Bool {
+    package mutating func apply(_ keyframe: Keyframe) -> Bool {
         guard keyframe.isNewer(than: self.keyframe) else { return false }
         self.keyframe = keyframe
         return true
     }
 
     /// Notes the job-state deltas of a batch just applied (each batch once, in order per origin).
-    public mutating func record(_ batch: DeltaBatch) {
+    package mutating func record(_ batch: DeltaBatch) {
         let deltas = Self.deltas(of: batch)
         guard !deltas.isEmpty else { return }
         var entries = log[batch.origin, default: []]
@@ -93,7 +93,7 @@ public struct FullCounts: Sendable {
     }
 
     /// The current count of every group the keyframe or a later delta mentions (nil: no keyframe yet).
-    public func current() -> [JobGroup: Int64]? {
+    package func current() -> [JobGroup: Int64]? {
         guard let keyframe else { return nil }
         var counts: [JobGroup: Int64] = [:]
         for c in keyframe.counts { counts[c.group, default: 0] += c.count }
@@ -110,7 +110,7 @@ public struct FullCounts: Sendable {
     }
 
     /// The job-state deltas carried by one batch.
-    public static func deltas(of batch: DeltaBatch) -> [JobGroup: Int64] {
+    package static func deltas(of batch: DeltaBatch) -> [JobGroup: Int64] {
         var out: [JobGroup: Int64] = [:]
         for entry in batch.entries {
             guard case .count(let n) = entry.value, n != 0, let queue = entry.labels["queue"] else { continue }

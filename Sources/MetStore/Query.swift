@@ -118,3 +118,16 @@ public struct SummaryRow: Sendable, Equatable, Codable {
     public var p95: Double
     public var p99: Double
 }
+
+/// A series the store holds: its name, its kind and the label keys it has been seen with.
+public struct SeriesDescription: Sendable, Equatable, Codable {
+    public var series: String
+    public var kind: SeriesKind
+    public var labels: [String]
+
+    public init(series: String, kind: SeriesKind, labels: [String]) {
+        self.series = series
+        self.kind = kind
+        self.labels = labels
+    }
+}

@@ -21,7 +21,7 @@ public struct QueueCheck: Sendable, Equatable, Codable {
 
 extension SeriesStore {
     /// The latest check of every (node, queue) no older than `retention` seconds, by node then queue.
-    public func queueChecks(now: Int64, retention: Int = 30) -> [QueueCheck] {
+    package func queueChecks(now: Int64, retention: Int = 30) -> [QueueCheck] {
         checks.values.filter { $0.timestamp >= now - Int64(retention) }
             .sorted { ($0.node, $0.queue) < ($1.node, $1.queue) }
     }

@@ -11,12 +11,12 @@ public enum SeriesKind: String, Sendable, Codable, CaseIterable {
 }
 
 /// One value of a point, of the series' kind.
-public enum PointValue: Sendable, Equatable {
+package enum PointValue: Sendable, Equatable {
     case count(Int64)
     case gauge(Gauge)
     case sketch(Sketch)
 
-    public var kind: SeriesKind {
+    package var kind: SeriesKind {
         switch self {
         case .count: .count
         case .gauge: .gauge
@@ -31,8 +31,8 @@ public enum JobState: String, Sendable, CaseIterable, Codable {
 }
 
 /// The series every node knows from the start (DESIGN §4). Others are registered on first use.
-public enum StandardSeries {
-    public static let all: [(name: String, kind: SeriesKind)] = [
+package enum StandardSeries {
+    package static let all: [(name: String, kind: SeriesKind)] = [
         ("exec_time", .sketch), ("wait_time", .sketch), ("exec_count", .gauge), ("full_count", .gauge),
         ("inserted", .count), ("fetched", .count), ("staged", .count), ("pruned", .count), ("rescued", .count),
         ("transitions", .count),

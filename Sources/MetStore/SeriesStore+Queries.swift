@@ -3,10 +3,10 @@ import MetValues
 /// The five queries of DESIGN §7: `series`, `labels`, `latest`, `timeslice`, `summary`.
 extension SeriesStore {
     /// Most windows one query may produce (lookback ÷ by).
-    public static let maxWindows = 100_000
+    package static let maxWindows = 100_000
 
     /// Values of `label` seen on any series with a point in the last `lookback` seconds.
-    public func labels(_ label: String, lookback: Int, now: Int64) -> [String] {
+    package func labels(_ label: String, lookback: Int, now: Int64) -> [String] {
         guard let key = catalog.existingStringID(label) else { return [] }
         let start = now - Int64(lookback)
         var values = Set<UInt32>()
@@ -18,7 +18,7 @@ extension SeriesStore {
 
     /// Points per window of `by` seconds, per group: `[{ts, label, value}]` ordered by time then
     /// label. Grouping by `state` lists every job state in each window, with 0 when empty.
-    public func timeslice(_ sel: Selection, by: Int = 5, op: QueryOp? = nil, now: Int64) throws(QueryError) -> [SliceRow] {
+    package func timeslice(_ sel: Selection, by: Int = 5, op: QueryOp? = nil, now: Int64) throws(QueryError) -> [SliceRow] {
         let start = try window(sel, now: now)
         try Self.checkBy(by, start: start, now: now)
         let plan = try plan(sel, first: bucketStart(start, step: by), now: now, by: by, perBucket: op == .max || op == .avg)
@@ -48,7 +48,7 @@ extension SeriesStore {
     }
 
     /// Count, sum, min, max, p50, p95, p99 per window and group of a sketch series.
-    public func summary(_ sel: Selection, by: Int = 60, now: Int64) throws(QueryError) -> [SummaryRow] {
+    package func summary(_ sel: Selection, by: Int = 60, now: Int64) throws(QueryError) -> [SummaryRow] {
         let start = try window(sel, now: now)
         try Self.checkBy(by, start: start, now: now)
         let plan = try plan(sel, first: bucketStart(start, step: by), now: now, by: by, perBucket: false)
@@ -74,7 +74,7 @@ extension SeriesStore {
     /// The current value per group: for gauges the sum of each series' latest level within the
     /// lookback; for counts the total over the lookback; for sketches `op` (default p50) over the
     /// lookback. Ungrouped results use the key `"all"`; grouping by `state` lists every state.
-    public func latest(_ sel: Selection, op: QueryOp? = nil, now: Int64) throws(QueryError) -> [String: Double] {
+    package func latest(_ sel: Selection, op: QueryOp? = nil, now: Int64) throws(QueryError) -> [String: Double] {
         let start = try window(sel, now: now)
         let plan = try plan(sel, first: start, now: now, by: Int(now - start) + 1, perBucket: op == .max || op == .avg)
         let op = op ?? (plan.kind == .sketch ? .quantile(0.5) : .sum)

@@ -10,18 +10,18 @@ import MetValues
 /// longer prefix — everything the other holds. Equal max seqs mean the same batches. So keeping
 /// the larger is a join: idempotent, commutative, associative, whatever the resolutions.
 /// See ``SeriesStore/snapshotPlan(maxChunkBytes:)``.
-public struct SnapshotPlan: Sendable, Equatable {
+package struct SnapshotPlan: Sendable, Equatable {
     /// The first timeline of each chunk.
-    public var starts: [Int]
+    package var starts: [Int]
     /// One past the last timeline of the last chunk.
-    public var end: Int
+    package var end: Int
     /// The store's watermarks when the plan was made (a streamed snapshot's end).
-    public var watermarks: [UInt8]
+    package var watermarks: [UInt8]
     /// Only this origin's timelines and watermark (a per-origin snapshot); nil: the whole store.
-    public var origin: Origin?
-    public var count: Int { starts.count }
+    package var origin: Origin?
+    package var count: Int { starts.count }
 
-    public init(starts: [Int], end: Int, watermarks: [UInt8], origin: Origin? = nil) {
+    package init(starts: [Int], end: Int, watermarks: [UInt8], origin: Origin? = nil) {
         self.starts = starts
         self.end = end
         self.watermarks = watermarks
@@ -29,18 +29,18 @@ public struct SnapshotPlan: Sendable, Equatable {
     }
 }
 
-public struct MergeStats: Sendable, Equatable {
-    public var timelines = 0
-    public var windowsReplaced = 0
-    public var windowsKept = 0
-    public init() {}
+package struct MergeStats: Sendable, Equatable {
+    package var timelines = 0
+    package var windowsReplaced = 0
+    package var windowsKept = 0
+    package init() {}
 }
 
 extension SeriesStore {
     /// The whole store as chunks of at most about `maxChunkBytes` (a timeline is never split).
     /// With `origin`, only that origin's timelines and watermark: a per-origin snapshot, for a
     /// replica that missed more of the origin's batches than the retransmit window holds.
-    public func snapshot(of origin: Origin? = nil, maxChunkBytes: Int = 1 << 20) -> StoreSnapshot {
+    package func snapshot(of origin: Origin? = nil, maxChunkBytes: Int = 1 << 20) -> StoreSnapshot {
         var chunks: [[UInt8]] = []
         var cursor = 0
         let only = origin.map { catalog.existingOriginID($0) ?? UInt32.max }
@@ -55,7 +55,7 @@ extension SeriesStore {
     }
 
     /// One chunk starting at timeline `cursor`; returns the cursor of the next chunk.
-    public func snapshotChunk(from cursor: Int, maxBytes: Int) -> (bytes: [UInt8], next: Int) {
+    package func snapshotChunk(from cursor: Int, maxBytes: Int) -> (bytes: [UInt8], next: Int) {
         snapshotChunk(from: cursor, maxBytes: maxBytes, origin: nil)
     }
 
@@ -66,7 +66,7 @@ extension SeriesStore {
     /// may hold more (newer points of those timelines), which merges idempotently. Planning
     /// encodes nothing. With `origin`, only that origin's timelines and watermark (a per-origin
     /// snapshot: resends beyond the retransmit window, anti-entropy repairs).
-    public func snapshotPlan(maxChunkBytes: Int = 1 << 20, of origin: Origin? = nil) -> SnapshotPlan {
+    package func snapshotPlan(maxChunkBytes: Int = 1 << 20, of origin: Origin? = nil) -> SnapshotPlan {
         let only = origin.map { catalog.existingOriginID($0) ?? UInt32.max }
         var starts = [0]
         var size = 0
@@ -83,7 +83,7 @@ extension SeriesStore {
     }
 
     /// Chunk `index` of a plan, as the store holds those timelines now.
-    public func snapshotChunk(_ index: Int, of plan: SnapshotPlan) -> [UInt8] {
+    package func snapshotChunk(_ index: Int, of plan: SnapshotPlan) -> [UInt8] {
         let end = index + 1 < plan.starts.count ? plan.starts[index + 1] : plan.end
         let only = plan.origin.map { catalog.existingOriginID($0) ?? UInt32.max }
         return snapshotChunk(from: plan.starts[index], maxBytes: .max, origin: only, end: end).bytes
@@ -112,7 +112,7 @@ extension SeriesStore {
 
     /// Merges a whole snapshot: every chunk, then the watermarks.
     @discardableResult
-    public func merge(_ snapshot: StoreSnapshot, now: Int64) throws(DecodeError) -> MergeStats {
+    package func merge(_ snapshot: StoreSnapshot, now: Int64) throws(DecodeError) -> MergeStats {
         var stats = MergeStats()
         for chunk in snapshot.chunks {
             let s = try merge(chunk: chunk, now: now)
@@ -126,7 +126,7 @@ extension SeriesStore {
 
     /// Merges one chunk. Decoded and validated first, so a bad chunk changes nothing.
     @discardableResult
-    public func merge(chunk: [UInt8], now: Int64) throws(DecodeError) -> MergeStats {
+    package func merge(chunk: [UInt8], now: Int64) throws(DecodeError) -> MergeStats {
         let data = try SnapshotCodec.decode(chunk)
         var stats = MergeStats()
         for t in data { merge(t, now: now, stats: &stats) }
@@ -134,7 +134,7 @@ extension SeriesStore {
     }
 
     /// Raises watermarks to those of a snapshot whose chunks have all been merged.
-    public func merge(watermarks bytes: [UInt8]) throws(DecodeError) {
+    package func merge(watermarks bytes: [UInt8]) throws(DecodeError) {
         for (origin, mark) in try SnapshotCodec.decodeWatermarks(bytes) {
             let id = originID(origin)
             watermarkByOrigin[Int(id)] = Swift.max(watermarkByOrigin[Int(id)], mark)

@@ -7,12 +7,12 @@ import MetValues
 /// gaps). Whole snapshots from other replicas merge bucket by bucket, keeping whichever copy
 /// folded in the newer batch of that origin (see `SeriesStore+Snapshot.swift`), so merging is
 /// idempotent and commutative. Not thread-safe: one owner at a time (``Replica`` adds the lock).
-public final class SeriesStore {
-    public let tiers: CompactionTiers
+package final class SeriesStore {
+    package let tiers: CompactionTiers
     /// Series with at least this many timelines keep per-label rollups for fast grouped queries.
-    public let rollupThreshold: Int
+    package let rollupThreshold: Int
     /// How far ahead of this node's clock a point may be stamped before it is refused.
-    public var maxFutureSkew: Int64 = 3600
+    package var maxFutureSkew: Int64 = 3600
 
     var catalog = Catalog()
     var timelines: [Timeline] = []
@@ -22,7 +22,7 @@ public final class SeriesStore {
     /// Latest queue check per "node\u{1}queue".
     var checks: [String: QueueCheck] = [:]
 
-    public init(tiers: CompactionTiers = .default, rollupThreshold: Int = 32) {
+    package init(tiers: CompactionTiers = .default, rollupThreshold: Int = 32) {
         self.tiers = tiers
         self.rollupThreshold = rollupThreshold
         for s in StandardSeries.all { _ = register(series: s.name, kind: s.kind) }
@@ -32,14 +32,14 @@ public final class SeriesStore {
 
     /// Declares a series; `false` when the name is taken by another kind.
     @discardableResult
-    public func register(series name: String, kind: SeriesKind) -> Bool {
+    package func register(series name: String, kind: SeriesKind) -> Bool {
         guard let id = catalog.seriesID(name, kind: kind) else { return false }
         while rollups.count <= Int(id) { rollups.append(nil) }
         return true
     }
 
     /// Every series with its kind and the label keys it has been seen with.
-    public func seriesList() -> [(name: String, kind: SeriesKind, labels: [String])] {
+    package func seriesList() -> [(name: String, kind: SeriesKind, labels: [String])] {
         catalog.series.map { info in
             var keys = Set<String>()
             for t in info.timelines {
@@ -49,19 +49,19 @@ public final class SeriesStore {
         }
     }
 
-    public func kind(of series: String) -> SeriesKind? {
+    package func kind(of series: String) -> SeriesKind? {
         catalog.seriesID(series).map { catalog.series[Int($0)].kind }
     }
 
     // MARK: Watermarks
 
     /// The highest sequence number of `origin` this store holds (0: nothing yet).
-    public func watermark(of origin: Origin) -> UInt64 {
+    package func watermark(of origin: Origin) -> UInt64 {
         guard let id = catalog.existingOriginID(origin), Int(id) < watermarkByOrigin.count else { return 0 }
         return watermarkByOrigin[Int(id)]
     }
 
-    public var watermarks: [Origin: UInt64] {
+    package var watermarks: [Origin: UInt64] {
         var result: [Origin: UInt64] = [:]
         for (i, o) in catalog.origins.enumerated() where i < watermarkByOrigin.count { result[o] = watermarkByOrigin[i] }
         return result
@@ -78,7 +78,7 @@ public final class SeriesStore {
     /// Applies one origin's batch. With `enforcingSequence` (the default) a batch is applied
     /// only if it is the next one of its origin; otherwise it is refused as a duplicate or a gap.
     @discardableResult
-    public func apply(_ batch: DeltaBatch, now: Int64, enforcingSequence: Bool = true) -> ApplyOutcome {
+    package func apply(_ batch: DeltaBatch, now: Int64, enforcingSequence: Bool = true) -> ApplyOutcome {
         let origin = originID(batch.origin)
         let mark = watermarkByOrigin[Int(origin)]
         if enforcingSequence {
@@ -143,20 +143,20 @@ public final class SeriesStore {
 
     // MARK: Size
 
-    public var timelineCount: Int { timelines.count }
+    package var timelineCount: Int { timelines.count }
 
     /// The origins at least one non-empty timeline holds points of (one pass over the timelines).
-    public var originsWithData: Set<Origin> {
+    package var originsWithData: Set<Origin> {
         var ids = Set<UInt32>()
         for (i, t) in timelines.enumerated() where !t.isEmpty { ids.insert(catalog.keys[i].origin) }
         return Set(ids.map { catalog.origins[Int($0)] })
     }
 
     /// Number of stored points (rows), rollups excluded.
-    public var pointCount: Int { timelines.reduce(0) { $0 + $1.count } }
+    package var pointCount: Int { timelines.reduce(0) { $0 + $1.count } }
 
     /// Heap bytes held by points and by rollups (capacities), excluding the catalog.
-    public var pointBytes: (points: Int, rollups: Int) {
+    package var pointBytes: (points: Int, rollups: Int) {
         (timelines.reduce(0) { $0 + $1.heapBytes }, rollups.reduce(0) { $0 + ($1?.timelines.reduce(0) { $0 + $1.heapBytes } ?? 0) })
     }
 }

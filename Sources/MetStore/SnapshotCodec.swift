@@ -3,25 +3,25 @@ import MetValues
 /// A replica's state in transferable pieces: chunks of whole timelines, then the per-origin
 /// watermarks, which may only be applied once every chunk is merged (a watermark promises
 /// "everything of this origin up to here", which only the complete snapshot can keep).
-public struct StoreSnapshot: Sendable {
-    public var chunks: [[UInt8]]
-    public var watermarks: [UInt8]
+package struct StoreSnapshot: Sendable {
+    package var chunks: [[UInt8]]
+    package var watermarks: [UInt8]
 
-    public init(chunks: [[UInt8]], watermarks: [UInt8]) {
+    package init(chunks: [[UInt8]], watermarks: [UInt8]) {
         self.chunks = chunks
         self.watermarks = watermarks
     }
 
-    public var byteCount: Int { chunks.reduce(watermarks.count) { $0 + $1.count } }
+    package var byteCount: Int { chunks.reduce(watermarks.count) { $0 + $1.count } }
 
     /// A chunk holding no timeline.
-    public static var emptyChunk: [UInt8] { SnapshotCodec.encode(timelines: []) }
+    package static var emptyChunk: [UInt8] { SnapshotCodec.encode(timelines: []) }
 
     /// Watermarks in a snapshot's encoding (what a snapshot's end carries).
-    public static func encode(watermarks: [Origin: UInt64]) -> [UInt8] { SnapshotCodec.encodeWatermarks(watermarks) }
+    package static func encode(watermarks: [Origin: UInt64]) -> [UInt8] { SnapshotCodec.encodeWatermarks(watermarks) }
 
     /// Watermarks from their encoding.
-    public static func decode(watermarks bytes: [UInt8]) throws(DecodeError) -> [Origin: UInt64] {
+    package static func decode(watermarks bytes: [UInt8]) throws(DecodeError) -> [Origin: UInt64] {
         try SnapshotCodec.decodeWatermarks(bytes)
     }
 }

@@ -3,14 +3,14 @@ import MetValues
 /// One timeline with decoded values, for loading data from outside the mesh (tests, tools,
 /// benchmarks). It merges exactly like a snapshot chunk: bucket windows keep the copy with the
 /// newer batch of the origin.
-public struct TimelineSnapshot: Sendable {
-    public struct Point: Sendable {
-        public var ts: Int64
-        public var step: Int
-        public var seq: UInt64
-        public var value: PointValue
+package struct TimelineSnapshot: Sendable {
+    package struct Point: Sendable {
+        package var ts: Int64
+        package var step: Int
+        package var seq: UInt64
+        package var value: PointValue
 
-        public init(ts: Int64, step: Int, seq: UInt64, value: PointValue) {
+        package init(ts: Int64, step: Int, seq: UInt64, value: PointValue) {
             self.ts = ts
             self.step = step
             self.seq = seq
@@ -18,12 +18,12 @@ public struct TimelineSnapshot: Sendable {
         }
     }
 
-    public var series: String
-    public var labels: LabelSet
-    public var origin: Origin
-    public var points: [Point]
+    package var series: String
+    package var labels: LabelSet
+    package var origin: Origin
+    package var points: [Point]
 
-    public init(series: String, labels: LabelSet, origin: Origin, points: [Point]) {
+    package init(series: String, labels: LabelSet, origin: Origin, points: [Point]) {
         self.series = series
         self.labels = labels
         self.origin = origin
@@ -34,7 +34,7 @@ public struct TimelineSnapshot: Sendable {
 extension SeriesStore {
     /// Merges one timeline. Points must be sorted, aligned to their step and not overlap.
     @discardableResult
-    public func merge(_ t: TimelineSnapshot, now: Int64) throws(DecodeError) -> MergeStats {
+    package func merge(_ t: TimelineSnapshot, now: Int64) throws(DecodeError) -> MergeStats {
         guard let kind = t.points.first?.value.kind else { return MergeStats() }
         var previousEnd = Int64.min
         var points: [PointRecord] = []

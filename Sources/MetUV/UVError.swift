@@ -2,18 +2,18 @@ import CLibUV
 
 /// A failed libuv call: the call's name, libuv's negative status code, and libuv's own name and
 /// description for it (`"EINVAL"`, `"invalid argument"`).
-public struct UVError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct UVError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The libuv function that failed, e.g. `"uv_tcp_bind"`.
-    public let call: String
+    package let call: String
     /// The negative status libuv returned (on Unix, minus the errno value, e.g. `-22`).
-    public let code: Int32
+    package let code: Int32
     /// libuv's symbolic name for `code`, e.g. `"EINVAL"`.
-    public let name: String
+    package let name: String
     /// libuv's description of `code`, e.g. `"invalid argument"`.
-    public let message: String
+    package let message: String
 
     /// Describes `code`, which must be negative, as returned by `call`.
-    public init(code: Int32, call: String) {
+    package init(code: Int32, call: String) {
         self.call = call
         self.code = code
         // The `_r` variants write into our buffer; the plain ones leak a malloc'd string for unknown codes.
@@ -21,7 +21,7 @@ public struct UVError: Error, Sendable, Equatable, CustomStringConvertible {
         self.message = UVError.cString(256) { uv_strerror_r(code, $0, $1) }
     }
 
-    public var description: String { "\(call) failed: \(name) (\(message))" }
+    package var description: String { "\(call) failed: \(name) (\(message))" }
 
     /// Calls `fill(buffer, capacity)` and reads the NUL-terminated text it wrote.
     private static func cString(
@@ -43,7 +43,7 @@ public struct UVError: Error, Sendable, Equatable, CustomStringConvertible {
 ///
 ///     try uvCheck(uv_tcp_bind(tcp, addr, 0), "uv_tcp_bind")
 @discardableResult
-public func uvCheck(_ status: Int32, _ call: StaticString) throws(UVError) -> Int32 {
+package func uvCheck(_ status: Int32, _ call: StaticString) throws(UVError) -> Int32 {
     guard status < 0 else { return status }
     throw UVError(code: status, call: call.description)
 }

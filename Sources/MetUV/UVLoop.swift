@@ -5,14 +5,14 @@ import Synchronization
 /// One libuv loop on its own thread. Every handle belongs to this loop and is touched only on
 /// its thread; other threads reach it through ``execute(_:)`` (a locked inbox plus a `uv_async_t`
 /// doorbell, drained until empty because wake-ups coalesce).
-public final class UVLoop: @unchecked Sendable {  // `raw` and every handle are used on the loop thread only; `inbox` is locked.
+package final class UVLoop: @unchecked Sendable {  // `raw` and every handle are used on the loop thread only; `inbox` is locked.
     let raw: UnsafeMutablePointer<uv_loop_t>  // owned: freed after uv_loop_close succeeds
     let doorbell: UnsafeMutablePointer<uv_async_t>  // owned: closed on the loop, freed after the loop ends
     private let inbox = Mutex<(open: Bool, jobs: [@Sendable () -> Void])>((true, []))
     private let finished = DispatchSemaphore(value: 0)
     private let threadID = Atomic<UInt>(0)
     /// The result of `uv_loop_close` once the loop thread has ended (0 on a clean shutdown).
-    public private(set) nonisolated(unsafe) var closeStatus: Int32 = 0  // written by the loop thread before `finished` is signalled
+    package private(set) nonisolated(unsafe) var closeStatus: Int32 = 0  // written by the loop thread before `finished` is signalled
 
     /// Writing to a socket the peer has closed raises SIGPIPE, whose default action kills the
     /// process; libuv leaves it alone, so every process that runs a loop ignores it once and gets
@@ -20,7 +20,7 @@ public final class UVLoop: @unchecked Sendable {  // `raw` and every handle are 
     private static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
     /// Creates the loop and starts its thread.
-    public init() throws(UVError) {
+    package init() throws(UVError) {
         Self.ignoreBrokenPipes
         raw = .allocate(capacity: 1)
         doorbell = .allocate(capacity: 1)
@@ -45,13 +45,13 @@ public final class UVLoop: @unchecked Sendable {  // `raw` and every handle are 
     }
 
     /// True on the loop's own thread.
-    public var isLoopThread: Bool {
+    package var isLoopThread: Bool {
         threadID.load(ordering: .acquiring) == UInt(bitPattern: Int(bitPattern: UInt(pthread_self())))
     }
 
     /// Runs `job` on the loop thread. Returns `false` (dropping the job) once shutdown began.
     @discardableResult
-    public func execute(_ job: @escaping @Sendable () -> Void) -> Bool {
+    package func execute(_ job: @escaping @Sendable () -> Void) -> Bool {
         inbox.withLock { state in
             guard state.open else { return false }
             state.jobs.append(job)
@@ -62,7 +62,7 @@ public final class UVLoop: @unchecked Sendable {  // `raw` and every handle are 
     }
 
     /// Runs `body` on the loop thread and returns its result.
-    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    package func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let accepted = execute { continuation.resume(with: Result { try body() }) }
             if !accepted { continuation.resume(throwing: UVError(code: -125, call: "execute (loop shut down)")) }
@@ -82,7 +82,7 @@ public final class UVLoop: @unchecked Sendable {  // `raw` and every handle are 
 
     /// Closes every handle, lets the loop finish and waits for its thread. Afterwards
     /// ``closeStatus`` is 0 when every handle had been closed and freed.
-    public func shutdown() {
+    package func shutdown() {
         let accepted = execute { [self] in
             inbox.withLock { $0.open = false }
             drain()  // jobs queued before `open` went false still run

@@ -1,7 +1,7 @@
 import CLibUV
 
 /// A listening TCP socket. Loop thread only: create it inside ``UVLoop/execute(_:)``.
-public final class UVTCPServer {
+package final class UVTCPServer {
     final class Box: HandleBox {
         var onConnection: (UVConnection) -> Void = { _ in }
         var tcp: UnsafeMutablePointer<uv_tcp_t> { raw.assumingMemoryBound(to: uv_tcp_t.self) }
@@ -10,11 +10,11 @@ public final class UVTCPServer {
 
     let box: Box
     /// The bound port (useful when asking the OS for one with port 0).
-    public let port: Int
+    package let port: Int
 
     /// Binds `host:port` (IPv4; port 0 lets the OS choose) and calls `onConnection` for every
     /// accepted connection.
-    public init(loop: UVLoop, host: String, port: Int, backlog: Int32 = 128, onConnection: @escaping (UVConnection) -> Void) throws(UVError) {
+    package init(loop: UVLoop, host: String, port: Int, backlog: Int32 = 128, onConnection: @escaping (UVConnection) -> Void) throws(UVError) {
         precondition(loop.isLoopThread, "UVTCPServer must be created on the loop thread")
         let box = Box(raw: .allocate(byteCount: MemoryLayout<uv_tcp_t>.size, alignment: 16))
         do {
@@ -57,7 +57,7 @@ public final class UVTCPServer {
     }
 
     /// Stops listening and frees the socket.
-    public func close() { box.close() }
+    package func close() { box.close() }
 }
 
 private let connectionArrived: uv_connection_cb = { server, status in
@@ -70,7 +70,7 @@ private let connectionArrived: uv_connection_cb = { server, status in
 
 /// One TCP connection: read callbacks, writes that own their bytes until libuv is done, close.
 /// Loop thread only.
-public final class UVConnection {
+package final class UVConnection {
     final class Box: HandleBox {
         var onData: ([UInt8]) -> Void = { _ in }
         var onEnd: (UVError?) -> Void = { _ in }
@@ -120,7 +120,7 @@ public final class UVConnection {
     }
 
     /// Connects to `host:port` (IPv4) and calls `completion` on the loop thread.
-    public static func connect(loop: UVLoop, host: String, port: Int, completion: @escaping (Result<UVConnection, UVError>) -> Void) {
+    package static func connect(loop: UVLoop, host: String, port: Int, completion: @escaping (Result<UVConnection, UVError>) -> Void) {
         precondition(loop.isLoopThread, "connect on the loop thread")
         let box: Box
         do {
@@ -153,14 +153,14 @@ public final class UVConnection {
     }
 
     /// Starts delivering received bytes; `onEnd` runs once, on EOF (nil) or an error.
-    public func startReading(onData: @escaping ([UInt8]) -> Void, onEnd: @escaping (UVError?) -> Void) throws(UVError) {
+    package func startReading(onData: @escaping ([UInt8]) -> Void, onEnd: @escaping (UVError?) -> Void) throws(UVError) {
         box.onData = onData
         box.onEnd = onEnd
         try uvCheck(uv_read_start(box.stream, allocateReadBuffer, bytesRead), "uv_read_start")
     }
 
     /// Queues `bytes`; they stay owned until libuv reports the write done.
-    public func write(_ bytes: [UInt8], completion: ((UVError?) -> Void)? = nil) {
+    package func write(_ bytes: [UInt8], completion: ((UVError?) -> Void)? = nil) {
         guard !bytes.isEmpty else {
             completion?(nil)
             return
@@ -180,7 +180,7 @@ public final class UVConnection {
 
     /// Half-closes the connection once every queued write has gone out (`uv_shutdown`), then
     /// calls `completion` (with an error if the writes could not finish). Close it afterwards.
-    public func shutdown(_ completion: @escaping (UVError?) -> Void) {
+    package func shutdown(_ completion: @escaping (UVError?) -> Void) {
         guard !box.ended else { return completion(UVError(code: -9, call: "uv_shutdown (already closed)")) }
         let request = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)  // freed in the callback
         request.pointee.data = Unmanaged.passRetained(ShutdownRequest(completion)).toOpaque()
@@ -194,7 +194,7 @@ public final class UVConnection {
     }
 
     /// The peer's `host:port`, or nil once the connection is gone.
-    public var remoteAddress: String? {
+    package var remoteAddress: String? {
         guard !box.ended else { return nil }
         var storage = sockaddr_storage()
         var length = Int32(MemoryLayout<sockaddr_storage>.size)
@@ -215,7 +215,7 @@ public final class UVConnection {
     }
 
     /// Closes the connection (pending writes are cancelled).
-    public func close() {
+    package func close() {
         box.end(nil)
         box.close()
     }

@@ -2,7 +2,7 @@ import CLibUV
 
 /// A timer on a loop, repeating or one-shot. Loop thread only; stops when closed (or at loop
 /// shutdown).
-public final class UVTimer {
+package final class UVTimer {
     final class Box: HandleBox {
         var fire: () -> Void = {}
         var timer: UnsafeMutablePointer<uv_timer_t> { raw.assumingMemoryBound(to: uv_timer_t.self) }
@@ -12,12 +12,12 @@ public final class UVTimer {
     let box: Box
 
     /// Calls `fire` every `milliseconds` on the loop thread.
-    public convenience init(loop: UVLoop, every milliseconds: UInt64, fire: @escaping () -> Void) throws(UVError) {
+    package convenience init(loop: UVLoop, every milliseconds: UInt64, fire: @escaping () -> Void) throws(UVError) {
         try self.init(loop: loop, first: max(1, milliseconds), repeat: max(1, milliseconds), fire: fire)
     }
 
     /// Calls `fire` once, after `milliseconds`, on the loop thread.
-    public convenience init(loop: UVLoop, after milliseconds: UInt64, fire: @escaping () -> Void) throws(UVError) {
+    package convenience init(loop: UVLoop, after milliseconds: UInt64, fire: @escaping () -> Void) throws(UVError) {
         try self.init(loop: loop, first: milliseconds, repeat: 0, fire: fire)
     }
 
@@ -43,9 +43,9 @@ public final class UVTimer {
     }
 
     /// Milliseconds of the loop's clock (monotonic, cached per loop iteration).
-    public static func now(_ loop: UVLoop) -> UInt64 { uv_now(loop.raw) }
+    package static func now(_ loop: UVLoop) -> UInt64 { uv_now(loop.raw) }
 
-    public func close() { box.close() }
+    package func close() { box.close() }
 }
 
 private let timerFired: uv_timer_cb = { timer in

@@ -13,11 +13,11 @@ import MetValues
 /// ```
 /// Values use their own encodings (count: zigzag varint; gauge; sketch). The decoder checks every
 /// count against the bytes left and every index against the table before using it.
-public enum BatchCodec {
+package enum BatchCodec {
     static let maxStringBytes = 256
     static let maxLabels = 32
 
-    public static func encode(_ batch: DeltaBatch) -> [UInt8] {
+    package static func encode(_ batch: DeltaBatch) -> [UInt8] {
         var table: [String] = []
         var index: [String: Int] = [:]
         func id(_ s: String) -> Int {
@@ -76,7 +76,7 @@ public enum BatchCodec {
         return w.bytes
     }
 
-    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> DeltaBatch {
+    package static func decode(_ bytes: [UInt8]) throws(DecodeError) -> DeltaBatch {
         var result: Result<DeltaBatch, DecodeError> = .failure(.truncated)
         bytes.withUnsafeBytes { raw in
             // Unsafe pointer: the reader lives only inside this closure.

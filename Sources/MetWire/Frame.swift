@@ -6,19 +6,19 @@ import MetValues
 /// ```
 /// The length is checked against the connection's limit before anything is allocated: 1 KiB
 /// before authentication, 4 MiB after (RELIABILITY B3).
-public enum WireProtocol {
+package enum WireProtocol {
     /// The protocol version this build speaks.
-    public static let version: UInt8 = 1
+    package static let version: UInt8 = 1
     /// Largest frame accepted after the handshake.
-    public static let maxFrameBytes = 4 << 20
+    package static let maxFrameBytes = 4 << 20
     /// Largest frame accepted before the peer has proved the cluster secret.
-    public static let maxPreAuthFrameBytes = 1024
+    package static let maxPreAuthFrameBytes = 1024
     /// Bytes of the header before the payload (length, version, type).
-    public static let headerBytes = 6
+    package static let headerBytes = 6
 }
 
 /// What a frame carries.
-public enum FrameType: UInt8, Sendable, CaseIterable {
+package enum FrameType: UInt8, Sendable, CaseIterable {
     case hello = 1, proof = 2, heartbeat = 3, members = 4, batch = 5, resend = 6
     case snapshotRequest = 7, snapshotChunk = 8, snapshotEnd = 9, keyframe = 10
     /// A stopping node's store, streamed to its successor: chunks, the end, acknowledgements.
@@ -30,17 +30,17 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
 }
 
 /// One decoded frame: its type and payload.
-public struct Frame: Sendable, Equatable {
-    public var type: FrameType
-    public var payload: [UInt8]
+package struct Frame: Sendable, Equatable {
+    package var type: FrameType
+    package var payload: [UInt8]
 
-    public init(type: FrameType, payload: [UInt8]) {
+    package init(type: FrameType, payload: [UInt8]) {
         self.type = type
         self.payload = payload
     }
 
     /// The frame's bytes on the wire.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(WireProtocol.headerBytes + payload.count)
         let length = UInt32(payload.count + 2)
@@ -53,13 +53,13 @@ public struct Frame: Sendable, Equatable {
 }
 
 /// Why a connection's byte stream was refused; the connection is closed, the node goes on.
-public enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
     case oversized(length: UInt32, limit: Int)
     case unknownVersion(UInt8)
     case unknownType(UInt8)
     case empty
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .oversized(let length, let limit): "frame of \(length) bytes exceeds the limit of \(limit)"
         case .unknownVersion(let v): "unknown protocol version \(v) (this node speaks \(WireProtocol.version))"

@@ -4,35 +4,35 @@
 /// is checked against `limit` as soon as its four bytes are in, before the frame is buffered,
 /// so a peer announcing 4 GiB costs nothing. After an error the decoder stays failed: the
 /// caller closes the connection.
-public struct FrameDecoder: Sendable {
+package struct FrameDecoder: Sendable {
     /// Current limit on a frame's length (raise it after the handshake).
-    public var limit: Int
+    package var limit: Int
     private var buffer: [UInt8] = []
     private var start = 0
     private var failure: FrameError?
     /// After the handshake: frames of a type this build does not know are skipped (a newer
     /// version's), not an error, so versions can add frame types and still interoperate.
-    public var skipsUnknownTypes = false
+    package var skipsUnknownTypes = false
     /// The types of the frames skipped since ``takeSkipped()`` was last called.
     private var skipped: [UInt8] = []
 
     /// The types of the frames skipped since the last call.
-    public mutating func takeSkipped() -> [UInt8] {
+    package mutating func takeSkipped() -> [UInt8] {
         defer { skipped.removeAll() }
         return skipped
     }
 
-    public init(limit: Int = WireProtocol.maxPreAuthFrameBytes) {
+    package init(limit: Int = WireProtocol.maxPreAuthFrameBytes) {
         self.limit = limit
     }
 
     /// Bytes received but not yet part of a complete frame.
-    public var pendingBytes: Int { buffer.count - start }
+    package var pendingBytes: Int { buffer.count - start }
 
     /// Appends received bytes and returns every frame now complete, all decoded under the
     /// current `limit` and type rules. A connection whose rules change after a frame (the last
     /// handshake frame raises the limit) uses ``append(_:)`` and ``nextFrame()`` instead.
-    public mutating func feed(_ bytes: some Collection<UInt8>) throws(FrameError) -> [Frame] {
+    package mutating func feed(_ bytes: some Collection<UInt8>) throws(FrameError) -> [Frame] {
         append(bytes)
         var frames: [Frame] = []
         while let frame = try nextFrame() { frames.append(frame) }
@@ -40,7 +40,7 @@ public struct FrameDecoder: Sendable {
     }
 
     /// Appends received bytes without decoding them.
-    public mutating func append(_ bytes: some Collection<UInt8>) {
+    package mutating func append(_ bytes: some Collection<UInt8>) {
         // Drop consumed bytes once they dominate the buffer, keeping the copy cost linear.
         if start > 0 && start * 2 >= buffer.count {
             buffer.removeFirst(start)
@@ -52,7 +52,7 @@ public struct FrameDecoder: Sendable {
     /// The next complete frame, decoded under the rules in force now, or nil when no complete
     /// frame is buffered. Rules changed between two calls apply to the second frame: a peer may
     /// send its first large frame in the same read as the frame that completes the handshake.
-    public mutating func nextFrame() throws(FrameError) -> Frame? {
+    package mutating func nextFrame() throws(FrameError) -> Frame? {
         if let failure { throw failure }
         do {
             return try next()

@@ -8,13 +8,13 @@ import MetValues
 /// ```
 /// All three numbers are varints. A transfer id is random per transfer, so acknowledgements of
 /// an earlier transfer (to an earlier successor) are never taken for this one's.
-public enum HandoffCodec {
-    public struct Header: Sendable, Equatable {
-        public var transfer: UInt64
-        public var index: Int
-        public var count: Int
+package enum HandoffCodec {
+    package struct Header: Sendable, Equatable {
+        package var transfer: UInt64
+        package var index: Int
+        package var count: Int
 
-        public init(transfer: UInt64, index: Int, count: Int) {
+        package init(transfer: UInt64, index: Int, count: Int) {
             self.transfer = transfer
             self.index = index
             self.count = count
@@ -22,9 +22,9 @@ public enum HandoffCodec {
     }
 
     /// Most chunks one transfer may have (at ≤ 1 MiB each, far beyond any store).
-    public static let maxChunks = 1 << 24
+    package static let maxChunks = 1 << 24
 
-    public static func encode(_ header: Header, body: [UInt8]) -> [UInt8] {
+    package static func encode(_ header: Header, body: [UInt8]) -> [UInt8] {
         var w = ByteWriter(capacity: 24 + body.count)
         w.writeVarint(header.transfer)
         w.writeVarint(UInt64(header.index))
@@ -34,7 +34,7 @@ public enum HandoffCodec {
     }
 
     /// The header and the body after it; an index past the count is an error.
-    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> (header: Header, body: [UInt8]) {
+    package static func decode(_ bytes: [UInt8]) throws(DecodeError) -> (header: Header, body: [UInt8]) {
         var result: Result<(Header, Int), DecodeError> = .failure(.truncated)
         bytes.withUnsafeBytes { raw in
             // Unsafe pointer: the reader lives only inside this closure.
@@ -51,14 +51,14 @@ public enum HandoffCodec {
         return (header, Array(bytes[(bytes.count - remaining)...]))
     }
 
-    public static func encodeAck(transfer: UInt64, index: Int) -> [UInt8] {
+    package static func encodeAck(transfer: UInt64, index: Int) -> [UInt8] {
         var w = ByteWriter(capacity: 16)
         w.writeVarint(transfer)
         w.writeVarint(UInt64(index))
         return w.bytes
     }
 
-    public static func decodeAck(_ bytes: [UInt8]) throws(DecodeError) -> (transfer: UInt64, index: Int) {
+    package static func decodeAck(_ bytes: [UInt8]) throws(DecodeError) -> (transfer: UInt64, index: Int) {
         var result: Result<(UInt64, Int), DecodeError> = .failure(.truncated)
         bytes.withUnsafeBytes { raw in
             // Unsafe pointer: the reader lives only inside this closure.

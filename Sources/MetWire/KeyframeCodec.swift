@@ -9,10 +9,10 @@ import MetValues
 /// ```
 /// Strings are varint-length UTF-8 of at most 256 bytes; every count is checked against the
 /// bytes left before anything is allocated.
-public enum KeyframeCodec {
+package enum KeyframeCodec {
     static let maxStringBytes = 256
 
-    public static func encode(_ k: Keyframe) -> [UInt8] {
+    package static func encode(_ k: Keyframe) -> [UInt8] {
         var w = ByteWriter(capacity: 64 + 32 * k.counts.count + 24 * k.watermarks.count)
         w.writeSignedVarint(k.term)
         w.writeVarint(k.number)
@@ -36,7 +36,7 @@ public enum KeyframeCodec {
         return w.bytes
     }
 
-    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Keyframe {
+    package static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Keyframe {
         var result: Result<Keyframe, DecodeError> = .failure(.truncated)
         bytes.withUnsafeBytes { raw in
             // Unsafe pointer: the reader lives only inside this closure.

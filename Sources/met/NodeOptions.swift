@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import MetNode
+import MetRuntime
 
 /// The options of a running node (`met node`, `met worker`): a config file and an override
 /// flag for every key (DESIGN §7).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
-import MetNode
+import MetRuntime
+import ObanMet
 import ServiceLifecycle
 
 /// `met worker`: a node that also processes real jobs from `oban_jobs`.
@@ -35,19 +36,19 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let queues = self.queues.split(separator: ",").map(String.init)
         let (concurrency, minMs, maxMs, retryableRate, discardRate) = (self.concurrency, self.minMs, self.maxMs, self.retryableRate, self.discardRate)
-        try await NodeLauncher.run(options) { runtime, logger in
-            guard let database = runtime.config.database else {
+        try await NodeLauncher.run(options) { node, logger in
+            guard let database = node.configuration.database else {
                 throw ValidationError("met worker needs a database: --database, \"database\" or DATABASE_URL")
             }
             var settings = JobProcessor.Settings(database: database)
-            settings.prefix = runtime.config.prefix
+            settings.prefix = node.configuration.prefix
             settings.queues = queues
             settings.concurrency = concurrency
             settings.minMilliseconds = minMs
             settings.maxMilliseconds = maxMs
             settings.retryableRate = retryableRate
             settings.discardRate = discardRate
-            return WorkerService(processor: JobProcessor(settings: settings, recorder: runtime.recorder, logger: logger))
+            return WorkerService(processor: JobProcessor(settings: settings, recorder: node.recorder, logger: logger))
         }
     }
 }

@@ -1,4 +1,4 @@
-import MetNode
+import MetRuntime
 import MetStore
 import Testing
 

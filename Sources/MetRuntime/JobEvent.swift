@@ -4,7 +4,7 @@ import MetStore
 
 /// One job event posted to `POST /api/events` by a worker in another language (DESIGN §7),
 /// validated, ready to be recorded as this node's own.
-public enum JobEvent: Sendable, Equatable {
+package enum JobEvent: Sendable, Equatable {
     case start(queue: String, worker: String)
     case stop(queue: String, worker: String, outcome: JobOutcome, execNs: Int64, waitNs: Int64)
     case exception(queue: String, worker: String, outcome: JobOutcome, execNs: Int64, waitNs: Int64)
@@ -12,20 +12,20 @@ public enum JobEvent: Sendable, Equatable {
     case transition(queue: String, worker: String?, from: JobState, to: JobState, count: Int64)
 
     /// Why a line was refused; the request answers 400 with the line number and this message.
-    public struct ParseError: Error, Equatable, CustomStringConvertible {
-        public var line: Int
-        public var message: String
-        public var description: String { "line \(line): \(message)" }
+    package struct ParseError: Error, Equatable, CustomStringConvertible {
+        package var line: Int
+        package var message: String
+        package var description: String { "line \(line): \(message)" }
     }
 
     /// Most lines one request may carry.
-    public static let maxLines = 100_000
+    package static let maxLines = 100_000
     /// Longest label value accepted.
-    public static let maxLabelBytes = 200
+    package static let maxLabelBytes = 200
 
     /// Parses newline-delimited JSON. Every line is checked before anything is recorded, so a
     /// bad line rejects the whole body. Blank lines are skipped.
-    public static func parseLines(_ body: some Collection<UInt8>) throws(ParseError) -> [JobEvent] {
+    package static func parseLines(_ body: some Collection<UInt8>) throws(ParseError) -> [JobEvent] {
         var events: [JobEvent] = []
         var lineNumber = 0
         for line in body.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
@@ -112,7 +112,7 @@ public enum JobEvent: Sendable, Equatable {
     }
 
     /// Records the event into `recorder`.
-    public func record(into recorder: NodeRecorder) {
+    package func record(into recorder: NodeRecorder) {
         switch self {
         case .start(let queue, let worker):
             recorder.jobStart(queue: queue, worker: worker)

@@ -1,5 +1,5 @@
 import MetMesh
-import MetNode
+import MetRuntime
 import MetRecorder
 import MetStore
 import MetUV

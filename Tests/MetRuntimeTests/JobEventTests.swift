@@ -1,5 +1,5 @@
 import Foundation
-import MetNode
+import MetRuntime
 import MetRecorder
 import MetStore
 import Testing

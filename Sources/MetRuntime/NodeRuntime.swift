@@ -9,35 +9,38 @@ import MetUV
 /// metrics, and the mesh on its own libuv loop. Every `broadcastInterval` the recorder's batch is
 /// applied locally and broadcast; gaps are asked of their origin; the store is compacted every
 /// few seconds. `met node` is this plus the HTTP API.
-public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and used only on `loop`'s thread; the rest are Sendable.
-    public let resolved: NodeConfig.Resolved
-    public let recorder: NodeRecorder
-    public let collector: Collector
-    public let logger: Logger
+package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and used only on `loop`'s thread; the rest are Sendable.
+    package let resolved: NodeConfig.Resolved
+    package let recorder: NodeRecorder
+    package let collector: Collector
+    package let logger: Logger
     let loop: UVLoop
     let meshSlot = LoopOwned<MeshNode>()
     /// The mesh (loop thread only).
     var mesh: MeshNode { meshSlot.value! }
     /// The mesh's `host:port` as peers dial it.
-    public let meshAddress: String
+    package let meshAddress: String
     /// When this process started (unix seconds).
-    public let startedAt: Int64
+    package let startedAt: Int64
     /// The keyframe reporter, when `database` is set.
-    public let reporter: KeyframeReporter?
+    package let reporter: KeyframeReporter?
     let catchUp: CatchUp
 
-    public var config: NodeConfig { resolved.config }
-    public var origin: Origin { recorder.origin }
+    package var config: NodeConfig { resolved.config }
+    package var origin: Origin { recorder.origin }
 
     /// Binds the mesh listener and wires the mesh to the collector. Call ``run()`` to start.
-    public init(_ resolved: NodeConfig.Resolved, logger: Logger) async throws {
+    /// `recorder` records this node's own events (its origin names this node); `collector` is
+    /// its replica, made with the configured tiers when not given.
+    package init(_ resolved: NodeConfig.Resolved, recorder: NodeRecorder? = nil, collector: Collector? = nil, logger: Logger) async throws {
         self.resolved = resolved
         self.logger = logger
         startedAt = NodeRecorder.wallClockSecond()
-        // A new incarnation at every process start, larger than any earlier one (microseconds).
-        let origin = Origin(node: resolved.config.node, incarnation: UInt64(Date().timeIntervalSince1970 * 1_000_000))
-        recorder = NodeRecorder(origin: origin)
-        collector = Collector(store: SeriesStore(tiers: resolved.tiers))
+        let recorder = recorder ?? NodeRecorder(node: resolved.config.node)
+        precondition(recorder.origin.node == resolved.config.node, "the recorder's node must be the configured node")
+        let origin = recorder.origin
+        self.recorder = recorder
+        self.collector = collector ?? Collector(store: SeriesStore(tiers: resolved.tiers))
         loop = try UVLoop()
         var meshConfig = MeshNode.Config(cluster: resolved.config.cluster, node: origin.node, incarnation: origin.incarnation,
                                          host: resolved.listenHost, port: resolved.listenPort, secret: resolved.secret)
@@ -148,7 +151,7 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
 
     /// Joins the seeds, then broadcasts a batch every interval and compacts the store, until the
     /// task is cancelled; the last batch (what was recorded since the previous one) still goes out.
-    public func run() async {
+    package func run() async {
         let seeds = config.seeds.filter { $0 != meshAddress }
         loop.execute { [self] in mesh.join(seeds: seeds) }
         logger.notice("mesh listening on \(meshAddress) as \(origin.node) (incarnation \(origin.incarnation)) of cluster \(config.cluster); seeds: \(seeds.isEmpty ? "none" : seeds.joined(separator: ", "))")
@@ -182,7 +185,7 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
     /// The graceful stop, after ``run()`` has returned (its last batch is already queued to every
     /// peer): releases the lease (when leading), hands the store off to a successor, or, with
     /// none to take it and a database, writes it to Postgres; then closes the mesh and the loop.
-    public func shutdown() async {
+    package func shutdown() async {
         announceLeaving()
         if let reporter { await Task.detached { reporter.stop() }.value }
         let outcome = await handOff()
@@ -202,7 +205,7 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
 
     /// Tells every peer this node is stopping: from now on it is nobody's handoff successor, and
     /// it acknowledges no handoff chunk. `met node` calls it as soon as SIGTERM or SIGINT arrives.
-    public func announceLeaving() {
+    package func announceLeaving() {
         loop.execute { [self] in mesh.announceLeaving() }
     }
 
@@ -220,7 +223,7 @@ public final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and 
     }
 
     /// This node's view of the cluster, for `/api/cluster`.
-    public func status() async -> ClusterStatus {
+    package func status() async -> ClusterStatus {
         let now = NodeRecorder.wallClockSecond()
         let view = try? await loop.run { [self] in (mesh.table, Set(mesh.connectedPeers), mesh.clockOffsets, mesh.leavingPeers) }
         let marks = collector.withStore { $0.watermarks }

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import MetNode
+import MetRuntime
 import MetStore
 import Testing
 

@@ -10,20 +10,20 @@ import MetStore
 /// `fetched`, the transitions `available → executing → end state`, and `job_start` /
 /// `job_stop` with execution and queue-wait times. Each slot is a thread with its own libpq
 /// connection (blocking calls stay off the mesh loop and the Swift concurrency pool).
-public final class JobProcessor: @unchecked Sendable {  // `stopping` is atomic-by-lock; each thread owns its connection.
-    public struct Settings: Sendable {
-        public var database: String
-        public var prefix = "public"
-        public var queues = ["default"]
-        public var concurrency = 2
+package final class JobProcessor: @unchecked Sendable {  // `stopping` is atomic-by-lock; each thread owns its connection.
+    package struct Settings: Sendable {
+        package var database: String
+        package var prefix = "public"
+        package var queues = ["default"]
+        package var concurrency = 2
         /// Run time of a job, uniformly between these (ms).
-        public var minMilliseconds = 5
-        public var maxMilliseconds = 50
+        package var minMilliseconds = 5
+        package var maxMilliseconds = 50
         /// Share of jobs ending retryable and discarded (the rest complete).
-        public var retryableRate = 0.1
-        public var discardRate = 0.02
+        package var retryableRate = 0.1
+        package var discardRate = 0.02
 
-        public init(database: String) { self.database = database }
+        package init(database: String) { self.database = database }
     }
 
     let settings: Settings
@@ -35,14 +35,14 @@ public final class JobProcessor: @unchecked Sendable {  // `stopping` is atomic-
     private var failing = false
     private let finished = DispatchSemaphore(value: 0)
 
-    public init(settings: Settings, recorder: NodeRecorder, logger: Logger) {
+    package init(settings: Settings, recorder: NodeRecorder, logger: Logger) {
         self.settings = settings
         self.recorder = recorder
         self.logger = logger
     }
 
     /// Starts `concurrency` worker threads.
-    public func start() {
+    package func start() {
         lock.withLock { running = settings.concurrency }
         for slot in 0..<settings.concurrency {
             let thread = Thread { [self] in work(slot) }
@@ -53,7 +53,7 @@ public final class JobProcessor: @unchecked Sendable {  // `stopping` is atomic-
     }
 
     /// Asks the threads to stop after their current job and waits for them.
-    public func stop() {
+    package func stop() {
         let count = lock.withLock { () -> Int in
             stopping = true
             return running

@@ -15,31 +15,31 @@ import MetStore
 ///   per (state, queue) in one round trip, and hands the keyframe to `deliver` if still unfenced.
 /// - Postgres unreachable: one log line when it goes, one when it comes back (L7); recording and
 ///   broadcasting go on elsewhere; `full_count` keeps its last keyframe.
-public final class KeyframeReporter: @unchecked Sendable {  // `state` is guarded by `condition`; `connection` and the counters are used by the reporter thread only.
-    public struct Settings: Sendable {
-        public var database: String
-        public var prefix = "public"
-        public var cluster: String
-        public var leaseMilliseconds = 10_000
-        public var keyframeMilliseconds = 5_000
-        public var estimateLimit = 50_000
+package final class KeyframeReporter: @unchecked Sendable {  // `state` is guarded by `condition`; `connection` and the counters are used by the reporter thread only.
+    package struct Settings: Sendable {
+        package var database: String
+        package var prefix = "public"
+        package var cluster: String
+        package var leaseMilliseconds = 10_000
+        package var keyframeMilliseconds = 5_000
+        package var estimateLimit = 50_000
 
-        public init(database: String, cluster: String) {
+        package init(database: String, cluster: String) {
             self.database = database
             self.cluster = cluster
         }
     }
 
     /// What `/api/cluster` shows of leadership and Postgres.
-    public struct Status: Sendable, Equatable, Codable {
-        public var reachable = false
+    package struct Status: Sendable, Equatable, Codable {
+        package var reachable = false
         /// Unix seconds of the last change of `reachable` (or of the start).
-        public var since: Int64 = 0
-        public var leader: String?
-        public var leaderIncarnation: UInt64?
-        public var term: Int64?
-        public var isLeader = false
-        public var lastError: String?
+        package var since: Int64 = 0
+        package var leader: String?
+        package var leaderIncarnation: UInt64?
+        package var term: Int64?
+        package var isLeader = false
+        package var lastError: String?
     }
 
     let settings: Settings
@@ -54,7 +54,7 @@ public final class KeyframeReporter: @unchecked Sendable {  // `state` is guarde
     private var fenceAt: ContinuousClock.Instant?
     private var reported = false
 
-    public init(settings: Settings, origin: Origin, collector: Collector, logger: Logger, deliver: @escaping @Sendable (Keyframe) -> Void) {
+    package init(settings: Settings, origin: Origin, collector: Collector, logger: Logger, deliver: @escaping @Sendable (Keyframe) -> Void) {
         self.settings = settings
         self.origin = origin
         self.collector = collector
@@ -63,14 +63,14 @@ public final class KeyframeReporter: @unchecked Sendable {  // `state` is guarde
         state.status.since = NodeRecorder.wallClockSecond()
     }
 
-    public var status: Status {
+    package var status: Status {
         condition.lock()
         defer { condition.unlock() }
         return state.status
     }
 
     /// Starts the reporter thread (once).
-    public func start() {
+    package func start() {
         let first = condition.withLock { () -> Bool in
             defer { state.started = true }
             return !state.started
@@ -83,7 +83,7 @@ public final class KeyframeReporter: @unchecked Sendable {  // `state` is guarde
 
     /// Stops the thread; a leader releases its lease first, so the next leader takes over
     /// within a keyframe interval (L3). Waits for the thread to finish.
-    public func stop() {
+    package func stop() {
         condition.lock()
         state.stopping = true
         condition.broadcast()

@@ -6,7 +6,7 @@ import Foundation
 /// origin (this node's own included) are applied in sequence order, exactly once; a batch that
 /// arrives early waits in a buffer until the ones before it arrive, and the caller is told which
 /// range to ask the origin for (DESIGN §3).
-public final class Collector: @unchecked Sendable {  // `store`, `early` and `asked` are touched only while `lock` is held.
+package final class Collector: @unchecked Sendable {  // `store`, `early` and `asked` are touched only while `lock` is held.
     private let lock = NSLock()
     private let store: SeriesStore
     /// Batches that arrived ahead of their origin's next one, by origin then seq.
@@ -19,26 +19,26 @@ public final class Collector: @unchecked Sendable {  // `store`, `early` and `as
     private var lastApplied: [Origin: (stamped: Int64, at: Int64)] = [:]
 
     /// A sequence gap: `origin` must resend `missing` (inclusive).
-    public struct Gap: Sendable, Equatable {
-        public var origin: Origin
-        public var missing: ClosedRange<UInt64>
+    package struct Gap: Sendable, Equatable {
+        package var origin: Origin
+        package var missing: ClosedRange<UInt64>
 
-        public init(origin: Origin, missing: ClosedRange<UInt64>) {
+        package init(origin: Origin, missing: ClosedRange<UInt64>) {
             self.origin = origin
             self.missing = missing
         }
     }
 
     /// Most early batches kept per origin before the oldest are dropped (and asked for again).
-    public let maxEarly: Int
-    public init(store: sending SeriesStore = SeriesStore(), maxEarly: Int = 600) {
+    package let maxEarly: Int
+    package init(store: sending SeriesStore = SeriesStore(), maxEarly: Int = 600) {
         self.maxEarly = maxEarly
         self.store = store
     }
 
     /// Applies a batch (and any early ones it unblocks). Returns the gap to ask for, if any.
     @discardableResult
-    public func receive(_ batch: DeltaBatch, now: Int64) -> Gap? {
+    package func receive(_ batch: DeltaBatch, now: Int64) -> Gap? {
         lock.lock()
         defer { lock.unlock() }
         switch store.apply(batch, now: now) {
@@ -71,7 +71,7 @@ public final class Collector: @unchecked Sendable {  // `store`, `early` and `as
     /// Merges a snapshot (whole or per-origin) and then applies the early batches it unblocks:
     /// those at or below the snapshot's watermarks are duplicates now, the next ones apply.
     @discardableResult
-    public func merge(_ snapshot: StoreSnapshot, now: Int64) throws(DecodeError) -> MergeStats {
+    package func merge(_ snapshot: StoreSnapshot, now: Int64) throws(DecodeError) -> MergeStats {
         lock.lock()
         defer { lock.unlock() }
         let stats = try store.merge(snapshot, now: now)
@@ -92,19 +92,19 @@ public final class Collector: @unchecked Sendable {  // `store`, `early` and `as
 
     /// Merges one chunk of a snapshot arriving piece by piece (its watermarks come last).
     @discardableResult
-    public func merge(chunk: [UInt8], now: Int64) throws(DecodeError) -> MergeStats {
+    package func merge(chunk: [UInt8], now: Int64) throws(DecodeError) -> MergeStats {
         lock.lock()
         defer { lock.unlock() }
         return try store.merge(chunk: chunk, now: now)
     }
 
     /// Ends a snapshot that arrived piece by piece: raises the watermarks, applies what they unblock.
-    public func merge(watermarks: [UInt8], now: Int64) throws(DecodeError) {
+    package func merge(watermarks: [UInt8], now: Int64) throws(DecodeError) {
         _ = try merge(StoreSnapshot(chunks: [], watermarks: watermarks), now: now)
     }
 
     /// Forgets the gap reported for `origin`, so the next early batch asks again (after a timeout).
-    public func retryGaps() {
+    package func retryGaps() {
         lock.lock()
         defer { lock.unlock() }
         asked.removeAll()
@@ -112,35 +112,35 @@ public final class Collector: @unchecked Sendable {  // `store`, `early` and `as
 
     /// Takes a keyframe if it is newer (higher term, or later in the same term) than the current one.
     @discardableResult
-    public func apply(_ keyframe: Keyframe) -> Bool {
+    package func apply(_ keyframe: Keyframe) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         return full.apply(keyframe)
     }
 
     /// The latest keyframe and `full_count` as served now (nil counts: no keyframe yet).
-    public func fullCount() -> (keyframe: Keyframe?, counts: [JobGroup: Int64]?) {
+    package func fullCount() -> (keyframe: Keyframe?, counts: [JobGroup: Int64]?) {
         lock.lock()
         defer { lock.unlock() }
         return (full.keyframe, full.current())
     }
 
     /// The watermark of every origin (a keyframe's, taken just before the leader counts).
-    public var watermarks: [Origin: UInt64] {
+    package var watermarks: [Origin: UInt64] {
         lock.lock()
         defer { lock.unlock() }
         return store.watermarks
     }
 
     /// Per origin: the timestamp the origin gave its last applied batch, and when it was applied.
-    public var lastBatches: [Origin: (stamped: Int64, at: Int64)] {
+    package var lastBatches: [Origin: (stamped: Int64, at: Int64)] {
         lock.lock()
         defer { lock.unlock() }
         return lastApplied
     }
 
     /// Runs `body` with the store, under the collector's lock (keep it short).
-    public func withStore<R>(_ body: (SeriesStore) throws -> R) rethrows -> R {
+    package func withStore<R>(_ body: (SeriesStore) throws -> R) rethrows -> R {
         lock.lock()
         defer { lock.unlock() }
         return try body(store)

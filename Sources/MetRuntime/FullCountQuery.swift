@@ -2,10 +2,10 @@ import MetStore
 
 /// `latest` of `full_count`, answered live from the keyframe and the deltas since (rather than
 /// from stored levels, whose last value of a leader that died would linger within the lookback).
-public enum FullCountQuery {
+package enum FullCountQuery {
     /// Sums `counts` by the selection's group (`queue` or `state`; every job state is present
     /// when grouping by state) after its filters. Without a group everything is under `"all"`.
-    public static func latest(_ counts: [JobGroup: Int64], _ sel: Selection) throws(QueryError) -> [String: Double] {
+    package static func latest(_ counts: [JobGroup: Int64], _ sel: Selection) throws(QueryError) -> [String: Double] {
         for f in sel.filters where f.label != "queue" && f.label != "state" {
             throw .invalidParameter("full_count has the labels queue and state, not \(f.label)")
         }

@@ -50,7 +50,7 @@ public struct NodeConfig: Sendable, Equatable {
     public init() {}
 
     /// Every key a config file may hold.
-    public static let keys: Set<String> = [
+    package static let keys: Set<String> = [
         "cluster", "node", "listen", "advertise", "seeds", "http", "database", "secret", "secretFile",
         "broadcastInterval", "keyframeInterval", "compaction", "estimateLimit", "retention",
         "heartbeatInterval", "silenceLimit", "retransmitWindow", "leaseDuration", "prefix",
@@ -110,7 +110,7 @@ public struct NodeConfig: Sendable, Equatable {
     /// Checks every value and resolves what the node needs to start: the secret (from
     /// `MET_CLUSTER_SECRET`, `secret` or `secretFile`, in that order), the listening and
     /// advertised addresses and the tiers. Warnings (weak secret, readable secret file) are returned.
-    public func validate(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> Resolved {
+    package func validate(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> Resolved {
         var warnings: [String] = []
         guard !node.isEmpty else { throw .missing("node", "every node needs a name unique in its cluster") }
         guard !cluster.isEmpty else { throw .missing("cluster", "the cluster name may not be empty") }
@@ -167,17 +167,17 @@ public struct NodeConfig: Sendable, Equatable {
     }
 
     /// A validated configuration with what was derived from it.
-    public struct Resolved: Sendable {
-        public var config: NodeConfig
-        public var secret: ClusterSecret
-        public var listenHost: String
-        public var listenPort: Int
-        public var tiers: CompactionTiers
-        public var warnings: [String]
+    package struct Resolved: Sendable {
+        package var config: NodeConfig
+        package var secret: ClusterSecret
+        package var listenHost: String
+        package var listenPort: Int
+        package var tiers: CompactionTiers
+        package var warnings: [String]
     }
 
     /// Splits `host:port` the way the mesh dials it (IPv6 hosts in brackets).
-    public static func split(_ address: String) -> (host: String, port: Int)? { MeshNode.split(address) }
+    package static func split(_ address: String) -> (host: String, port: Int)? { MeshNode.split(address) }
 }
 
 /// Why a configuration was refused; the message names the key and the fix.

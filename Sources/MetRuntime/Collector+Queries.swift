@@ -1,0 +1,39 @@
+import MetRecorder
+import MetStore
+
+/// The queries of DESIGN §7 on this node's replica, as the HTTP API and the embedding API ask
+/// them: the store's answers, except `latest` of `full_count`, which is answered live from the
+/// keyframe and the deltas since.
+extension Collector {
+    package func series() -> [SeriesDescription] {
+        withStore { $0.seriesList() }.map { SeriesDescription(series: $0.name, kind: $0.kind, labels: $0.labels) }
+    }
+
+    package func labels(_ label: String, lookback: Int, now: Int64 = NodeRecorder.wallClockSecond()) -> [String] {
+        withStore { $0.labels(label, lookback: lookback, now: now) }
+    }
+
+    package func latest(_ selection: Selection, op: QueryOp? = nil, now: Int64 = NodeRecorder.wallClockSecond()) throws(QueryError) -> [String: Double] {
+        if selection.series == "full_count", op == nil || op == .sum, let live = fullCount().counts {
+            return try FullCountQuery.latest(live, selection)
+        }
+        return try query { store throws(QueryError) in try store.latest(selection, op: op, now: now) }
+    }
+
+    package func timeslice(_ selection: Selection, by: Int, op: QueryOp? = nil, now: Int64 = NodeRecorder.wallClockSecond()) throws(QueryError) -> [SliceRow] {
+        try query { store throws(QueryError) in try store.timeslice(selection, by: by, op: op, now: now) }
+    }
+
+    package func summary(_ selection: Selection, by: Int, now: Int64 = NodeRecorder.wallClockSecond()) throws(QueryError) -> [SummaryRow] {
+        try query { store throws(QueryError) in try store.summary(selection, by: by, now: now) }
+    }
+
+    package func checks(retention: Int, now: Int64 = NodeRecorder.wallClockSecond()) -> [QueueCheck] {
+        withStore { $0.queueChecks(now: now, retention: retention) }
+    }
+
+    /// Runs a store query under the collector's lock, passing its typed error on.
+    private func query<T>(_ body: (SeriesStore) throws(QueryError) -> T) throws(QueryError) -> T {
+        try withStore { store in Result { () throws(QueryError) in try body(store) } }.get()
+    }
+}

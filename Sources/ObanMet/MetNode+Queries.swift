@@ -1,0 +1,38 @@
+import MetRuntime
+import MetStore
+
+/// Typed queries of the node's replica, without HTTP: the answers of the HTTP API's
+/// `series`, `labels`, `latest`, `timeslice`, `summary`, `checks` and `cluster` (docs/api.md).
+/// They read this node's copy of the whole cluster's metrics, so any node answers for all.
+extension MetNode {
+    /// Every series the replica holds, with its kind and label keys.
+    public func series() -> [SeriesDescription] { collector.series() }
+
+    /// The values of `label` seen on any series in the last `lookback` seconds, sorted.
+    public func labels(_ label: String, lookback: Int = 300) -> [String] { collector.labels(label, lookback: lookback) }
+
+    /// The current value per group (`"all"` without a group): for counts the total over the
+    /// lookback, for gauges the sum of the latest levels, for sketches `op` (default p50).
+    /// `full_count` is answered live from the latest keyframe and the deltas since.
+    public func latest(_ selection: Selection, op: QueryOp? = nil) throws(QueryError) -> [String: Double] {
+        try collector.latest(selection, op: op)
+    }
+
+    /// Values per window of `by` seconds and group, ordered by time then label.
+    public func timeslice(_ selection: Selection, by: Int = 5, op: QueryOp? = nil) throws(QueryError) -> [SliceRow] {
+        try collector.timeslice(selection, by: by, op: op)
+    }
+
+    /// Count, sum, min, max and p50/p95/p99 per window and group of a sketch series.
+    public func summary(_ selection: Selection, by: Int = 60) throws(QueryError) -> [SummaryRow] {
+        try collector.summary(selection, by: by)
+    }
+
+    /// The latest queue check of every node and queue, no older than `retention` seconds.
+    public func checks() -> [QueueCheck] { collector.checks(retention: configuration.retention) }
+
+    /// This node's view of the cluster: members, leadership, the last keyframe, the store.
+    public func cluster() async throws -> ClusterStatus {
+        await try runtime().status()
+    }
+}
