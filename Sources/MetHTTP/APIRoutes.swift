@@ -31,9 +31,9 @@ package enum APIRoutes {
         router.get("/api/timeslice/:series") { request, context in
             let params = QueryParameters(request)
             let selection = try params.selection(series: try context.parameters.require("series"))
-            let by = try params.integer("by", default: 5, range: 1...86_400)
-            let op = try params.op()
-            return JSONBody(try answer { () throws(QueryError) in try node.collector.timeslice(selection, by: by, op: op) })
+            let by = try params.optionalInteger("by", range: 1...86_400)
+            let (op, fill) = (try params.op(), try params.fill())
+            return JSONBody(try answer { () throws(QueryError) in try node.collector.timeslice(selection, by: by, op: op, fill: fill) })
         }
         router.get("/api/summary/:series") { request, context in
             let params = QueryParameters(request)

@@ -207,7 +207,7 @@ import Glibc
             let sel = Selection(series: series, lookback: 300)
             #expect(try store.latest(sel, now: testNow)["all"] == Double(total), "\(series)")
             let slices = try store.timeslice(sel, by: 10, op: .sum, now: testNow)
-            #expect(slices.map(\.value).reduce(0, +) == Double(total), "\(series) timeslice")
+            #expect(slices.compactMap(\.value).reduce(0, +) == Double(total), "\(series) timeslice")
         }
 
         // Transitions grouped by state: every state listed, each with its exact total.
