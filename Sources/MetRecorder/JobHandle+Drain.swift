@@ -61,7 +61,7 @@ extension JobHandle {
             return level.current != 0 || level.reported != 0 ? level.current : nil
         }
         if let sample {
-            let labels = taker.levelLabels ?? LabelSet(["node": node, "queue": queue, "worker": worker])
+            let labels = taker.levelLabels ?? NodeRecorder.levelLabels(node: node, queue: queue, worker: worker)
             taker.levelLabels = labels
             entries.append(.init(series: "executing", labels: labels, value: .gauge(Gauge(Double(sample)))))
         }
@@ -72,7 +72,7 @@ extension JobHandle {
 
     private func outcomeLabels(_ outcome: JobOutcome) -> LabelSet {
         if let labels = taker.outcomeLabels[outcome.rawValue] { return labels }
-        let labels = LabelSet(["node": node, "queue": queue, "worker": worker, "state": outcome.state.rawValue])
+        let labels = NodeRecorder.executionLabels(node: node, queue: queue, worker: worker, outcome: outcome)
         taker.outcomeLabels[outcome.rawValue] = labels
         return labels
     }

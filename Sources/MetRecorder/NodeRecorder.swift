@@ -95,17 +95,12 @@ public final class NodeRecorder: Sendable {
     /// An engine operation on `count` jobs of a queue (`state` and `worker` where known, e.g.
     /// `inserted` with state `available` or `scheduled`).
     public func record(_ op: EngineOperation, queue: String, state: JobState? = nil, worker: String? = nil, count: Int64 = 1) {
-        var pairs = [("node", origin.node), ("queue", queue)]
-        if let state { pairs.append(("state", state.rawValue)) }
-        if let worker { pairs.append(("worker", worker)) }
-        counter(op.rawValue, labels: LabelSet(pairs)).add(count)
+        counter(op.rawValue, labels: Self.operationLabels(node: origin.node, queue: queue, state: state, worker: worker)).add(count)
     }
 
     /// `count` jobs moved from `old` to `new` state: the deltas that move `full_count`.
     public func transition(queue: String, worker: String? = nil, from old: JobState, to new: JobState, count: Int64 = 1) {
-        var pairs = [("node", origin.node), ("queue", queue), ("state", new.rawValue), ("old_state", old.rawValue)]
-        if let worker { pairs.append(("worker", worker)) }
-        counter("transitions", labels: LabelSet(pairs)).add(count)
+        counter("transitions", labels: Self.transitionLabels(node: origin.node, queue: queue, worker: worker, from: old, to: new)).add(count)
     }
 
     /// The current state of one of this node's queues; the latest per queue goes with each batch.

@@ -139,6 +139,22 @@ package final class Collector: @unchecked Sendable {  // `store`, `early` and `a
         return lastApplied
     }
 
+    /// Timelines compacted per hold of the lock: a compaction pass is many short holds, so the
+    /// mesh loop's merges and the queries interleave with it.
+    package static let compactionSlice = 2048
+
+    /// Compacts the store a slice of timelines at a time, yielding between slices, then the rollups.
+    package func compact(now: Int64) async {
+        var start = 0
+        while start < withStore({ $0.timelineCount }) {
+            let end = start + Self.compactionSlice
+            withStore { _ = $0.compact(now: now, timelines: start..<end) }
+            start = end
+            await Task.yield()
+        }
+        withStore { _ = $0.compactRollups(now: now) }
+    }
+
     /// Runs `body` with the store, under the collector's lock (keep it short).
     package func withStore<R>(_ body: (SeriesStore) throws -> R) rethrows -> R {
         lock.lock()

@@ -111,6 +111,24 @@ package enum JobEvent: Sendable, Equatable {
         }
     }
 
+    /// The series and label sets recording this event on node `node` touches (see
+    /// `RecordedLabels.swift`), so that a request's new label sets can be counted before any
+    /// of it is recorded.
+    package func seriesLabels(node: String) -> [(series: String, labels: LabelSet)] {
+        switch self {
+        case .start(let queue, let worker):
+            return [("executing", NodeRecorder.levelLabels(node: node, queue: queue, worker: worker))]
+        case .stop(let queue, let worker, let outcome, _, _), .exception(let queue, let worker, let outcome, _, _):
+            let labels = NodeRecorder.executionLabels(node: node, queue: queue, worker: worker, outcome: outcome)
+            return NodeRecorder.executionSeries.map { ($0, labels) }
+                + [("executing", NodeRecorder.levelLabels(node: node, queue: queue, worker: worker))]
+        case .operation(let op, let queue, let state, let worker, _):
+            return [(op.rawValue, NodeRecorder.operationLabels(node: node, queue: queue, state: state, worker: worker))]
+        case .transition(let queue, let worker, let from, let to, _):
+            return [("transitions", NodeRecorder.transitionLabels(node: node, queue: queue, worker: worker, from: from, to: to))]
+        }
+    }
+
     /// Records the event into `recorder`.
     package func record(into recorder: NodeRecorder) {
         switch self {

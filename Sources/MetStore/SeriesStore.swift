@@ -13,6 +13,13 @@ package final class SeriesStore {
     package let rollupThreshold: Int
     /// How far ahead of this node's clock a point may be stamped before it is refused.
     package var maxFutureSkew: Int64 = 3600
+    /// Most label sets one origin may have in one series (DESIGN §8, RELIABILITY B7): entries
+    /// and snapshot timelines that would add more are refused and counted in
+    /// ``refusedLabelSets``. Batches are applied in sequence order, so every replica with the
+    /// same limit keeps the same first label sets of an origin.
+    package var maxLabelSets = Int.max
+    /// Entries (and snapshot timelines) refused per series because of ``maxLabelSets``.
+    package private(set) var refusedLabelSets: [String: Int] = [:]
 
     var catalog = Catalog()
     var timelines: [Timeline] = []
@@ -99,8 +106,10 @@ package final class SeriesStore {
                 continue
             }
             while rollups.count <= Int(series) { rollups.append(nil) }
-            let labels = catalog.labelSetID(entry.labels)
-            let (id, created) = catalog.timelineID(.init(series: series, labels: labels, origin: origin))
+            guard let (id, created) = timelineID(series: series, labels: entry.labels, origin: origin) else {
+                rejected += 1
+                continue
+            }
             if created { timelines.append(Timeline(kind: entry.value.kind)) }
             if let existing = values[id] {
                 values[id] = Self.fold(existing, entry.value)
@@ -122,6 +131,34 @@ package final class SeriesStore {
         for check in batch.checks { record(check) }
         watermarkByOrigin[Int(origin)] = Swift.max(mark, batch.seq)
         return .applied(entries: batch.entries.count - rejected, rejected: rejected)
+    }
+
+    /// The timeline of a series, label set and origin, created if the origin is still under
+    /// ``maxLabelSets`` in the series; nil (and counted) when refused.
+    func timelineID(series: UInt16, labels: LabelSet, origin: UInt32) -> (UInt32, created: Bool)? {
+        if let existing = catalog.existingLabelSetID(labels),
+           let id = catalog.existingTimelineID(.init(series: series, labels: existing, origin: origin)) {
+            return (id, false)
+        }
+        guard catalog.labelSetCount(origin: origin, series: series) < maxLabelSets else {
+            refusedLabelSets[catalog.series[Int(series)].name, default: 0] += 1
+            return nil
+        }
+        return catalog.timelineID(.init(series: series, labels: catalog.labelSetID(labels), origin: origin))
+    }
+
+    /// How many label sets `origin` has in `series` here.
+    package func labelSetCount(of origin: Origin, series: String) -> Int {
+        guard let o = catalog.existingOriginID(origin), let s = catalog.seriesID(series) else { return 0 }
+        return catalog.labelSetCount(origin: o, series: s)
+    }
+
+    /// Whether `origin` already has this label set in `series`.
+    package func hasLabelSet(_ labels: LabelSet, of origin: Origin, series: String) -> Bool {
+        guard let o = catalog.existingOriginID(origin), let s = catalog.seriesID(series), let l = catalog.existingLabelSetID(labels) else {
+            return false
+        }
+        return catalog.existingTimelineID(.init(series: s, labels: l, origin: o)) != nil
     }
 
     static func fold(_ a: PointValue, _ b: PointValue) -> PointValue {
