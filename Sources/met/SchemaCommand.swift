@@ -21,7 +21,7 @@ struct SchemaCommand: ParsableCommand {
         --check prints what it would do, one line per object, and changes nothing.
 
         Exit status: 0 done (with --check: nothing to do); 1 error (e.g. Postgres unreachable, \
-        permission denied); 2 with --check only: changes pending.
+        permission denied); 2 with --check only: changes pending; 64 bad arguments.
         """
     )
 
