@@ -25,7 +25,7 @@ package struct SchemaPlan: Sendable, Equatable {
 
         /// The objects, in the order a plan lists them.
         package enum Kind: Sendable, Equatable {
-            case schema, obanJobState, obanJobs, obanPeers, statistics, leases, snapshots, jobCounts, index
+            case schema, obanJobs, obanJobState, obanPeers, statistics, leases, snapshots, jobCounts, index
         }
 
         package var kind: Kind
@@ -34,6 +34,13 @@ package struct SchemaPlan: Sendable, Equatable {
         package var action: Action
         /// What was found, for `exists` lines (e.g. Oban's migration version).
         package var note: String?
+
+        package init(kind: Kind, object: String, action: Action, note: String? = nil) {
+            self.kind = kind
+            self.object = object
+            self.action = action
+            self.note = note
+        }
 
         /// One line of `met schema`: what it would do (`applied` false, `--check`) or did.
         package func line(applied: Bool) -> String {
@@ -86,13 +93,14 @@ package struct SchemaPlan: Sendable, Equatable {
         let leftAlone = "Oban's; left as it is"
         var items = [Item(kind: .schema, object: "schema \(prefix)", action: f.schemaExists ? .none : .create)]
         if createOban {
-            items.append(Item(kind: .obanJobState, object: "type oban_job_state", action: f.enumExists ? .none : .create, note: f.enumExists ? leftAlone : obanNote))
+            // oban_jobs first: its statements make the other two, so they are reported after them.
             items.append(Item(kind: .obanJobs, object: "table oban_jobs", action: .create, note: obanNote))
+            items.append(Item(kind: .obanJobState, object: "type oban_job_state", action: f.enumExists ? .none : .create, note: f.enumExists ? leftAlone : obanNote))
             items.append(Item(kind: .obanPeers, object: "table oban_peers", action: f.obanPeersExists ? .none : .create, note: f.obanPeersExists ? leftAlone : obanNote))
         } else {
             let version = f.obanJobsComment.map { "Oban migrations at version \($0)" } ?? "no Oban version comment"
-            items.append(Item(kind: .obanJobState, object: "type oban_job_state", action: .none, note: leftAlone))
             items.append(Item(kind: .obanJobs, object: "table oban_jobs", action: .none, note: "\(version); \(leftAlone)"))
+            items.append(Item(kind: .obanJobState, object: "type oban_job_state", action: .none, note: leftAlone))
             items.append(Item(kind: .obanPeers, object: "table oban_peers", action: .none, note: f.obanPeersExists ? leftAlone : "absent; Oban's, not made by met schema"))
         }
         items.append(Item(kind: .statistics, object: "statistics \(JobSchema.statisticsName)",
