@@ -138,5 +138,6 @@ struct ObanDatabaseTests {
         for q in KeyframeClusterTests.queues { exact[q] = Dictionary(uniqueKeysWithValues: JobSchema.states.map { ($0, 0.0) }) }
         for c in try conn.exactJobCounts(prefix: prefix) { exact[c.queue, default: [:]][c.state] = Double(c.count) }
         try await waitUntil("full_count equals the table", within: 20) { await KeyframeClusterTests.served(worker) == exact }
+        try await worker.stop()  // awaited here; the deferred stop only covers a failure above
     }
 }
