@@ -6,9 +6,10 @@ import MetStore
 
 /// The simulated worker of `met worker`: real jobs from `oban_jobs`, claimed with
 /// `FOR UPDATE SKIP LOCKED`, run for a random time and ended completed, retryable or
-/// discarded, with every step recorded by the node's recorder after its statement committed:
-/// `fetched`, the transitions `available → executing → end state`, and `job_start` /
-/// `job_stop` with execution and queue-wait times. Each slot is a thread with its own libpq
+/// discarded (each move made as Oban makes it, see `ObanJobStatements.swift`), with every step
+/// recorded by the node's recorder after its statement committed: `fetched`, the transitions
+/// `available → executing → end state`, and `job_start` / `job_stop` with execution and
+/// queue-wait times. Each slot is a thread with its own libpq
 /// connection (blocking calls stay off the mesh loop and the Swift concurrency pool).
 package final class JobProcessor: @unchecked Sendable {  // `stopping` is atomic-by-lock; each thread owns its connection.
     package struct Settings: Sendable {
@@ -28,6 +29,9 @@ package final class JobProcessor: @unchecked Sendable {  // `stopping` is atomic
 
     let settings: Settings
     let recorder: NodeRecorder
+    /// The uuid of this process's producer of each queue, which Oban writes into `attempted_by`
+    /// beside the node name.
+    package let producers: [String: String]
     let logger: Logger
     private let lock = NSLock()
     private var stopping = false
@@ -38,6 +42,7 @@ package final class JobProcessor: @unchecked Sendable {  // `stopping` is atomic
     package init(settings: Settings, recorder: NodeRecorder, logger: Logger) {
         self.settings = settings
         self.recorder = recorder
+        producers = Dictionary(settings.queues.map { ($0, UUID().uuidString.lowercased()) }) { first, _ in first }
         self.logger = logger
     }
 
@@ -87,43 +92,44 @@ package final class JobProcessor: @unchecked Sendable {  // `stopping` is atomic
         connection?.close()
     }
 
-    /// Claims, runs and ends one job of `queue`; false when none was available.
+    /// Claims, runs and ends one job of `queue`; false when none was available. The moves are
+    /// Oban's (``PostgresConnection/claimJobs(queue:node:producer:limit:prefix:)`` and the
+    /// others): a failed job is retried with Oban's backoff while it has attempts left.
     private func process(queue: String, _ conn: PostgresConnection, _ random: inout SystemRandomNumberGenerator) throws(PostgresError) -> Bool {
-        let p = JobSchema.identifier(settings.prefix)
-        let claimed = try conn.query("""
-            WITH next AS (
-              SELECT id FROM \(p).oban_jobs WHERE state = 'available' AND queue = $1
-              ORDER BY priority, scheduled_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-            UPDATE \(p).oban_jobs j SET state = 'executing', attempted_at = timezone('UTC', now()),
-              attempt = j.attempt + 1, attempted_by = ARRAY[$2]
-            FROM next WHERE j.id = next.id AND j.attempt < j.max_attempts
-            RETURNING j.id, j.worker, greatest(0, extract(epoch from (timezone('UTC', now()) - j.scheduled_at)) * 1e9)::bigint
-            """, [queue, recorder.origin.node])
-        guard let row = claimed.rows.first, let id = row[0], let worker = row[1] else { return false }
-        let waitNs = row[2].flatMap { Int64($0) } ?? 0
-        let handle = recorder.handle(queue: queue, worker: worker)
-        recorder.record(.fetched, queue: queue, worker: worker)
-        recorder.transition(queue: queue, worker: worker, from: .available, to: .executing)
+        guard let job = try conn.claimJobs(queue: queue, node: recorder.origin.node, producer: producers[queue] ?? "",
+                                           prefix: settings.prefix).first else { return false }
+        let handle = recorder.handle(queue: queue, worker: job.worker)
+        recorder.record(.fetched, queue: queue, worker: job.worker)
+        recorder.transition(queue: queue, worker: job.worker, from: .available, to: .executing)
         handle.start()
         let started = ContinuousClock.now
         let ms = Int.random(in: settings.minMilliseconds...max(settings.minMilliseconds, settings.maxMilliseconds), using: &random)
         Thread.sleep(forTimeInterval: Double(ms) / 1000)
         let roll = Double.random(in: 0..<1, using: &random)
-        let outcome: JobOutcome = roll < settings.discardRate ? .discarded : roll < settings.discardRate + settings.retryableRate ? .retryable : .completed
-        _ = try conn.query("""
-            UPDATE \(p).oban_jobs SET state = $2::\(p).oban_job_state,
-              completed_at = CASE WHEN $2 = 'completed' THEN timezone('UTC', now()) END,
-              discarded_at = CASE WHEN $2 = 'discarded' THEN timezone('UTC', now()) END,
-              scheduled_at = CASE WHEN $2 = 'retryable' THEN timezone('UTC', now()) + interval '1 minute' ELSE scheduled_at END
-            WHERE id = $1::bigint
-            """, [id, outcome.state.rawValue])
+        let move: JobMove?
+        var outcome: JobOutcome
+        if roll < settings.discardRate {
+            outcome = .discarded
+            move = try conn.failJob(job, error: "met worker: simulated failure (discarded)", discard: true, prefix: settings.prefix)
+        } else if roll < settings.discardRate + settings.retryableRate {
+            outcome = .retryable
+            move = try conn.failJob(job, error: "met worker: simulated failure", prefix: settings.prefix)
+        } else {
+            outcome = .completed
+            move = try conn.completeJob(id: job.id, prefix: settings.prefix)
+        }
         let elapsed = (ContinuousClock.now - started).components
         let execNs = elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000
-        recorder.transition(queue: queue, worker: worker, from: .executing, to: outcome.state)
-        if outcome == .completed {
-            handle.stop(outcome, execNs: execNs, waitNs: waitNs)
+        if let move, let state = JobState(rawValue: move.to) {
+            if state == .discarded { outcome = .discarded }  // a failure on its last attempt
+            recorder.transition(queue: queue, worker: job.worker, from: .executing, to: state)
         } else {
-            handle.exception(outcome, execNs: execNs, waitNs: waitNs)
+            logger.notice("worker: job \(job.id) was no longer executing when it ended (another process moved it); left as it is")
+        }
+        if outcome == .completed {
+            handle.stop(outcome, execNs: execNs, waitNs: job.waitNanoseconds)
+        } else {
+            handle.exception(outcome, execNs: execNs, waitNs: job.waitNanoseconds)
         }
         return true
     }

@@ -11,7 +11,8 @@ struct WorkerCommand: AsyncParsableCommand {
         abstract: "Run a node that also works jobs of oban_jobs (FOR UPDATE SKIP LOCKED), for the simulation and the tests.",
         discussion: """
         Each slot claims the next available job of its queue, runs it for a random time and marks it \
-        completed, retryable or discarded, recording every step (fetched, transitions, job_start/stop). \
+        completed, retryable or discarded, moving it as Oban does (attempt, attempted_by, errors, \
+        backoff, completed_at/discarded_at), recording every step (fetched, transitions, job_start/stop). \
         Needs --database (or "database", or DATABASE_URL); create the schema first with `met schema`.
         """
     )
@@ -21,8 +22,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Jobs run at once (threads, each with its own connection).") var concurrency = 2
     @Option(help: "Shortest run time of a job (ms).") var minMs = 5
     @Option(help: "Longest run time of a job (ms).") var maxMs = 50
-    @Option(help: "Share of jobs that end retryable.") var retryableRate = 0.1
-    @Option(help: "Share of jobs that end discarded.") var discardRate = 0.02
+    @Option(help: "Share of jobs that fail: retryable (Oban's backoff) while attempts remain, else discarded.") var retryableRate = 0.1
+    @Option(help: "Share of jobs discarded at once, whatever their attempts.") var discardRate = 0.02
 
     func validate() throws {
         guard concurrency >= 1, concurrency <= 256 else { throw ValidationError("--concurrency must be between 1 and 256") }
