@@ -61,6 +61,12 @@ package enum APIRoutes {
             } catch {
                 return try JSONBody(EventsRejected(error: .init(message: error.description, line: error.line))).response(status: .badRequest)
             }
+            let wanted = events.flatMap { $0.seriesLabels(node: node.origin.node) }
+            if let refusal = node.collector.refusal(adding: wanted, origin: node.origin) {
+                node.cardinalityWatch.refused(refusal)
+                return try JSONBody(EventsRejected(error: .init(message: refusal.description, line: nil, series: refusal.series, limit: refusal.limit)))
+                    .response(status: .tooManyRequests)
+            }
             for event in events { event.record(into: node.recorder) }
             return try JSONBody(EventsAccepted(accepted: events.count)).response(status: .ok)
         }
@@ -80,7 +86,11 @@ struct EventsAccepted: Codable, Sendable {
 struct EventsRejected: Codable, Sendable {
     struct Detail: Codable, Sendable {
         var message: String
-        var line: Int
+        /// The bad line (400).
+        var line: Int?
+        /// The series whose label-set limit the request would pass, and that limit (429).
+        var series: String?
+        var limit: Int?
     }
     var error: Detail
 }

@@ -36,17 +36,35 @@ extension PostgresConnection {
             FROM subset WHERE j.id = subset.id
             RETURNING j.id, j.queue, j.worker, j.attempt, j.max_attempts,
               greatest(0, extract(epoch FROM j.attempted_at - j.scheduled_at) * 1e9)::bigint,
-              pg_current_xact_id()::text
+              pg_current_xact_id()::text, j.args::text
             """, [queue, node, producer, String(limit)])
         return try rows.rows.map { row throws(PostgresError) in
-            guard row.count == 7, let id = row[0].flatMap({ Int64($0) }), let queue = row[1], let worker = row[2],
+            guard row.count == 8, let id = row[0].flatMap({ Int64($0) }), let queue = row[1], let worker = row[2],
                   let attempt = row[3].flatMap({ Int($0) }), let max = row[4].flatMap({ Int($0) }),
                   let wait = row[5].flatMap({ Int64($0) }), let xact = row[6].flatMap({ UInt64($0) }) else {
                 throw PostgresError(.query, message: "unexpected claimed job row \(row)")
             }
             return ClaimedJob(id: id, queue: queue, worker: worker, attempt: attempt, maxAttempts: max,
-                              waitNanoseconds: wait, transaction: xact)
+                              waitNanoseconds: wait, transaction: xact, args: row[7] ?? "{}")
         }
+    }
+
+    /// Makes the due jobs of `queue` available: `scheduled` and `retryable` jobs whose
+    /// `scheduled_at` has come (up to `limit`, oldest first), as Oban's stager does. Returns how
+    /// many left each state, and the statement's transaction id.
+    package func stageJobs(queue: String, limit: Int = 1000, prefix: String = "public") throws(PostgresError) -> (moved: [String: Int], transaction: UInt64?) {
+        let p = JobSchema.identifier(prefix)
+        let rows = try query("""
+            WITH due AS MATERIALIZED (
+              SELECT id, state FROM \(p).oban_jobs
+              WHERE state IN ('scheduled', 'retryable') AND queue = $1 AND scheduled_at <= timezone('UTC', now())
+              ORDER BY scheduled_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED)
+            UPDATE \(p).oban_jobs j SET state = 'available' FROM due WHERE j.id = due.id
+            RETURNING due.state::text, pg_current_xact_id()::text
+            """, [queue, String(limit)])
+        var moved: [String: Int] = [:]
+        for row in rows.rows { if let from = row.first ?? nil { moved[from, default: 0] += 1 } }
+        return (moved, rows.rows.first.flatMap { $0.count == 2 ? $0[1].flatMap { UInt64($0) } : nil })
     }
 
     /// The job succeeded: `completed`, with `completed_at`.
@@ -141,8 +159,11 @@ package struct ClaimedJob: Sendable, Equatable {
     package var waitNanoseconds: Int64
     /// The claim's transaction id (`pg_current_xact_id()`).
     package var transaction: UInt64
+    /// The job's `args`, as JSON text.
+    package var args: String
 
-    package init(id: Int64, queue: String, worker: String, attempt: Int, maxAttempts: Int, waitNanoseconds: Int64, transaction: UInt64) {
+    package init(id: Int64, queue: String, worker: String, attempt: Int, maxAttempts: Int, waitNanoseconds: Int64, transaction: UInt64,
+                 args: String = "{}") {
         self.id = id
         self.queue = queue
         self.worker = worker
@@ -150,6 +171,7 @@ package struct ClaimedJob: Sendable, Equatable {
         self.maxAttempts = maxAttempts
         self.waitNanoseconds = waitNanoseconds
         self.transaction = transaction
+        self.args = args
     }
 }
 

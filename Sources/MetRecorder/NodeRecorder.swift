@@ -104,8 +104,10 @@ public final class NodeRecorder: Sendable {
     }
 
     /// The current state of one of this node's queues; the latest per queue goes with each batch.
-    public func queueCheck(queue: String, limit: Int, paused: Bool, running: [Int64], timestamp: Int64) {
-        let check = QueueCheck(node: origin.node, queue: queue, limit: limit, paused: paused, running: running, timestamp: timestamp)
+    public func queueCheck(queue: String, limit: Int, paused: Bool, running: [Int64], timestamp: Int64,
+                           uuid: String? = nil, startedAt: Int64? = nil) {
+        let check = QueueCheck(node: origin.node, queue: queue, limit: limit, paused: paused, running: running, timestamp: timestamp,
+                               uuid: uuid, startedAt: startedAt)
         registry.withLock { $0.checks[queue] = check }
     }
 

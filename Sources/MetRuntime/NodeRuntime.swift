@@ -264,9 +264,12 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         }
         let postgres = ClusterStatus.PostgresInfo(configured: reporter != nil, reachable: db?.reachable, since: db?.since, lastError: db?.lastError)
         let store = collector.withStore { ClusterStatus.StoreInfo(rows: $0.pointCount, timelines: $0.timelineCount, origins: $0.originsWithData.count) }
+        let (limit, refused) = collector.cardinality
+        let cardinality = ClusterStatus.CardinalityInfo(limit: limit, refusedEntries: refused, refusedRequests: cardinalityWatch.refusedRequests,
+                                                        recorderInstruments: recorder.registeredCount)
         return ClusterStatus(cluster: config.cluster, node: origin.node, incarnation: origin.incarnation,
                              address: meshAddress, startedAt: startedAt, now: now, ready: catchUp.isReady, members: members,
-                             leadership: leadership, keyframe: latest, postgres: postgres, store: store)
+                             leadership: leadership, keyframe: latest, postgres: postgres, store: store, cardinality: cardinality)
     }
 }
 
