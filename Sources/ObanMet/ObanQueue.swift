@@ -132,7 +132,7 @@ public final class ObanQueue: Service, Sendable {
                     staged = .now
                     try stage(conn)
                 }
-                if try !process(conn) { Thread.sleep(forTimeInterval: Self.pollInterval) }
+                if try !process(conn, connection: &connection) { Thread.sleep(forTimeInterval: Self.pollInterval) }
                 health(nil)
             } catch {
                 connection?.close()
@@ -160,8 +160,9 @@ public final class ObanQueue: Service, Sendable {
         }
     }
 
-    /// Claims, runs and ends one job; false when none was available.
-    private func process(_ conn: PostgresConnection) throws(PostgresError) -> Bool {
+    /// Claims, runs and ends one job; false when none was available. `connection` is the slot's:
+    /// ending the job may replace it (``end(_:_:connection:)``).
+    private func process(_ conn: PostgresConnection, connection: inout PostgresConnection?) throws(PostgresError) -> Bool {
         let recorder = node.recorder
         guard let claimed = try conn.claimJobs(queue: queue, node: recorder.origin.node, producer: producer, prefix: prefix).first else {
             return false
@@ -177,21 +178,20 @@ public final class ObanQueue: Service, Sendable {
                                     maxAttempts: claimed.maxAttempts, args: claimed.args))
         let elapsed = (ContinuousClock.now - started).components
         let execNs = elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000
-        let move: JobMove?
-        var outcome: JobOutcome
-        switch result {
-        case .success(.completed):
-            (outcome, move) = (.completed, try conn.completeJob(id: claimed.id, prefix: prefix))
-        case .success(.snoozed(let seconds)):
-            (outcome, move) = (.snoozed, try conn.snoozeJob(id: claimed.id, seconds: max(0, seconds), prefix: prefix))
-        case .success(.cancelled(let reason)):
-            (outcome, move) = (.cancelled, try conn.cancelJob(id: claimed.id, error: reason, prefix: prefix))
-        case .success(.discarded(let reason)):
-            (outcome, move) = (.discarded, try conn.failJob(claimed, error: reason, discard: true, prefix: prefix))
-        case .failure(let error):
-            (outcome, move) = (.retryable, try conn.failJob(claimed, error: String(describing: error), prefix: prefix))
+        var outcome: JobOutcome = switch result {
+        case .success(.completed): .completed
+        case .success(.snoozed): .snoozed
+        case .success(.cancelled): .cancelled
+        case .success(.discarded): .discarded
+        case .failure: .retryable
         }
-        if let move, let state = JobState(rawValue: move.to) {
+        guard let ended = end(claimed, result, connection: &connection) else {
+            // Postgres stayed unreachable through the stop: nothing was written, so nothing is
+            // recorded as executed; the job stays `executing` for Oban's Lifeline to rescue.
+            logger.error("job \(claimed.id) left executing: postgres unreachable while the queue stopped; a rescue (Oban's Lifeline) makes it available again")
+            return true
+        }
+        if let move = ended, let state = JobState(rawValue: move.to) {
             if state == .discarded { outcome = .discarded }  // a failure on its last attempt
             recorder.transition(queue: queue, worker: claimed.worker, from: .executing, to: state)
         } else {
@@ -204,6 +204,43 @@ public final class ObanQueue: Service, Sendable {
         }
         return true
     }
+
+    /// Ends the job in Postgres as `result` says, retrying every 0.5 s on a new connection while
+    /// Postgres is unreachable, as Oban retries its acknowledgements: a job that ran is never
+    /// left `executing` because Postgres restarted under it. Returns the move (nil inside: the
+    /// job was no longer executing), or nil when the queue is stopping and Postgres has been
+    /// unreachable for ``endGiveUp``.
+    private func end(_ claimed: ClaimedJob, _ result: Swift.Result<Result, any Error>,
+                     connection: inout PostgresConnection?) -> JobMove?? {
+        var failingSince: ContinuousClock.Instant?
+        while true {
+            do throws(PostgresError) {
+                let conn: PostgresConnection
+                if let connection { conn = connection } else { conn = try PostgresConnection(connectionString: database) }
+                connection = conn
+                let move: JobMove? = switch result {
+                case .success(.completed): try conn.completeJob(id: claimed.id, prefix: prefix)
+                case .success(.snoozed(let seconds)): try conn.snoozeJob(id: claimed.id, seconds: max(0, seconds), prefix: prefix)
+                case .success(.cancelled(let reason)): try conn.cancelJob(id: claimed.id, error: reason, prefix: prefix)
+                case .success(.discarded(let reason)): try conn.failJob(claimed, error: reason, discard: true, prefix: prefix)
+                case .failure(let error): try conn.failJob(claimed, error: String(describing: error), prefix: prefix)
+                }
+                if failingSince != nil { health(nil) }
+                return .some(move)
+            } catch {
+                connection?.close()
+                connection = nil
+                health(error)
+                let since = failingSince ?? .now
+                failingSince = since
+                if isStopping, ContinuousClock.now - since >= Self.endGiveUp { return nil }
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+    }
+
+    /// How long a stopping queue keeps retrying to end a job while Postgres is unreachable.
+    static let endGiveUp = Duration.seconds(15)
 
     /// Runs `perform` from a slot thread: the job runs as a task, the thread waits for it.
     private func runPerform(_ job: Job) -> Swift.Result<Result, any Error> {
