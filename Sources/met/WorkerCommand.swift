@@ -4,7 +4,7 @@ import ObanMet
 import ServiceLifecycle
 
 /// `met worker`: a node that also works real jobs of `oban_jobs`, through `ObanQueue`, with
-/// simulated job bodies: a random run time and a random ending.
+/// simulated job bodies: a random run time and a random ending (``SimulatedJob``).
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
@@ -14,7 +14,11 @@ struct WorkerCommand: AsyncParsableCommand {
         completed, retryable, discarded, snoozed or cancelled, moved as Oban moves it (attempt, \
         attempted_by, errors, backoff, completed_at/discarded_at/cancelled_at), with every step \
         recorded (fetched, transitions, exec_time, wait_time, exec_count, executing) and a queue \
-        check every second. Needs --database (or "database", or DATABASE_URL); create the schema \
+        check every second. A job whose args hold a "simulate" object runs by its numbers instead \
+        of the flags': {"simulate": {"ms": 120, "sigma": 0.8, "max_ms": 5000, "retry": 0.1, \
+        "discard": 0.01, "snooze": 0.02, "cancel": 0}} runs a lognormal time of median ms (sigma: its \
+        shape, default 0.5; at most max_ms, default 20 × ms); a rate it leaves out is the flag's. \
+        scripts/simulate gives each worker of its mix its own numbers this way. Needs --database (or "database", or DATABASE_URL); create the schema \
         first with `met schema`. The node stops gracefully on SIGTERM/SIGINT after its running jobs end.
         """
     )
@@ -67,25 +71,3 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 }
 
-/// The body of a simulated job: it runs for a random time, then ends as the rates say.
-struct SimulatedJob: Sendable {
-    var minMs: Int, maxMs: Int
-    var retryable: Double, discard: Double, snooze: Double, cancel: Double
-
-    struct Failure: Error, CustomStringConvertible {
-        var description: String { "met worker: simulated failure" }
-    }
-
-    func perform(_ job: ObanQueue.Job) async throws -> ObanQueue.Result {
-        try? await Task.sleep(for: .milliseconds(Int.random(in: minMs...max(minMs, maxMs))))
-        var roll = Double.random(in: 0..<1)
-        if roll < discard { return .discarded(reason: "met worker: simulated failure (discarded)") }
-        roll -= discard
-        if roll < retryable { throw Failure() }
-        roll -= retryable
-        if roll < snooze { return .snoozed(seconds: Int.random(in: 1...5)) }
-        roll -= snooze
-        if roll < cancel { return .cancelled(reason: "met worker: simulated cancel") }
-        return .completed
-    }
-}
