@@ -263,7 +263,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                                        age: now - $0.timestamp, groups: counts?.count ?? 0, estimatedGroups: $0.counts.filter(\.estimated).count)
         }
         let postgres = ClusterStatus.PostgresInfo(configured: reporter != nil, reachable: db?.reachable, since: db?.since, lastError: db?.lastError)
-        let store = collector.withStore { ClusterStatus.StoreInfo(rows: $0.pointCount, timelines: $0.timelineCount, origins: $0.originsWithData.count) }
+        let size = collector.storeSize()
+        let store = ClusterStatus.StoreInfo(rows: size.rows, timelines: size.timelines, origins: size.origins)
         let (limit, refused) = collector.cardinality
         let cardinality = ClusterStatus.CardinalityInfo(limit: limit, refusedEntries: refused, refusedRequests: cardinalityWatch.refusedRequests,
                                                         recorderInstruments: recorder.registeredCount)

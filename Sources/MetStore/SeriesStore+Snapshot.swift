@@ -149,6 +149,7 @@ extension SeriesStore {
         stats.timelines += 1
         let origin = originID(incoming.origin)
         guard let (id, created) = timelineID(series: series, labels: incoming.labels, origin: origin) else { return }
+        originIDsWithData.insert(origin)
         if created {
             var t = Timeline(kind: incoming.kind)
             t.rebuild(points)

@@ -28,6 +28,8 @@ package final class SeriesStore {
     var rollups: [RollupIndex?] = []
     /// Latest queue check per "node\u{1}queue".
     var checks: [String: QueueCheck] = [:]
+    /// Origins with points here (see ``originsWithData``).
+    var originIDsWithData: Set<UInt32> = []
 
     package init(tiers: CompactionTiers = .default, rollupThreshold: Int = 32) {
         self.tiers = tiers
@@ -98,8 +100,10 @@ package final class SeriesStore {
             && ts <= now + maxFutureSkew && tiers.targetStep(for: ts, now: now) != nil
         // Entries for the same series and labels are folded together first: the batch is then
         // applied to each point once, which the skip rule below relies on.
-        var order: [(id: UInt32, created: Bool)] = []
-        var values: [UInt32: PointValue] = [:]
+        var order: [(id: UInt32, created: Bool, value: PointValue)] = []
+        var slots: [UInt32: Int] = [:]  // timeline → its place in `order`
+        order.reserveCapacity(batch.entries.count)
+        slots.reserveCapacity(batch.entries.count)
         for entry in batch.entries {
             guard inRange, let series = catalog.seriesID(entry.series, kind: entry.value.kind) else {
                 rejected += 1
@@ -111,15 +115,15 @@ package final class SeriesStore {
                 continue
             }
             if created { timelines.append(Timeline(kind: entry.value.kind)) }
-            if let existing = values[id] {
-                values[id] = Self.fold(existing, entry.value)
+            if let k = slots[id] {
+                order[k].value = Self.fold(order[k].value, entry.value)
             } else {
-                values[id] = entry.value
-                order.append((id, created))
+                slots[id] = order.count
+                order.append((id, created, entry.value))
             }
         }
-        for (id, created) in order {
-            let value = StoredValue(values[id]!)
+        for (id, created, folded) in order {
+            let value = StoredValue(folded)
             // Skips entries a snapshot already brought in, so a batch is never counted twice.
             let bucket = timelines[Int(id)].add(value, ts: ts, step: tiers.finestStep, seq: batch.seq, skipIncluded: true)
             if created {
@@ -129,6 +133,7 @@ package final class SeriesStore {
             }
         }
         for check in batch.checks { record(check) }
+        if !order.isEmpty { originIDsWithData.insert(origin) }
         watermarkByOrigin[Int(origin)] = Swift.max(mark, batch.seq)
         return .applied(entries: batch.entries.count - rejected, rejected: rejected)
     }
@@ -182,11 +187,15 @@ package final class SeriesStore {
 
     package var timelineCount: Int { timelines.count }
 
-    /// The origins at least one non-empty timeline holds points of (one pass over the timelines).
-    package var originsWithData: Set<Origin> {
+    /// The origins at least one non-empty timeline holds points of. Kept as points arrive;
+    /// an origin whose points all expired leaves it at the next ``refreshOriginsWithData()``.
+    package var originsWithData: Set<Origin> { Set(originIDsWithData.map { catalog.origins[Int($0)] }) }
+
+    /// Recomputes ``originsWithData`` in one pass over the timelines (after compaction).
+    package func refreshOriginsWithData() {
         var ids = Set<UInt32>()
         for (i, t) in timelines.enumerated() where !t.isEmpty { ids.insert(catalog.keys[i].origin) }
-        return Set(ids.map { catalog.origins[Int($0)] })
+        originIDsWithData = ids
     }
 
     /// Number of stored points (rows), rollups excluded.
