@@ -114,7 +114,8 @@ class View:
         return reading
 
     def draw(self, lines):
-        width = shutil.get_terminal_size((100, 40)).columns
+        width, height = shutil.get_terminal_size((100, 40))
+        lines = lines[:max(1, height - 1)]  # taller than the terminal would scroll instead of redraw
         out = "\x1b[H" if self.drawn else "\x1b[2J\x1b[H"
         out += "".join(line[:width - 1] + "\x1b[K\n" for line in lines) + "\x1b[J"
         sys.stdout.write(out)

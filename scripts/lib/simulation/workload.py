@@ -71,6 +71,8 @@ class Inserter(threading.Thread):
         self.pending = {}  # (queue, worker) -> jobs not yet reported to a node
         self.postgres_down_since = None
         self.n = 0
+        self.batch = 0
+        self.unsure = {}  # batch number -> jobs, of statements that failed: did they commit?
         self.sql = f"""
             INSERT INTO {prefix}.oban_jobs (state, queue, worker, args, meta, max_attempts, scheduled_at)
             SELECT r.state::{prefix}.oban_job_state, r.queue, r.worker, r.args, r.meta, r.max_attempts,
@@ -81,6 +83,12 @@ class Inserter(threading.Thread):
     def stop(self):
         self.stopping.set()
         self.join(timeout=10)
+        deadline = time.monotonic() + 30
+        while self.unsure and time.monotonic() < deadline:
+            try:
+                self.resolve()
+            except PGError:
+                time.sleep(0.5)
         self.report()
         self.conn.close()
 
@@ -119,11 +127,19 @@ class Inserter(threading.Thread):
                 self.report()
 
     def insert(self, jobs):
+        """One statement for the tick's jobs, tagged with a batch number in their meta: a batch
+        whose answer was lost (Postgres went away as it committed) is looked up once Postgres is
+        back, so the count of inserted jobs stays exact."""
+        self.batch += 1
+        for j in jobs:
+            j["meta"]["batch"] = self.batch
         try:
+            self.resolve()
             self.conn.query(self.sql, [json.dumps(jobs)])
         except PGError as e:
             with self.lock:
                 self.skipped += len(jobs)
+            self.unsure[self.batch] = len(jobs)
             if self.postgres_down_since is None:
                 self.postgres_down_since = time.monotonic()
                 self.events.note(f"inserter: postgres unreachable ({first_line(e)}); inserting paused")
@@ -138,6 +154,17 @@ class Inserter(threading.Thread):
             for j in jobs:
                 key = (j["queue"], j["worker"])
                 self.pending[key] = self.pending.get(key, 0) + 1
+
+    def resolve(self):
+        """Counts the failed batches that committed all the same; raises PGError while Postgres is away."""
+        for batch, size in list(self.unsure.items()):
+            landed = self.conn.query(f"SELECT count(*) FROM {self.prefix}.oban_jobs WHERE meta @> $1::jsonb",
+                                     [json.dumps({"batch": batch})])
+            if int(landed[0][0]) == size:
+                with self.lock:
+                    self.inserted += size
+                    self.skipped -= size
+            del self.unsure[batch]
 
     def report(self):
         """`inserted` events to a live node (for the dashboard's charts; nothing is checked against them)."""
