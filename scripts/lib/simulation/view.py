@@ -73,7 +73,9 @@ def poll(nodes, pool, with_postgres):
         r.rates = {label: sums.get(label, 0) / len(window) for label, _ in FINAL}
     if answers["executing"]:
         r.executing = int(answers["executing"][2].get("all", 0) or 0)
-    if with_postgres and answers.get("full_count"):
+    if with_postgres and not (r.clusters.get(source.name) or {}).get("keyframe"):
+        r.full_count_note = "no keyframe yet"  # a build that answers zeros without one says so here
+    elif with_postgres and answers.get("full_count"):
         _, headers, body = answers["full_count"]
         if body and all(v is not None for v in body.values()):
             r.full_count = {s: int(body.get(s, 0)) for s in STATES}
