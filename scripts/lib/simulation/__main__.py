@@ -33,6 +33,7 @@ def parse(argv):
     p.add_argument("--http-port", type=int, default=4001, help="HTTP port of the first node; node i gets PORT+i-1 (default 4001)")
     p.add_argument("--mesh-port", type=int, default=7401, help="mesh port of the first node (default 7401)")
     p.add_argument("--mix", default=None, help="the job mix (default cluster-configs/local/simulation.json)")
+    p.add_argument("--parse-only", action="store_true", help=argparse.SUPPRESS)  # scripts/simulate: check before building
     args = p.parse_args(argv)
     if not 1 <= args.nodes <= 32:
         p.error("--nodes must be between 1 and 32")
@@ -256,6 +257,8 @@ class Simulation:
 
 def main(argv):
     args = parse(argv)
+    if args.parse_only:
+        return 0
     sim = Simulation(args)
     signal.signal(signal.SIGINT, sim.on_signal)
     signal.signal(signal.SIGTERM, sim.on_signal)
