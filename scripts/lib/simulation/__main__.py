@@ -234,11 +234,10 @@ class Simulation:
         self.view.refresh("done: summary below")
         self.view.leave()
         print()
-        chaos = ""
+        print(f"summary after {clock(self.events.elapsed())} (seed {self.seed})")
         if self.chaos:
             done = ", ".join({"stop": "SIGTERM", "kill": "SIGKILL"}.get(k, "restart") + f" {n or 'postgres'}" for _, k, n in self.chaos.done)
-            chaos = f"; chaos: {done or 'none happened'}"
-        print(f"summary after {clock(self.events.elapsed())} (seed {self.seed}{chaos})")
+            print(f"  chaos: {done or 'none happened'}")
         for line in result.lines:
             print(line)
         print(f"simulate: {'all checks passed' if result.ok else 'CHECK FAILED; logs in ' + self.logs}", flush=True)

@@ -130,14 +130,16 @@ class View:
 
     def header(self):
         s = self.sim
-        parts = [f"{len(s.nodes)} nodes", f"{s.args.rate:g} jobs/s" if s.with_postgres else "events over HTTP (--no-postgres)"]
+        parts = [f"{len(s.nodes)} nodes", f"{s.args.rate:g} jobs/s" + ("" if s.with_postgres else " as events over HTTP (--no-postgres)")]
         parts.append(f"chaos seed {s.seed}" if s.args.chaos else f"seed {s.seed}")
         elapsed = clock(s.events.elapsed()) + (f" of {clock(s.args.duration)}" if s.args.duration else "")
         return f"ObanMet simulation · {' · '.join(parts)} · {elapsed}"
 
     def lines(self, r, status_line):
         s = self.sim
-        out = [self.header(), status_line or "Ctrl-C: stop inserting, drain, and check the cluster against Postgres", ""]
+        hint = ("Ctrl-C: stop inserting, drain, and check the cluster against Postgres" if s.with_postgres
+                else "Ctrl-C: stop posting, and check the cluster against what the nodes accepted")
+        out = [self.header(), status_line or hint, ""]
         out.append(f"{'':<18}" + "".join(f"{name:>11}" for _, name in FINAL))
         if r.rates is not None:
             out.append(f"{'jobs/s, last 5 s':<18}" + "".join(f"{r.rates[label]:>11.1f}" for label, _ in FINAL))
