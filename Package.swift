@@ -67,10 +67,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // MARK: The HTTP API of a node (DESIGN §7), on Hummingbird.
+        // MARK: The dashboard: the page as HTML and SVG from a plain data model. Pure Swift.
+        .target(name: "MetDashboard", swiftSettings: strict),
+
+        // MARK: The HTTP API of a node (DESIGN §7) and its dashboard, on Hummingbird.
         .target(
             name: "MetHTTP",
-            dependencies: ["MetRuntime", "MetStore", "MetRecorder", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["MetRuntime", "MetStore", "MetRecorder", "MetValues", "MetDashboard", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: strict
         ),
 
@@ -142,6 +145,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "MetDashboardTests",
+            dependencies: ["MetTestSupport", "MetDashboard", "MetHTTP", "MetRuntime", "MetStore", "MetValues", "MetRecorder",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "MetWireTests",
             dependencies: ["MetTestSupport", "MetWire", "MetStore", "MetValues", "MetRecorder"],
             swiftSettings: strict
@@ -190,6 +201,7 @@ if ProcessInfo.processInfo.environment["MET_BENCHMARKS"] == "1" {
             name: "MetBench",
             dependencies: [
                 "CMallocStats", "MetValues", "MetStore", "MetRecorder", "MetWire", "MetUV", "MetMesh", "MetPostgres",
+                "MetRuntime", "MetHTTP", "MetDashboard",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
