@@ -120,8 +120,46 @@ package struct DashboardControls: Sendable, Equatable {
     }
 }
 
-/// Percent-encoding of query parameters (RFC 3986 unreserved characters stay as they are).
+/// Percent-encoding of query parameters (RFC 3986 unreserved characters stay as they are), and
+/// the decoding of a raw query string as an HTML form sends it (`+` is a space).
 package enum URLQuery {
+    /// `a=1&b=x+y&b=%C3%A9` → `[("a", "1"), ("b", "x y"), ("b", "é")]`, in order.
+    package static func parse(_ query: String?) -> [(name: String, value: String)] {
+        guard let query, !query.isEmpty else { return [] }
+        return query.split(separator: "&").compactMap { part in
+            guard !part.isEmpty else { return nil }
+            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (decode(pieces[0]), pieces.count > 1 ? decode(pieces[1]) : "")
+        }
+    }
+
+    /// Percent-decoding with `+` as a space; a malformed escape is kept as it is.
+    package static func decode(_ s: Substring) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(s.utf8.count)
+        var it = Array(s.utf8)[...]
+        while let b = it.popFirst() {
+            if b == UInt8(ascii: "+") {
+                bytes.append(UInt8(ascii: " "))
+            } else if b == UInt8(ascii: "%"), it.count >= 2, let hi = hex(it[it.startIndex]), let lo = hex(it[it.startIndex + 1]) {
+                bytes.append(hi << 4 | lo)
+                it = it.dropFirst(2)
+            } else {
+                bytes.append(b)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hex(_ b: UInt8) -> UInt8? {
+        switch b {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): b - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): b - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): b - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
     package static func escape(_ s: String) -> String {
         var out = ""
         for b in s.utf8 {

@@ -36,7 +36,7 @@ package enum Palette {
     package static let maxGroups = 7
 
     package static let stateSlots: [String: Int] = [
-        "completed": 2, "retryable": 1, "discarded": 3, "cancelled": 5, "scheduled": 4, "available": 0, "executing": 6, "suspended": 7,
+        "completed": 2, "retryable": 1, "discarded": 3, "cancelled": 5, "scheduled": 4, "snoozed": 4, "available": 0, "executing": 6, "suspended": 7,
     ]
 
     /// The colour class of each series: states by their fixed colour, quantiles by theirs,

@@ -70,6 +70,7 @@ package enum APIRoutes {
             for event in events { event.record(into: node.recorder) }
             return try JSONBody(EventsAccepted(accepted: events.count)).response(status: .ok)
         }
+        DashboardRoutes.add(to: router, node: node)
         return router
     }
 

@@ -35,6 +35,6 @@ package enum StandardSeries {
     package static let all: [(name: String, kind: SeriesKind)] = [
         ("exec_time", .sketch), ("wait_time", .sketch), ("exec_count", .count), ("executing", .gauge), ("full_count", .gauge),
         ("inserted", .count), ("fetched", .count), ("staged", .count), ("pruned", .count), ("rescued", .count),
-        ("transitions", .count),
+        ("transitions", .count), ("markers", .count),
     ]
 }
