@@ -6,6 +6,6 @@ struct Met: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "met",
         abstract: "ObanMet: a distributed, compacting time-series store for the metrics of a Postgres-backed job queue.",
-        subcommands: [NodeCommand.self, WorkerCommand.self, QueryCommand.self, SchemaCommand.self]
+        subcommands: [NodeCommand.self, WorkerCommand.self, QueryCommand.self, MarkCommand.self, SchemaCommand.self]
     )
 }

@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""The dashboard in a real browser (scripts/test-browser).
+
+Starts a 2-node cluster of `met node` processes on loopback (ports from the OS, a throwaway
+secret), posts job events to both in a loop and a marker, loads the dashboard in headless
+Chromium, driven over the DevTools protocol on a pipe (--remote-debugging-pipe: no port, no
+websocket library), and checks:
+  - the page loads with no console error, exception or failed request;
+  - the charts are drawn with scripts disabled too;
+  - live values change between two moments without a reload;
+then saves screenshots at 1280x800 (light and dark) and 390x844 into the output folder.
+Everything it starts is stopped on exit, whatever happens.
+
+Usage: dashboard_browser.py MET_BINARY CHROMIUM OUT_DIR
+"""
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+DEADLINE = time.monotonic() + 110  # the whole check, well under scripts/test-browser's 2 minutes
+
+
+def log(msg):
+    print(f"test-browser: {msg}", file=sys.stderr, flush=True)
+
+
+class Failure(Exception):
+    pass
+
+
+def wait_for(what, condition, timeout=20.0, every=0.1):
+    """Polls `condition` until it returns a true value; raises Failure naming `what` on timeout."""
+    end = min(time.monotonic() + timeout, DEADLINE)
+    last = None
+    while time.monotonic() < end:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - the last error is reported on timeout
+            last = e
+        time.sleep(every)
+    raise Failure(f"timed out waiting for {what}" + (f" (last error: {last})" if last else ""))
+
+
+class Node:
+    """One `met node` process; its addresses are read back from its log."""
+
+    def __init__(self, binary, name, workdir, secret, seeds=()):
+        self.name = name
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        args = [binary, "node", "--cluster", "browser", "--node", name, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]
+        for s in seeds:
+            args += ["--seed", s]
+        env = dict(os.environ, MET_CLUSTER_SECRET=secret)
+        self.log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.mesh = wait_for(f"{name}'s mesh listener", lambda: self.address("mesh listening on "))
+        self.http = wait_for(f"{name}'s http listener", lambda: self.address("http listening on "))
+
+    def address(self, marker):
+        if self.proc.poll() is not None:
+            raise Failure(f"{self.name} exited with {self.proc.returncode}:\n{self.text()}")
+        m = re.search(re.escape(marker) + r"([0-9.:\[\]]+)", self.text())
+        return m.group(1) if m else None
+
+    def text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def url(self, path):
+        return f"http://{self.http}{path}"
+
+    def post(self, path, body, content_type="application/x-ndjson"):
+        req = urllib.request.Request(self.url(path), data=body.encode(), method="POST", headers={"Content-Type": content_type})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read()
+
+    def get_json(self, path):
+        with urllib.request.urlopen(self.url(path), timeout=5) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+
+
+class Traffic(threading.Thread):
+    """Posts a few jobs to every node every 200 ms: starts, stops in every final state, checks."""
+
+    QUEUES = ["default", "mailers", "media", "billing"]
+    WORKERS = ["App.Mailer", "App.Thumbnail", "App.Invoice", "App.Sync"]
+
+    def __init__(self, nodes):
+        super().__init__(daemon=True)
+        self.nodes = nodes
+        self.stopping = threading.Event()
+        self.errors = []
+        self.n = 0
+        # Queue checks over POST /api/events came later than the other events: send them when
+        # the node takes them.
+        self.checks = self.accepted(nodes[0], {"event": "queue_check", "queue": "default", "limit": 10, "paused": False, "running": []})
+
+    @staticmethod
+    def accepted(node, line):
+        try:
+            return node.post("/api/events", json.dumps(line) + "\n")[0] == 200
+        except urllib.error.HTTPError:
+            return False
+
+    def lines(self, node_index):
+        out = []
+        for k in range(12):
+            self.n += 1
+            q = self.QUEUES[(self.n + node_index) % len(self.QUEUES)]
+            w = self.WORKERS[self.n % len(self.WORKERS)]
+            roll = (self.n * 7919) % 100
+            state = "completed" if roll < 84 else "retryable" if roll < 93 else "discarded" if roll < 96 else "scheduled" if roll < 99 else "cancelled"
+            # Lognormal-ish execution times between ~0.3 ms and ~2 s, the queue's own scale.
+            scale = {"default": 4e6, "mailers": 25e6, "media": 180e6, "billing": 60e6}[q]
+            exec_ns = int(scale * (0.2 + ((self.n * 2654435761) % 1000) / 1000 * 1.6) ** 3)
+            wait_ns = int(1e6 + ((self.n * 40503) % 997) * 2e5)
+            out.append({"event": "job_start", "queue": q, "worker": w})
+            out.append({"event": "job_stop", "queue": q, "worker": w, "state": state, "exec_ns": exec_ns, "wait_ns": wait_ns})
+            if k < 3:
+                out.append({"event": "job_start", "queue": q, "worker": w})  # some stay executing
+        for q in self.QUEUES if self.checks else []:
+            out.append({"event": "queue_check", "queue": q, "limit": 10, "paused": q == "billing" and node_index == 1,
+                        "running": list(range(1, 1 + (self.n + len(q)) % 8))})
+        return "\n".join(json.dumps(x) for x in out) + "\n"
+
+    def run(self):
+        while not self.stopping.is_set():
+            for i, node in enumerate(self.nodes):
+                try:
+                    node.post("/api/events", self.lines(i))
+                except Exception as e:  # noqa: BLE001 - reported at the end
+                    self.errors.append(f"{node.name}: {e}")
+            self.stopping.wait(0.2)
+
+
+class Chromium:
+    """Headless Chromium driven over the DevTools protocol on fds 3 and 4."""
+
+    def __init__(self, binary, profile):
+        to_chrome_r, self.to_chrome = os.pipe()
+        self.from_chrome, from_chrome_w = os.pipe()
+
+        def fds():  # in the child: the protocol's fds 3 (commands in) and 4 (answers out)
+            os.dup2(to_chrome_r, 3)
+            os.dup2(from_chrome_w, 4)
+
+        args = [binary, "--headless", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--no-default-browser-check", "--disable-extensions", "--disable-background-networking", "--disable-sync",
+                "--hide-scrollbars", "--mute-audio", f"--user-data-dir={profile}", "about:blank"]
+        # fds 3 and 4 are kept too: the child closes every other fd after preexec_fn has run.
+        self.log = open(os.path.join(profile + ".log"), "wb")
+        self.proc = subprocess.Popen(args, pass_fds=(3, 4, to_chrome_r, from_chrome_w), preexec_fn=fds, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self.buffer = b""
+        self.next_id = 0
+        self.events = []
+        self.session = None
+
+    def send(self, method, params=None, session=True, timeout=30):
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params or {}}
+        if session and self.session:
+            msg["sessionId"] = self.session
+        os.write(self.to_chrome, json.dumps(msg).encode() + b"\0")
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for m in self.read():
+                if m.get("id") == self.next_id:
+                    if "error" in m:
+                        raise Failure(f"{method}: {m['error']}")
+                    return m.get("result", {})
+                self.events.append(m)
+        raise Failure(f"no answer to {method} within {timeout} s")
+
+    def read(self):
+        import select
+        ready, _, _ = select.select([self.from_chrome], [], [], 0.5)
+        if not ready:
+            return []
+        chunk = os.read(self.from_chrome, 1 << 20)
+        if not chunk:
+            raise Failure("chromium closed the DevTools pipe")
+        self.buffer += chunk
+        out = []
+        while b"\0" in self.buffer:
+            raw, self.buffer = self.buffer.split(b"\0", 1)
+            out.append(json.loads(raw))
+        return out
+
+    def pump(self, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.events.extend(self.read())
+
+    def open_page(self):
+        target = self.send("Target.createTarget", {"url": "about:blank"}, session=False)["targetId"]
+        self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True}, session=False)["sessionId"]
+        for domain in ["Page", "Runtime", "Log", "Network"]:
+            self.send(f"{domain}.enable")
+
+    def evaluate(self, expression):
+        r = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        if "exceptionDetails" in r:
+            raise Failure(f"evaluating {expression!r}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    def navigate(self, url):
+        self.events.clear()
+        self.send("Page.navigate", {"url": url})
+        wait_for(f"{url} to load", lambda: self.evaluate("document.readyState") == "complete")
+
+    def screenshot(self, path):
+        data = self.send("Page.captureScreenshot", {"format": "png"})["data"]
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
+        log(f"saved {path}")
+
+    def problems(self):
+        """Console errors and warnings, exceptions, failed requests, CSP violations seen so far."""
+        out = []
+        for e in self.events:
+            m, p = e.get("method"), e.get("params", {})
+            if m == "Runtime.exceptionThrown":
+                out.append(f"exception: {p['exceptionDetails'].get('text')} {p['exceptionDetails'].get('exception', {}).get('description', '')}")
+            elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "warning", "assert"):
+                out.append(f"console.{p['type']}: {[a.get('value', a.get('description')) for a in p.get('args', [])]}")
+            elif m == "Log.entryAdded" and p["entry"]["level"] in ("error", "warning"):
+                out.append(f"log {p['entry']['level']}: {p['entry'].get('text')} {p['entry'].get('url', '')}")
+            elif m == "Network.loadingFailed":
+                out.append(f"request failed: {p.get('errorText')}")
+            elif m == "Network.responseReceived" and p["response"]["status"] >= 400:
+                out.append(f"HTTP {p['response']['status']} for {p['response']['url']}")
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+        for fd in (self.to_chrome, self.from_chrome):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+PROBE = "window.__metProbe"
+LIVE_VALUES = """JSON.stringify({
+  updated: document.querySelector('#status time') && document.querySelector('#status time').textContent,
+  executed: Array.from(document.querySelectorAll('#executed .legend b')).map(b => b.dataset.v).join(','),
+  seqs: Array.from(document.querySelectorAll('#cluster .members td:nth-child(3)')).map(td => td.textContent).join(','),
+  probe: window.__metProbe || null,
+  navigations: performance.getEntriesByType('navigation').length,
+  badge: document.getElementById('live').textContent
+})"""
+
+
+DRAWN_PARTS = """JSON.stringify(['#executed .bars path', '#exec-time .lines path', '#histogram .bars path', '#executed .marker']
+    .map(s => s + ': ' + document.querySelectorAll(s).length))"""
+
+
+def drawn(browser):
+    return browser.evaluate("""document.querySelectorAll('#executed .bars path').length > 0
+        && document.querySelectorAll('#exec-time .lines path').length > 0
+        && document.querySelectorAll('#histogram .bars path').length > 0
+        && document.querySelectorAll('#executed .marker').length > 0""")
+
+
+def main():
+    met, chromium, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    warmup = float(os.environ.get("MET_BROWSER_WARMUP", "25"))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+    work = tempfile.mkdtemp(prefix="met-browser-")
+    nodes, traffic, browser = [], None, None
+    ok = False
+    try:
+        secret = base64.b64encode(os.urandom(32)).decode()
+        # Chromium first: it is started with preexec_fn, which must not run beside other threads.
+        browser = Chromium(chromium, os.path.join(work, "profile"))
+        a = Node(met, "node-a", work, secret)
+        nodes.append(a)
+        b = Node(met, "node-b", work, secret, seeds=[a.mesh])
+        nodes.append(b)
+        wait_for("both nodes to be connected", lambda: all(
+            sum(1 for m in n.get_json("/api/cluster")["members"] if m["connected"]) == 2 for n in nodes))
+        log(f"cluster up: node-a http {a.http}, node-b http {b.http}")
+        traffic = Traffic(nodes)
+        traffic.start()
+        status, _ = a.post("/api/markers", json.dumps({"label": "load test start", "at": int(time.time()) - 2}), "application/json")
+        if status != 201:
+            raise Failure(f"POST /api/markers answered {status}")
+        time.sleep(warmup / 2)  # history for the charts: traffic flows meanwhile
+        mark = subprocess.run([met, "mark", "deploy v2", "--at-node", b.http], capture_output=True, text=True, timeout=20)
+        if mark.returncode != 0:
+            raise Failure(f"met mark failed: {mark.stdout} {mark.stderr}")
+        time.sleep(warmup / 2)
+
+        browser.open_page()
+        browser.send("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+        page = a.url("/?range=5m")
+        browser.navigate(page)
+        try:
+            wait_for("the charts to be drawn", lambda: drawn(browser))
+        except Failure:
+            browser.screenshot(os.path.join(work, "failed.png"))
+            log(browser.evaluate(DRAWN_PARTS))
+            raise
+        before = json.loads(browser.evaluate(LIVE_VALUES))
+        browser.evaluate(f"{PROBE} = 'no reload'")
+        log(f"loaded {page}: {before}")
+
+        def changed():
+            now = json.loads(browser.evaluate(LIVE_VALUES))
+            return now if (now["probe"] == "no reload" and now["navigations"] == 1 and now["updated"] != before["updated"]
+                           and now["executed"] != before["executed"] and now["seqs"] != before["seqs"]) else None
+        after = wait_for("live values to change without a reload", changed, timeout=15)
+        log(f"live without a reload: {after}")
+        if after["badge"] != "live":
+            raise Failure(f"the live badge says {after['badge']!r}")
+        browser.screenshot(os.path.join(out, "dashboard-1280.png"))
+        browser.send("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        browser.pump(0.5)
+        browser.screenshot(os.path.join(out, "dashboard-1280-dark.png"))
+        browser.send("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "light"}]})
+
+        browser.send("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+        browser.navigate(page)
+        wait_for("the charts to be drawn at 390 px", lambda: drawn(browser))
+        width = browser.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            raise Failure(f"the page is {width} px wide at 390 px: it scrolls sideways")
+        browser.screenshot(os.path.join(out, "dashboard-390.png"))
+
+        problems = browser.problems()
+        browser.send("Emulation.setScriptExecutionDisabled", {"value": True})
+        browser.navigate(page)
+        no_script = browser.evaluate("""[document.documentElement.classList.contains('js'),
+            document.querySelectorAll('#executed .bars path').length, document.getElementById('live').textContent]""")
+        if no_script[0] or no_script[1] == 0:
+            raise Failure(f"without scripts the charts are not drawn: {no_script}")
+        log(f"without scripts: {no_script[1]} series drawn in the executed chart, badge {no_script[2]!r}")
+        problems += browser.problems()
+        if problems:
+            raise Failure("the browser reported problems:\n  " + "\n  ".join(problems))
+        if traffic.errors:
+            raise Failure(f"posting events failed: {traffic.errors[:3]}")
+        ok = True
+        log("ok: no console errors, live values change without a reload, charts drawn without scripts")
+    except Failure as e:
+        log(f"FAILED: {e}")
+        for n in nodes:
+            log(f"--- log of {n.name} (last 40 lines) ---\n" + "\n".join(n.text().splitlines()[-40:]))
+    finally:
+        if traffic:
+            traffic.stopping.set()
+            traffic.join(timeout=5)
+        if browser:
+            browser.stop()
+        for n in nodes:
+            if n.proc.poll() is None:
+                n.proc.send_signal(signal.SIGTERM)
+        for n in nodes:
+            n.stop()
+        subprocess.run(["rm", "-rf", work], check=False)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
