@@ -30,3 +30,5 @@
 @_exported import struct MetRuntime.NodeConfig
 @_exported import enum MetRuntime.ConfigError
 @_exported import struct MetRuntime.ClusterStatus
+@_exported import struct MetRuntime.MarkerRecord
+@_exported import enum MetRuntime.MarkerError

@@ -1,3 +1,4 @@
+import MetRecorder
 import MetRuntime
 import MetStore
 
@@ -32,6 +33,19 @@ extension MetNode {
 
     /// The latest queue check of every node and queue, no older than `retention` seconds.
     public func checks() -> [QueueCheck] { collector.checks(retention: configuration.retention) }
+
+    /// Records a marker (a deploy, an incident) as this node's own data: every time chart of the
+    /// dashboard draws it. `at` is unix seconds (default now), at most 60 s ahead and within
+    /// the retention; the label is 1 to 200 bytes without control characters.
+    @discardableResult
+    public func mark(_ label: String, at: Int64? = nil) throws(MarkerError) -> MarkerRecord {
+        try Markers.record(label: label, at: at, into: recorder, now: NodeRecorder.wallClockSecond(), retention: resolved.tiers.retention)
+    }
+
+    /// The markers of the whole cluster whose second is within the last `lookback` seconds.
+    public func markers(lookback: Int = 3600) -> [MarkerRecord] {
+        Markers.list(collector, since: NodeRecorder.wallClockSecond() - Int64(lookback) + 1)
+    }
 
     /// This node's view of the cluster: members, leadership, the last keyframe, the store.
     public func cluster() async throws -> ClusterStatus {

@@ -56,12 +56,14 @@ def wait_for(what, condition, timeout=20.0, every=0.1):
 class Node:
     """One `met node` process; its addresses are read back from its log."""
 
-    def __init__(self, binary, name, workdir, secret, seeds=()):
+    def __init__(self, binary, name, workdir, secret, seeds=(), database=None):
         self.name = name
         self.log_path = os.path.join(workdir, f"{name}.log")
-        args = [binary, "node", "--cluster", "browser", "--node", name, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]
+        args = [binary, "node", "--cluster", f"browser-{os.getpid()}", "--node", name, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]
         for s in seeds:
             args += ["--seed", s]
+        if database:
+            args += ["--database", database, "--prefix", SCHEMA, "--keyframe-interval", "1"]
         env = dict(os.environ, MET_CLUSTER_SECRET=secret)
         self.log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -153,6 +155,42 @@ class Traffic(threading.Thread):
                 except Exception as e:  # noqa: BLE001 - reported at the end
                     self.errors.append(f"{node.name}: {e}")
             self.stopping.wait(0.2)
+
+
+SCHEMA = "met_browser"
+
+
+class Jobs(threading.Thread):
+    """With a database: keeps `oban_jobs` (in its own schema) moving, so that the leader's
+    keyframes give the job counts: inserts available and scheduled jobs, completes, retries
+    and discards some, every half second."""
+
+    def __init__(self, psql, database):
+        super().__init__(daemon=True)
+        self.psql, self.database = psql, database
+        self.stopping = threading.Event()
+        self.errors = []
+
+    def sql(self, statement):
+        r = subprocess.run([self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.database, "-c", statement],
+                           capture_output=True, text=True, timeout=20)
+        if r.returncode != 0:
+            self.errors.append(r.stderr.strip())
+
+    def run(self):
+        t = SCHEMA
+        while not self.stopping.is_set():
+            self.sql(f"""
+              INSERT INTO {t}.oban_jobs (state, queue, worker)
+                SELECT (ARRAY['available','available','available','scheduled']::{t}.oban_job_state[])[1 + i % 4],
+                       (ARRAY['default','mailers','media','billing'])[1 + (i * 7 + (random() * 3)::int) % 4], 'App.Worker'
+                FROM generate_series(1, 20 + (random() * 30)::int) AS i;
+              UPDATE {t}.oban_jobs SET state = (ARRAY['completed','completed','completed','completed','retryable','discarded',
+                                                      'executing']::{t}.oban_job_state[])[1 + (id % 7)]
+                WHERE id IN (SELECT id FROM {t}.oban_jobs WHERE state = 'available' ORDER BY random() LIMIT 30);
+              UPDATE {t}.oban_jobs SET state = 'completed'
+                WHERE id IN (SELECT id FROM {t}.oban_jobs WHERE state = 'executing' ORDER BY id LIMIT 5);""")
+            self.stopping.wait(0.5)
 
 
 class Chromium:
@@ -300,21 +338,31 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     work = tempfile.mkdtemp(prefix="met-browser-")
-    nodes, traffic, browser = [], None, None
+    nodes, traffic, browser, jobs = [], None, None, None
     ok = False
     try:
         secret = base64.b64encode(os.urandom(32)).decode()
         # Chromium first: it is started with preexec_fn, which must not run beside other threads.
         browser = Chromium(chromium, os.path.join(work, "profile"))
-        a = Node(met, "node-a", work, secret)
+        database = os.environ.get("MET_TEST_DATABASE_URL")
+        if database:
+            schema = subprocess.run([met, "schema", "--database", database, "--prefix", SCHEMA], capture_output=True, text=True, timeout=60)
+            if schema.returncode != 0:
+                raise Failure(f"met schema failed: {schema.stdout} {schema.stderr}")
+            jobs = Jobs(os.environ.get("MET_PSQL", "psql"), database)
+            jobs.sql(f"TRUNCATE {SCHEMA}.oban_jobs")
+            log(f"with Postgres: oban_jobs in schema {SCHEMA}, keyframes every second")
+        a = Node(met, "node-a", work, secret, database=database)
         nodes.append(a)
-        b = Node(met, "node-b", work, secret, seeds=[a.mesh])
+        b = Node(met, "node-b", work, secret, seeds=[a.mesh], database=database)
         nodes.append(b)
         wait_for("both nodes to be connected", lambda: all(
             sum(1 for m in n.get_json("/api/cluster")["members"] if m["connected"]) == 2 for n in nodes))
         log(f"cluster up: node-a http {a.http}, node-b http {b.http}")
         traffic = Traffic(nodes)
         traffic.start()
+        if database:
+            jobs.start()
         status, _ = a.post("/api/markers", json.dumps({"label": "load test start", "at": int(time.time()) - 2}), "application/json")
         if status != 201:
             raise Failure(f"POST /api/markers answered {status}")
@@ -373,6 +421,10 @@ def main():
             raise Failure("the browser reported problems:\n  " + "\n  ".join(problems))
         if traffic.errors:
             raise Failure(f"posting events failed: {traffic.errors[:3]}")
+        if jobs and jobs.errors:
+            raise Failure(f"moving oban_jobs failed: {jobs.errors[:3]}")
+        if database and not browser.evaluate("document.querySelectorAll('#counts .tiles li').length === 8"):
+            raise Failure("with Postgres, the job counts by state are not shown")
         ok = True
         log("ok: no console errors, live values change without a reload, charts drawn without scripts")
     except Failure as e:
@@ -380,9 +432,10 @@ def main():
         for n in nodes:
             log(f"--- log of {n.name} (last 40 lines) ---\n" + "\n".join(n.text().splitlines()[-40:]))
     finally:
-        if traffic:
-            traffic.stopping.set()
-            traffic.join(timeout=5)
+        for thread in (traffic, jobs):
+            if thread and thread.is_alive():
+                thread.stopping.set()
+                thread.join(timeout=20)
         if browser:
             browser.stop()
         for n in nodes:

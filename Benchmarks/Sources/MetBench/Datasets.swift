@@ -75,7 +75,9 @@ enum Datasets {
 
     /// `exec_time` over 10k series (20 queues × 25 workers × 5 states × 4 nodes) at full
     /// retention; a bucket of `step` seconds holds 1...step/2 (at least 1, at most 50) values.
-    static func loadTimeslice10k(into store: SeriesStore, seed: UInt64 = 11) throws {
+    /// `withCounts`: also the `exec_count` of the same label sets and buckets (each the number
+    /// of values of its sketch), as a recorder writes it beside `exec_time`.
+    static func loadTimeslice10k(into store: SeriesStore, seed: UInt64 = 11, withCounts: Bool = false) throws {
         var rng = SplitMix64(seed: seed)
         let buckets = steadyStateBuckets()
         let states = ["completed", "discarded", "retryable", "cancelled", "scheduled"]
@@ -85,11 +87,16 @@ enum Datasets {
                 for worker in 1...25 {
                     for state in states {
                         let labels = LabelSet(["node": "n\(node)", "queue": "q\(queue)", "worker": "Worker\(worker)", "state": state])
+                        var counts: [TimelineSnapshot.Point] = []
                         let points = buckets.enumerated().map { (i, b) in
                             let k = Int(rng.next() % UInt64(max(1, min(50, b.step / 2)))) + 1
+                            if withCounts { counts.append(TimelineSnapshot.Point(ts: b.ts, step: b.step, seq: UInt64(i + 1), value: .count(Int64(k)))) }
                             return TimelineSnapshot.Point(ts: b.ts, step: b.step, seq: UInt64(i + 1), value: .sketch(sketch(&rng, values: k)))
                         }
                         try store.merge(TimelineSnapshot(series: "exec_time", labels: labels, origin: origin, points: points), now: now)
+                        if withCounts {
+                            try store.merge(TimelineSnapshot(series: "exec_count", labels: labels, origin: origin, points: counts), now: now)
+                        }
                     }
                 }
             }

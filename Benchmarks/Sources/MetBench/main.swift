@@ -14,6 +14,7 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["timeslice.ms_10k_2h"], StoreBench.timeslice),
     (["cardinality.summary_ms_100k"], CardinalityBench.summary),
     (["cardinality.rss_mib_100k", "cardinality.max_stall_ms_100k"], CardinalityProcessBench.run),
+    (["dashboard.render_ms_10k", "dashboard.page_kib"], DashboardBench.run),
     (["recorder.handle_ns", "recorder.handle_allocs"], RecorderBench.handle),
     (["recorder.strings_ns"], RecorderBench.strings),
     (["recorder.two_threads_ratio"], RecorderBench.twoThreads),
