@@ -45,12 +45,15 @@ package struct ClusterPanel: Sendable, Equatable {
     package var origins: Int
     /// Bytes the replica's points take (rollups included).
     package var storeBytes: Int
+    /// Most label sets one node may have in one series, and the entries refused over it, by series.
+    package var labelSetLimit: Int
+    package var refusedEntries: [String: Int]
 
     package init(
         members: [Member], ready: Bool = true, leader: String? = nil, term: Int64? = nil, isLeader: Bool = false,
         keyframe: (leader: String, term: Int64, number: UInt64, timestamp: Int64, age: Int64)? = nil,
         postgresConfigured: Bool = false, postgresReachable: Bool? = nil, postgresError: String? = nil,
-        rows: Int = 0, timelines: Int = 0, origins: Int = 0, storeBytes: Int = 0
+        rows: Int = 0, timelines: Int = 0, origins: Int = 0, storeBytes: Int = 0, labelSetLimit: Int = 0, refusedEntries: [String: Int] = [:]
     ) {
         self.members = members
         self.ready = ready
@@ -65,6 +68,8 @@ package struct ClusterPanel: Sendable, Equatable {
         self.timelines = timelines
         self.origins = origins
         self.storeBytes = storeBytes
+        self.labelSetLimit = labelSetLimit
+        self.refusedEntries = refusedEntries
     }
 
     package static func == (a: ClusterPanel, b: ClusterPanel) -> Bool {
@@ -72,6 +77,7 @@ package struct ClusterPanel: Sendable, Equatable {
             && a.keyframe.map { "\($0)" } == b.keyframe.map { "\($0)" } && a.postgresConfigured == b.postgresConfigured
             && a.postgresReachable == b.postgresReachable && a.postgresError == b.postgresError && a.rows == b.rows
             && a.timelines == b.timelines && a.origins == b.origins && a.storeBytes == b.storeBytes
+            && a.labelSetLimit == b.labelSetLimit && a.refusedEntries == b.refusedEntries
     }
 }
 

@@ -75,6 +75,11 @@ package enum PanelViews {
         out += "<div><dt>Postgres</dt>\(pg)</div>"
         out += "<div><dt>store</dt><dd>\(Format.bytes(c.storeBytes)), \(Format.integer(Double(c.rows))) points, \(Format.integer(Double(c.timelines))) series, \(c.origins) origins</dd></div>"
         if !c.ready { out += "<div><dt>state</dt><dd class=\"warn\">catching up from a peer</dd></div>" }
+        let refused = c.refusedEntries.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+        if !refused.isEmpty {
+            let list = refused.map { "\(HTML.escape($0.key)) \(Format.integer(Double($0.value)))" }.joined(separator: ", ")
+            out += "<div><dt>over the label-set limit (\(Format.integer(Double(c.labelSetLimit))) a node and series)</dt><dd class=\"bad\">refused entries: \(list)</dd></div>"
+        }
         out += "</dl><div class=\"scroll\"><table class=\"members\"><thead><tr><th scope=\"col\">member</th><th scope=\"col\">status</th><th scope=\"col\">last batch</th><th scope=\"col\">lag</th><th scope=\"col\">clock offset</th><th scope=\"col\">address</th></tr></thead><tbody>"
         for m in c.members {
             let status = m.status == "alive" && !m.connected ? "alive, not connected" : m.status

@@ -93,7 +93,8 @@ package enum Stylesheet {
     .markers ol{margin:6px 0 0;padding-left:20px;font-size:13px}.markers time{color:var(--muted)}
     footer{color:var(--muted);font-size:12px;padding:0 20px 20px;max-width:1680px;margin:0 auto}
     a{color:var(--accent)}
-    @media (max-width:600px){header.top{padding:8px 12px}main{padding:10px 12px 20px}.card{padding:10px 10px 8px}.tiles b{font-size:19px}\
-    .live{margin-left:0;width:100%}}
+    @media (max-width:600px){header.top{padding:8px 12px}main{padding:10px 12px 20px}.card{padding:10px 10px 8px}\
+    .tiles{grid-template-columns:repeat(4,minmax(0,1fr));gap:6px}.tiles li{padding:4px 6px}.tiles .k{font-size:11px;overflow:hidden;\
+    text-overflow:ellipsis;white-space:nowrap}.tiles b{font-size:16px}.live{margin-left:0;width:100%}}
     """
 }

@@ -36,7 +36,7 @@ extension DashboardSource {
                               style: peak ? .lines : .stacked, unit: .jobs, groupedBy: group, series: [],
                               emptyMessage: "No jobs executed in this range")
         do throws(QueryError) {
-            var groups = try columns(sel, op: peak ? .max : .sum)
+            var groups = try columns(sel, op: peak ? .max : .sum, fill: .zero)
             groups = groups.filter { !Self.allZero($0.value) }
             var ordered = self.ordered(groups, group: group, rank: peak ? Self.peak : Self.total)
             if ordered.count > Palette.maxGroups {
@@ -92,7 +92,7 @@ extension DashboardSource {
                 }
                 chart.groupedBy = group
                 chart.subtitle = op == .sum ? "total time of the jobs finished \(perColumn), by \(group)" : "\(op.rawValue) of the jobs finished \(perColumn), by \(group)"
-                let groups = try columns(sel, op: queryOp).filter { $0.value.contains { $0 != nil } }
+                let groups = try columns(sel, op: queryOp, fill: .null).filter { $0.value.contains { $0 != nil } }
                 let ordered = groups.map { ($0.key, $0.value) }.sorted { Self.peak($0.1) != Self.peak($1.1) ? Self.peak($0.1) > Self.peak($1.1) : $0.0 < $1.0 }
                 chart.hiddenGroups = max(0, ordered.count - Palette.maxGroups)
                 chart.series = ordered.prefix(Palette.maxGroups).map { Series(label: display($0.0, group: group), values: $0.1) }
@@ -108,7 +108,8 @@ extension DashboardSource {
         let (sel, _) = selection("exec_time", labels: Self.jobLabels, group: nil)
         let sketch: Sketch
         do throws(QueryError) {
-            sketch = try collector.withStore { store in Result { () throws(QueryError) in try store.mergedSketch(sel, now: now) } }.get()
+            let compute = try collector.withStore { store in Result { () throws(QueryError) in try store.prepareMergedSketch(sel, now: now) } }.get()
+            sketch = compute()
         } catch {
             return Histogram()
         }
@@ -129,7 +130,7 @@ extension DashboardSource {
                                 style: .lines, unit: .jobs, groupedBy: group, series: [],
                                 emptyMessage: "No job counts in this range: no leader has counted yet")
         do throws(QueryError) {
-            let groups = try columns(sel, op: .sum).filter { !Self.allZero($0.value) }
+            let groups = try columns(sel, op: .sum, fill: .null).filter { !Self.allZero($0.value) }
             let order = group == "state" ? JobState.allCases.map(\.rawValue) : groups.keys.sorted { Self.peak(groups[$0]!) > Self.peak(groups[$1]!) }
             let shown = order.compactMap { g in groups[g].map { (g, $0) } }
             history.hiddenGroups = max(0, shown.count - Palette.maxGroups - 1)

@@ -5,8 +5,9 @@ import MetStore
 import MetValues
 
 /// Fills the dashboard's data model from a node's replica: the collector's typed queries, the
-/// node's `ClusterStatus` and its markers. Every time chart shares one axis of about 100
-/// columns, so the charts' columns line up and a marker falls at the same x on each.
+/// node's `ClusterStatus` and its markers. Every time chart shares one axis, the store's own
+/// resolution for the range (about 100 columns), so the charts' columns line up and a marker
+/// falls at the same x on each.
 package struct DashboardSource {
     /// What the page needs to know of the node besides its data.
     package struct Settings: Sendable {
@@ -48,29 +49,12 @@ package struct DashboardSource {
         self.controls = controls
         self.now = now
         let span = controls.range.seconds(retention: settings.tiers.retention)
-        let step = Self.columnStep(span: span, tiers: settings.tiers, now: now)
-        axis = TimeAxis(endingAt: now, step: step, columns: (span + step - 1) / step)
-    }
-
-    /// The width of a column: about a hundredth of the span, rounded to a nice multiple of the
-    /// step the store keeps at the window's start (so that no stored bucket straddles two
-    /// columns and the rollups answer).
-    static func columnStep(span: Int, tiers: CompactionTiers, now: Int64) -> Int {
-        let base = tiers.targetStep(for: now - Int64(span) + 1, now: now) ?? tiers.tiers.last!.step
-        let wanted = Double(span) / 100
-        let multiples = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 120, 240, 360, 720, 1440]
-        var best = base
-        var bestDistance = Double.infinity
-        for m in multiples {
-            let step = base * m
-            let ratio = Double(step) / wanted
-            let distance = max(ratio, 1 / ratio)
-            if distance < bestDistance {
-                best = step
-                bestDistance = distance
-            }
-        }
-        return best
+        // The store's own resolution for the range (about 100 columns on a step it keeps at the
+        // range's start), and its windows: from the step's bucket holding the range's start.
+        let start = now - Int64(span) + 1
+        let step = collector.withStore { $0.resolution(start: start, end: now, now: now) }
+        let first = bucketStart(start, step: step)
+        axis = TimeAxis(first: first, step: step, columns: Int((now - first) / Int64(step)) + 1)
     }
 
     /// The whole page; `status` is the node's `/api/cluster` view.
@@ -88,15 +72,15 @@ package struct DashboardSource {
     func selection(_ series: String, labels: Set<String>, group: String?) -> (Selection, ignored: [String]) {
         let (kept, ignored) = controls.filters(for: labels)
         let filters = DashboardControls.filterLabels.compactMap { l in kept[l].map { LabelFilter(l, $0) } }
-        return (Selection(series: series, lookback: Int(axis.span), since: axis.first, group: group, filters: filters), ignored)
+        return (Selection(series: series, lookback: Int(axis.span), since: axis.first, until: now, group: group, filters: filters), ignored)
     }
 
-    /// A timeslice on the axis' columns as one value array per group (nil where the store has
-    /// nothing); an unknown series (nothing recorded yet) is no groups at all.
-    func columns(_ sel: Selection, op: QueryOp?) throws(QueryError) -> [String: [Double?]] {
+    /// A timeslice on the axis' columns as one value array per group (`fill` for the columns
+    /// where a group has nothing); an unknown series (nothing recorded yet) is no groups at all.
+    func columns(_ sel: Selection, op: QueryOp?, fill: Fill) throws(QueryError) -> [String: [Double?]] {
         let rows: [SliceRow]
         do throws(QueryError) {
-            rows = try collector.timeslice(sel, by: axis.step, op: op, now: now)
+            rows = try collector.timeslice(sel, by: axis.step, op: op, fill: fill, now: now)
         } catch .unknownSeries {
             return [:]
         }
@@ -147,6 +131,7 @@ package struct DashboardSource {
             ready: s.ready, leader: s.leadership.leader, term: s.leadership.term, isLeader: s.leadership.isLeader,
             keyframe: s.keyframe.map { ($0.leader, $0.term, $0.number, $0.timestamp, $0.age) },
             postgresConfigured: s.postgres.configured, postgresReachable: s.postgres.reachable, postgresError: s.postgres.lastError,
-            rows: s.store.rows, timelines: s.store.timelines, origins: s.store.origins, storeBytes: bytes.points + bytes.rollups)
+            rows: s.store.rows, timelines: s.store.timelines, origins: s.store.origins, storeBytes: bytes.points + bytes.rollups,
+            labelSetLimit: s.cardinality.limit, refusedEntries: s.cardinality.refusedEntries)
     }
 }

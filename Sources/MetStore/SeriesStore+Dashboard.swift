@@ -6,18 +6,21 @@ import MetValues
 extension SeriesStore {
     /// Every point of a sketch series in the selection's window merged into one sketch (its
     /// group ignored). Ungrouped and unfiltered, it reads the series' rollup when each of the
-    /// rollup's buckets lies inside the window (start the window on a bucket boundary).
-    package func mergedSketch(_ sel: Selection, now: Int64) throws(QueryError) -> Sketch {
-        let start = try window(sel, now: now)
+    /// rollup's buckets lies inside the window (start the window on a bucket boundary). Planned
+    /// here (under the store owner's lock), computed by the returned closure (without it).
+    package func prepareMergedSketch(_ sel: Selection, now: Int64) throws(QueryError) -> () -> Sketch {
+        let (start, end) = try window(sel, now: now)
         var ungrouped = sel
         ungrouped.group = nil
-        let span = Int(now - start) + 1
-        let plan = try plan(ungrouped, first: start, now: now, by: span, perBucket: false)
+        let span = Int(end - start) + 1
+        let plan = try plan(ungrouped, first: start, last: end, by: span, perBucket: false)
         guard plan.kind == .sketch else { throw .invalidOperation(op: "histogram", kind: plan.kind) }
-        let (_, _, acc) = accumulate(plan, first: start, now: now, by: span, op: .quantile(0.5))
-        var merged = Sketch()
-        for a in acc where a.seen { merged.merge(a.merged()) }
-        return merged
+        return {
+            let (_, _, acc) = Self.accumulate(plan, first: start, last: end, by: span, op: .quantile(0.5))
+            var merged = Sketch()
+            for a in acc where a.seen { merged.merge(a.merged()) }
+            return merged
+        }
     }
 
     /// The label sets of `series` with at least one point still held, each with the total of

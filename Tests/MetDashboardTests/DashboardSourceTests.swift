@@ -43,7 +43,8 @@ import Testing
     static let status = try! JSONDecoder().decode(ClusterStatus.self, from: Data("""
         {"cluster": "c", "node": "a", "incarnation": 1, "address": "127.0.0.1:1", "startedAt": 0, "now": \(now), "ready": true,
          "members": [{"name": "a", "incarnation": 1, "address": "127.0.0.1:1", "status": "self", "connected": true, "seq": 3}],
-         "leadership": {"isLeader": false}, "postgres": {"configured": false}, "store": {"rows": 9, "timelines": 6, "origins": 1}}
+         "leadership": {"isLeader": false}, "postgres": {"configured": false}, "store": {"rows": 9, "timelines": 6, "origins": 1},
+         "cardinality": {"limit": 20000, "refusedEntries": {"exec_time": 3}, "refusedRequests": {}, "recorderInstruments": 0}}
         """.utf8))
 
     static func page(_ controls: DashboardControls = DashboardControls(range: .fiveMinutes)) -> DashboardPage {
@@ -53,17 +54,20 @@ import Testing
 
     @Test func columnsOfEveryChart() throws {
         let p = Self.page()
-        // 5 min at the finest step the store keeps 5 min back (5 s): 60 columns ending at now.
-        #expect(p.axis == TimeAxis(first: Self.now - 295, step: 5, columns: 60))
-        // Jobs 100 s ago fall in column 39, 50 s ago in 49; the other columns are empty.
+        // 5 min at the step the store keeps 5 min back (5 s): the store's windows, from the 5 s
+        // bucket holding the range's first second to the one holding now: 61 columns.
+        #expect(p.axis == TimeAxis(first: Self.now - 300, step: 5, columns: 61))
+        // Jobs 100 s ago fall in column 40, 50 s ago in 50; counts are 0 in the other columns.
         #expect(p.executed.series.map(\.label) == ["completed", "retryable"])
         let completed = p.executed.series[0].values
-        #expect(completed[39] == 3 && completed[49] == 2 && completed.compactMap { $0 }.count == 2)
-        #expect(p.executed.series[1].values[49] == 1 && p.executed.series[1].values[39] == 0)
+        #expect(completed[40] == 3 && completed[50] == 2 && completed.count == 61)
+        #expect(completed.enumerated().allSatisfy { $0.offset == 40 || $0.offset == 50 || $0.element == 0 })
+        #expect(p.executed.series[1].values[50] == 1 && p.executed.series[1].values[40] == 0)
         // Execution time: p50, p95, p99 of each column's jobs (1% relative error).
         #expect(p.execTime.series.map(\.label) == ["p50", "p95", "p99"])
-        #expect(abs(p.execTime.series[0].values[39]! - 2e6) / 2e6 < 0.01)
-        #expect(abs(p.execTime.series[2].values[49]! - 40e6) / 40e6 < 0.01)  // p99 of 40, 40, 400 ms is the 2nd value
+        #expect(abs(p.execTime.series[0].values[40]! - 2e6) / 2e6 < 0.01)
+        #expect(abs(p.execTime.series[2].values[50]! - 40e6) / 40e6 < 0.01)  // p99 of 40, 40, 400 ms is the 2nd value
+        #expect(p.execTime.series[0].values.compactMap { $0 }.count == 2)  // no jobs, no quantile
         #expect(p.waitTime.series.isEmpty)
         // The histogram: all six jobs, in display bins around 1, 2, 3, 40 and 400 ms.
         #expect(p.histogram.count == 6 && p.histogram.bins.reduce(0) { $0 + $1.count } == 6)
@@ -73,10 +77,11 @@ import Testing
         #expect(p.checks == [QueueCheckRow(node: "a", queue: "q", limit: 10, paused: false, running: 2, age: 2)])
         #expect(p.jobCounts.live == nil && p.jobCounts.unavailable?.hasPrefix("No keyframe yet (") == true)
         #expect(p.choices["queue"] == ["q"] && p.choices["node"] == ["a"])
+        #expect(p.clusterPanel.refusedEntries == ["exec_time": 3] && PanelViews.cluster(p.clusterPanel, node: "a").contains("refused entries: exec_time 3"))
     }
 
-    /// The executed chart as drawn from that data: bars at columns 39 and 49 (1000/60 units a
-    /// column), the marker at 275 s of 300.
+    /// The executed chart as drawn from that data: bars at columns 40 and 50 (1000/61 units a
+    /// column), the marker at 280 s of 305.
     @Test func drawnFromTheStore() throws {
         let p = Self.page()
         let html = PageView.render(p)
@@ -84,11 +89,11 @@ import Testing
         let end = try #require(html[start.upperBound...].range(of: "</figure>"))
         let executed = String(html[start.upperBound..<end.lowerBound])
         let completed = SVGReading.rects(try #require(SVGReading.path(class: "c2", in: executed)))
-        #expect(completed.map(\.x) == [652.5, 819.17])
+        #expect(completed.map(\.x) == [658.2, 822.13] && completed.allSatisfy { $0.w == 11.48 })
         #expect(completed.map(\.y) == [0, 56] && completed.map(\.h) == [168, 112])
         let retryable = SVGReading.rects(try #require(SVGReading.path(class: "c1", in: executed)))
-        #expect(retryable.count == 1 && retryable[0].x == 819.17 && retryable[0].y == 0 && retryable[0].h == 56)
-        #expect(SVGReading.tags("line", in: executed).contains { SVGReading.attribute("x1", of: $0) == "916.67" })
+        #expect(retryable.count == 1 && retryable[0].x == 822.13 && retryable[0].y == 0 && retryable[0].h == 56)
+        #expect(SVGReading.tags("line", in: executed).contains { SVGReading.attribute("x1", of: $0) == "918.03" })
         SVGReading.expectFinite(html)
     }
 
@@ -96,8 +101,8 @@ import Testing
     /// label a series lacks is left out and said.
     @Test func groupsAndFilters() {
         let p = Self.page(DashboardControls(range: .fiveMinutes, group: "queue", filters: ["state": ["retryable"]], op: .max))
-        #expect(p.execTime.series.map(\.label) == ["q"] && p.execTime.series[0].values[49] == 400e6)
-        #expect(p.execTime.series[0].values[39] == nil)
+        #expect(p.execTime.series.map(\.label) == ["q"] && p.execTime.series[0].values[50] == 400e6)
+        #expect(p.execTime.series[0].values[40] == nil)
         #expect(p.executed.style == .lines && p.executed.series.map(\.label) == ["q"])
         #expect(p.jobCounts.history.note == nil)
         let byWorker = Self.page(DashboardControls(range: .fiveMinutes, filters: ["worker": ["W"]]))
