@@ -11,7 +11,7 @@ struct MarkCommand: AsyncParsableCommand {
         commandName: "mark",
         abstract: "Record a marker (a deploy, an incident) that every chart of the dashboard draws.",
         discussion: """
-        The marker is the node's own data: it replicates to every node, and survives handoff and
+        The marker is the node's own data: it replicates to every node, and survives handoff and \
         compaction like any point (its second is kept exactly), until it leaves the retention.
 
         Examples:
@@ -23,7 +23,7 @@ struct MarkCommand: AsyncParsableCommand {
     @Argument(help: "The marker's label (1 to 200 bytes, no control characters).") var label: String
     @Option(help: "The second it marks, in unix seconds (default: now, on the node's clock); at most 60 s ahead, within the retention.")
     var at: Int64?
-    @Option(name: .customLong("at-node"), help: "host:port of a node's HTTP API (default: node1 of cluster-configs/local).")
+    @Option(name: .customLong("at-node"), help: "host:port of a node's HTTP API (the default is node1 of cluster-configs/local).")
     var node = "127.0.0.1:4001"
     @Flag(help: "Print the API's JSON answer instead of a sentence.") var json = false
 

@@ -8,7 +8,7 @@ import ServiceLifecycle
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "Run a node: recorder, replica collector, mesh, keyframes (with a database) and (with --http) the HTTP API, until SIGTERM/SIGINT.",
+        abstract: "Run a node: recorder, replica collector, mesh, keyframes (with a database) and (with --http) the HTTP API and dashboard, until SIGTERM/SIGINT.",
         discussion: """
         Every key of the JSON config file can be overridden by the flag of the same name. The cluster \
         secret comes from MET_CLUSTER_SECRET, else "secret", else "secretFile" (16 bytes or more). \

@@ -97,6 +97,7 @@ class Traffic(threading.Thread):
         self.stopping = threading.Event()
         self.errors = []
         self.n = 0
+        self.running = {}
         # Queue checks over POST /api/events came later than the other events: send them when
         # the node takes them.
         self.checks = self.accepted(nodes[0], {"event": "queue_check", "queue": "default", "limit": 10, "paused": False, "running": []})
@@ -110,6 +111,9 @@ class Traffic(threading.Thread):
 
     def lines(self, node_index):
         out = []
+        # Jobs started at the last tick finish now: the executing level stays a few jobs a queue.
+        for q, w, state, exec_ns, wait_ns in self.running.pop(node_index, []):
+            out.append({"event": "job_stop", "queue": q, "worker": w, "state": state, "exec_ns": exec_ns, "wait_ns": wait_ns})
         # The load comes in waves (a period of about two minutes), so the charts have a shape.
         per_tick = int(12 * (1 + 0.6 * math.sin(time.monotonic() / 20 + node_index)))
         for k in range(per_tick):
@@ -118,14 +122,15 @@ class Traffic(threading.Thread):
             w = self.WORKERS[self.n % len(self.WORKERS)]
             roll = (self.n * 7919) % 100
             state = "completed" if roll < 84 else "retryable" if roll < 93 else "discarded" if roll < 96 else "scheduled" if roll < 99 else "cancelled"
-            # Lognormal-ish execution times between ~0.3 ms and ~2 s, the queue's own scale.
+            # Execution times between ~0.3 ms and ~2 s, on the queue's own scale.
             scale = {"default": 4e6, "mailers": 25e6, "media": 180e6, "billing": 60e6}[q]
             exec_ns = int(scale * (0.2 + ((self.n * 2654435761) % 1000) / 1000 * 1.6) ** 3)
             wait_ns = int(1e6 + ((self.n * 40503) % 997) * 2e5)
             out.append({"event": "job_start", "queue": q, "worker": w})
-            out.append({"event": "job_stop", "queue": q, "worker": w, "state": state, "exec_ns": exec_ns, "wait_ns": wait_ns})
             if k < 3:
-                out.append({"event": "job_start", "queue": q, "worker": w})  # some stay executing
+                self.running.setdefault(node_index, []).append((q, w, state, exec_ns, wait_ns))
+            else:
+                out.append({"event": "job_stop", "queue": q, "worker": w, "state": state, "exec_ns": exec_ns, "wait_ns": wait_ns})
         for q in self.QUEUES if self.checks else []:
             out.append({"event": "queue_check", "queue": q, "limit": 10, "paused": q == "billing" and node_index == 1,
                         "running": list(range(1, 1 + (self.n + len(q)) % 8))})
@@ -173,7 +178,7 @@ class Jobs(threading.Thread):
                                                       'executing']::{t}.oban_job_state[])[1 + (id % 7)]
                 WHERE id IN (SELECT id FROM {t}.oban_jobs WHERE state = 'available' ORDER BY random() LIMIT 14);
               UPDATE {t}.oban_jobs SET state = 'completed'
-                WHERE id IN (SELECT id FROM {t}.oban_jobs WHERE state = 'executing' ORDER BY id LIMIT 1);""")
+                WHERE id IN (SELECT id FROM {t}.oban_jobs WHERE state = 'executing' ORDER BY id LIMIT 2);""")
             self.stopping.wait(0.5)
 
 
