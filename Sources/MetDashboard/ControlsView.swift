@@ -1,6 +1,9 @@
 /// The controls as a plain `GET` form, so that every view is a URL and the form works
 /// without script (the page's script only submits it on change).
 package enum ControlsView {
+    /// Most values a filter lists.
+    package static let maxChoices = 200
+
     package static func render(_ c: DashboardControls, choices: FilterChoices) -> String {
         var out = "<form class=\"controls\" method=\"get\" action=\"/\" id=\"controls\">"
         out += "<fieldset class=\"seg\"><legend>Range</legend>"
@@ -25,8 +28,14 @@ package enum ControlsView {
             let summary = selected.isEmpty ? "all" : selected.count == 1 ? selected[0] : "\(selected.count) selected"
             out += "<details class=\"filter\"><summary>\(label): <b>\(HTML.escape(summary))</b></summary><div class=\"opts\">"
             if values.isEmpty { out += "<span class=\"none\">none seen in this range</span>" }
-            for v in values {
+            // A label with thousands of values (a worker per tenant) would make the page huge:
+            // the selected ones and the first others are listed, the rest can be put in the URL.
+            let listed = selected + values.filter { !selected.contains($0) }.prefix(max(0, maxChoices - selected.count))
+            for v in listed {
                 out += "<label><input type=\"checkbox\" name=\"\(label)\" value=\"\(HTML.escape(v))\"\(selected.contains(v) ? " checked" : "")>\(HTML.escape(v))</label>"
+            }
+            if values.count > listed.count {
+                out += "<span class=\"none\">\(values.count - listed.count) more: add ?\(label)=NAME to the URL</span>"
             }
             out += "</div></details>"
         }

@@ -15,6 +15,18 @@ import Testing
         #expect(URLQuery.decode("%C3%A9t%C3%A9%2") == "été%2")
     }
 
+    /// The form: the current controls checked; a label with thousands of values lists 200.
+    @Test func theFormShowsTheControls() {
+        let workers = (0..<5000).map { "W\($0)" }
+        let html = ControlsView.render(DashboardControls(range: .twoHours, group: "queue", filters: ["worker": ["W4999"]], op: .p95),
+                                       choices: FilterChoices(["worker": workers, "queue": ["a&b"]]))
+        #expect(html.contains("<input type=\"radio\" name=\"range\" value=\"2h\" checked>"))
+        #expect(html.contains("<option value=\"queue\" selected>") && html.contains("<option value=\"p95\" selected>"))
+        #expect(html.contains("<input type=\"checkbox\" name=\"worker\" value=\"W4999\" checked>"))
+        #expect(html.ranges(of: "name=\"worker\"").count == 200 && html.contains("4800 more: add ?worker=NAME to the URL"))
+        #expect(html.contains("value=\"a&amp;b\""))
+    }
+
     @Test func badControlsAreRefusedByName() {
         #expect(throws: DashboardControls.Invalid.self) { try DashboardControls(query: [("range", "3d")]) }
         #expect(throws: DashboardControls.Invalid.self) { try DashboardControls(query: [("group", "color")]) }
