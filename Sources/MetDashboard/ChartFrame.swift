@@ -63,6 +63,9 @@ enum ChartFrame {
         let bottom = ChartLayout.plotTop + ChartLayout.plotHeight
         for t in times {
             let x = ChartLayout.x(t, axis)
+            // A label in the last 4 % would run into the one before it on a phone; the right
+            // edge is "now" anyway.
+            guard x <= ChartLayout.width * 0.96 else { continue }
             let p = ChartLayout.percent(x)
             // Labels near the edges are anchored inside the chart.
             let anchor = x < 25 ? " text-anchor=\"start\"" : x > ChartLayout.width - 25 ? " text-anchor=\"end\"" : ""

@@ -94,7 +94,8 @@ package enum Stylesheet {
     footer{color:var(--muted);font-size:12px;padding:0 20px 20px;max-width:1680px;margin:0 auto}
     a{color:var(--accent)}
     @media (max-width:600px){header.top{padding:8px 12px}main{padding:10px 12px 20px}.card{padding:10px 10px 8px}\
-    .tiles{grid-template-columns:repeat(4,minmax(0,1fr));gap:6px}.tiles li{padding:4px 6px}.tiles .k{font-size:11px;overflow:hidden;\
-    text-overflow:ellipsis;white-space:nowrap}.tiles b{font-size:16px}.live{margin-left:0;width:100%}}
+    .tiles{grid-template-columns:repeat(4,minmax(0,1fr));gap:5px}.tiles li{padding:4px 5px;gap:0 4px}.tiles .sw{width:7px;height:7px}\
+    .tiles .k{font-size:10px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.tiles b{font-size:16px}\
+    .live{margin-left:0;width:100%}}
     """
 }
