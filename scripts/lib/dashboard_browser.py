@@ -9,6 +9,8 @@ websocket library), and checks:
   - the charts are drawn with scripts disabled too;
   - live values change between two moments without a reload;
 then saves screenshots at 1280x800 (light and dark) and 390x844 into the output folder.
+With MET_TEST_DATABASE_URL the nodes also lead and take keyframes from that Postgres, where a
+thread keeps oban_jobs (in a schema of its own) moving, and the job counts must be shown.
 Everything it starts is stopped on exit, whatever happens.
 
 Usage: dashboard_browser.py MET_BINARY CHROMIUM OUT_DIR
