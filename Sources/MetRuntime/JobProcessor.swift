@@ -97,29 +97,35 @@ package final class JobProcessor: @unchecked Sendable {  // `stopping` is atomic
             UPDATE \(p).oban_jobs j SET state = 'executing', attempted_at = timezone('UTC', now()),
               attempt = j.attempt + 1, attempted_by = ARRAY[$2]
             FROM next WHERE j.id = next.id AND j.attempt < j.max_attempts
-            RETURNING j.id, j.worker, greatest(0, extract(epoch from (timezone('UTC', now()) - j.scheduled_at)) * 1e9)::bigint
+            RETURNING j.id, j.worker, greatest(0, extract(epoch from (timezone('UTC', now()) - j.scheduled_at)) * 1e9)::bigint,
+              pg_current_xact_id()::text
             """, [queue, recorder.origin.node])
-        guard let row = claimed.rows.first, let id = row[0], let worker = row[1] else { return false }
+        guard let row = claimed.rows.first, let id = row[0], let worker = row[1], let job = Int64(id),
+              let claimXid = row[3].flatMap({ UInt64($0) }) else { return false }
         let waitNs = row[2].flatMap { Int64($0) } ?? 0
         let handle = recorder.handle(queue: queue, worker: worker)
         recorder.record(.fetched, queue: queue, worker: worker)
-        recorder.transition(queue: queue, worker: worker, from: .available, to: .executing)
+        // With the transaction's id, so full_count counts the move exactly once (docs/full-count.md).
+        recorder.jobMoved(job, queue: queue, worker: worker, from: .available, to: .executing, xid: claimXid)
         handle.start()
         let started = ContinuousClock.now
         let ms = Int.random(in: settings.minMilliseconds...max(settings.minMilliseconds, settings.maxMilliseconds), using: &random)
         Thread.sleep(forTimeInterval: Double(ms) / 1000)
         let roll = Double.random(in: 0..<1, using: &random)
         let outcome: JobOutcome = roll < settings.discardRate ? .discarded : roll < settings.discardRate + settings.retryableRate ? .retryable : .completed
-        _ = try conn.query("""
+        let ended = try conn.query("""
             UPDATE \(p).oban_jobs SET state = $2::\(p).oban_job_state,
               completed_at = CASE WHEN $2 = 'completed' THEN timezone('UTC', now()) END,
               discarded_at = CASE WHEN $2 = 'discarded' THEN timezone('UTC', now()) END,
               scheduled_at = CASE WHEN $2 = 'retryable' THEN timezone('UTC', now()) + interval '1 minute' ELSE scheduled_at END
             WHERE id = $1::bigint
+            RETURNING pg_current_xact_id()::text
             """, [id, outcome.state.rawValue])
         let elapsed = (ContinuousClock.now - started).components
         let execNs = elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000
-        recorder.transition(queue: queue, worker: worker, from: .executing, to: outcome.state)
+        if let xid = ended.rows.first?.first.flatMap({ $0.flatMap { UInt64($0) } }) {
+            recorder.jobMoved(job, queue: queue, worker: worker, from: .executing, to: outcome.state, xid: xid)
+        }
         if outcome == .completed {
             handle.stop(outcome, execNs: execNs, waitNs: waitNs)
         } else {
