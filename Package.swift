@@ -126,7 +126,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MetRuntimeTests",
-            dependencies: ["MetTestSupport", "MetRuntime", "MetMesh", "MetUV", "MetRecorder", "MetStore", "MetValues", "MetWire",
+            dependencies: ["MetTestSupport", "MetRuntime", "MetMesh", "MetUV", "MetRecorder", "MetStore", "MetValues", "MetWire", "MetPostgres",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),

@@ -12,16 +12,16 @@ import MetStore
 /// looked up by primary key inside the keyframe's own transaction, or carried by the stream —
 /// and later changes out of the group the previous change left it in. Row locks order the
 /// transactions that change one row, so commit order is the order of its changes.
-struct ChangeLog {
-    typealias Group = JobChangeStream.Group
+package struct ChangeLog {
+    package typealias Group = JobChangeStream.Group
 
-    struct Transaction {
+    package struct Transaction {
         var xid: UInt64
         var changes: [JobChangeStream.Change]
         var needsRecount: Bool
     }
 
-    private(set) var snapshot: XidSnapshot
+    package private(set) var snapshot: XidSnapshot
     /// Decoded transactions the snapshot does not see, in commit order.
     private var pending: [Transaction] = []
     /// How many of `pending` are folded into `delta`.
@@ -29,26 +29,26 @@ struct ChangeLog {
     /// Each job changed by a folded transaction: its group after them (nil: deleted).
     private var jobs: [Int64: Group?] = [:]
     /// The change of every group since the snapshot (zeros removed).
-    private(set) var delta: [JobGroup: Int64] = [:]
+    package private(set) var delta: [JobGroup: Int64] = [:]
     /// Changes whose job the snapshot did not have although the stream says it existed: a sign
     /// of something this bookkeeping does not model; the next keyframe corrects it.
-    private(set) var unexplained = 0
+    package private(set) var unexplained = 0
     /// Changes kept in `pending`, at most `maxPending`.
     private var pendingChanges = 0
-    let maxPending: Int
+    package let maxPending: Int
 
-    init(snapshot: XidSnapshot, maxPending: Int = 500_000) {
+    package init(snapshot: XidSnapshot, maxPending: Int = 500_000) {
         self.snapshot = snapshot
         self.maxPending = maxPending
     }
 
     /// A transaction only a recount can explain (a truncation, a huge transaction) is pending:
     /// take a keyframe (whose snapshot will see it) as soon as possible.
-    var needsKeyframe: Bool { pending.contains(where: \.needsRecount) }
+    package var needsKeyframe: Bool { pending.contains(where: \.needsRecount) }
 
     /// Takes a committed transaction from the stream (32-bit id, widened against the snapshot);
     /// ignored when the snapshot sees it (the keyframe holds it already).
-    mutating func add(_ t: JobChangeStream.Transaction) {
+    package mutating func add(_ t: JobChangeStream.Transaction) {
         let xid = snapshot.widen(t.xid)
         guard !snapshot.sees(xid) else { return }
         var kept = Transaction(xid: xid, changes: t.changes, needsRecount: t.needsRecount)
@@ -61,7 +61,7 @@ struct ChangeLog {
     }
 
     /// Jobs whose group at the snapshot must be looked up before the transactions not yet folded can be.
-    func lookupsNeeded() -> [Int64] {
+    package func lookupsNeeded() -> [Int64] {
         var seen = Set<Int64>()
         var ids: [Int64] = []
         for t in pending[folded...] {
@@ -75,7 +75,7 @@ struct ChangeLog {
 
     /// Folds the pending transactions into `delta`; `atSnapshot` holds the group of every job
     /// ``lookupsNeeded()`` named that the snapshot saw (a job it did not see is absent).
-    mutating func fold(atSnapshot: [Int64: Group]) {
+    package mutating func fold(atSnapshot: [Int64: Group]) {
         for t in pending[folded...] {
             for c in t.changes {
                 let before: Group?
@@ -100,7 +100,7 @@ struct ChangeLog {
 
     /// A new keyframe under `snapshot`: forgets the transactions it sees and starts the delta
     /// again from it (the caller looks up and folds what is left).
-    mutating func rebase(on snapshot: XidSnapshot) {
+    package mutating func rebase(on snapshot: XidSnapshot) {
         self.snapshot = snapshot
         pending.removeAll { snapshot.sees($0.xid) }
         pendingChanges = pending.reduce(0) { $0 + $1.changes.count }

@@ -15,29 +15,31 @@ import MetStore
 ///   the delta carries; replicas add the transitions recorded with transaction ids.
 ///
 /// Used by the reporter thread only; it owns both connections (counts, replication).
-final class LeaderCounts {
-    struct Settings: Sendable {
-        var database: String
-        var prefix = "public"
-        var estimateLimit = 50_000
+package final class LeaderCounts {
+    package struct Settings: Sendable {
+        package var database: String
+        package var prefix = "public"
+        package var estimateLimit = 50_000
         /// Try logical decoding (false: snapshots only, never a replication slot).
-        var logical = true
-        var deltaMilliseconds = 250
+        package var logical = true
+        package var deltaMilliseconds = 250
         /// This node (names its Postgres sessions and its slot).
-        var node = "met"
-        var cluster = "met"
-        var incarnation: UInt64 = 0
+        package var node = "met"
+        package var cluster = "met"
+        package var incarnation: UInt64 = 0
+
+        package init(database: String) { self.database = database }
     }
 
-    let settings: Settings
+    package let settings: Settings
     let logger: Logger
     private var counts: PostgresConnection?
     private var stream: ReplicationStream?
     private var decoder: JobChangeStream
     private var log: ChangeLog?
-    private(set) var mode: CountMode = .snapshots
+    package private(set) var mode: CountMode = .snapshots
     /// Why the leader counts by snapshots although it was allowed logical decoding.
-    private(set) var fallbackReason: String?
+    package private(set) var fallbackReason: String?
     private var retryLogicalAt: ContinuousClock.Instant?
     private var slots = 0
     /// The keyframe the deltas belong to, and the delta last sent.
@@ -47,19 +49,19 @@ final class LeaderCounts {
     private var nextRecount = ContinuousClock.now
     private var confirmedAt = ContinuousClock.now
 
-    init(settings: Settings, logger: Logger) {
+    package init(settings: Settings, logger: Logger) {
         self.settings = settings
         self.logger = logger
         decoder = JobChangeStream(namespace: settings.prefix)
     }
 
-    var isStreaming: Bool { stream != nil }
+    package var isStreaming: Bool { stream != nil }
 
     /// A keyframe should be taken now (a change only a recount explains, or the stream broke).
-    var wantsKeyframe: Bool { recountNow || (log?.needsKeyframe ?? false) }
+    package var wantsKeyframe: Bool { recountNow || (log?.needsKeyframe ?? false) }
 
     /// When a delta not yet sent may go (the throttle), or the next recount is due, for the caller's wait.
-    var nextDue: ContinuousClock.Instant? {
+    package var nextDue: ContinuousClock.Instant? {
         guard keyframe != nil else { return nil }
         guard stream != nil else { return nextRecount }
         guard let log, let sent, log.delta != sent.groups else { return nil }
@@ -67,7 +69,7 @@ final class LeaderCounts {
     }
 
     /// Counts a keyframe. `watermarks` is read just before the count's snapshot is taken.
-    func takeKeyframe(term: Int64, number: UInt64, leader: Origin, watermarks: () -> [Origin: UInt64]) throws(PostgresError) -> CountMessage {
+    package func takeKeyframe(term: Int64, number: UInt64, leader: Origin, watermarks: () -> [Origin: UInt64]) throws(PostgresError) -> CountMessage {
         let conn = try connection()
         recountNow = false
         let marks = watermarks()
@@ -111,7 +113,7 @@ final class LeaderCounts {
 
     /// Between keyframes: reads the stream (waiting up to `milliseconds` for it) or recounts the
     /// new jobs when due; returns a delta when the count changed and the throttle allows.
-    func poll(waitingUpTo milliseconds: Int) throws(PostgresError) -> CountDelta? {
+    package func poll(waitingUpTo milliseconds: Int) throws(PostgresError) -> CountDelta? {
         guard let keyframe, let conn = counts else { return nil }
         if let stream {
             do throws(PostgresError) {
@@ -146,7 +148,7 @@ final class LeaderCounts {
 
     /// Leadership is lost (or the node stops): closes both connections. A temporary slot goes
     /// with its session.
-    func stop() {
+    package func stop() {
         stream?.close()
         stream = nil
         log = nil

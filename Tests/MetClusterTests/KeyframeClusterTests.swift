@@ -44,7 +44,10 @@ struct KeyframeClusterTests {
             return out
         }
 
-        func drop() { _ = try? conn.query("DROP SCHEMA \(JobSchema.identifier(prefix)) CASCADE") }
+        func drop() {
+            _ = try? conn.query("DROP SCHEMA \(JobSchema.identifier(prefix)) CASCADE")
+            _ = try? conn.query("DROP PUBLICATION IF EXISTS \(JobSchema.identifier(JobSchema.publicationName(prefix: prefix)))")
+        }
     }
 
     /// What a node serves as full_count: queue → state → count.
