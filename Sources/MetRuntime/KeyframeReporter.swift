@@ -114,6 +114,7 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
         let clock = ContinuousClock()
         var nextLease = clock.now
         var nextKeyframe = clock.now
+        var lastKeyframe = clock.now
         while true {
             condition.lock()
             let stopping = state.stopping
@@ -127,9 +128,13 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
             if let fence = fenceAt, clock.now >= fence {
                 fenceSelf("the lease was not renewed in time")
             }
-            if fenceAt != nil, clock.now >= nextKeyframe || keyframeNow || counts.wantsKeyframe {
+            // A keyframe when due, at once for a new term, and when the deltas cannot explain a
+            // change (a truncation, a huge transaction, a broken stream): 0.2 s apart at least.
+            let forced = keyframeNow || (counts.wantsKeyframe && clock.now >= lastKeyframe + .milliseconds(200))
+            if fenceAt != nil, clock.now >= nextKeyframe || forced {
                 keyframeNow = false
                 takeKeyframe(clock)
+                lastKeyframe = clock.now
                 nextKeyframe = clock.now + .milliseconds(settings.keyframeMilliseconds)
             }
             var wake = fenceAt.map { min($0, nextLease, nextKeyframe) } ?? nextLease

@@ -114,7 +114,7 @@ package final class LeaderCounts {
     /// Between keyframes: reads the stream (waiting up to `milliseconds` for it) or recounts the
     /// new jobs when due; returns a delta when the count changed and the throttle allows.
     package func poll(waitingUpTo milliseconds: Int) throws(PostgresError) -> CountDelta? {
-        guard let keyframe, let conn = counts else { return nil }
+        guard let conn = counts else { return nil }
         if let stream {
             do throws(PostgresError) {
                 try drain(stream, waitingUpTo: Int32(max(0, min(milliseconds, 1000))))
@@ -126,13 +126,13 @@ package final class LeaderCounts {
                 streamFailed(error)
                 return nil
             }
-            guard var log = self.log else { return nil }
+            guard var log = self.log, keyframe != nil else { return nil }
             log.fold(atSnapshot: try conn.jobGroups(log.lookupsNeeded(), prefix: settings.prefix))
             self.log = log
             guard let sent, log.delta != sent.groups, ContinuousClock.now >= sent.at + .milliseconds(settings.deltaMilliseconds) else { return nil }
             return makeDelta(log.delta, snapshot: nil)
         }
-        guard ContinuousClock.now >= nextRecount else { return nil }
+        guard let keyframe, ContinuousClock.now >= nextRecount else { return nil }
         nextRecount = .now + .milliseconds(settings.deltaMilliseconds)
         let (text, found) = try conn.jobCounts(above: keyframe.idBound, prefix: settings.prefix)
         guard let snapshot = XidSnapshot(parsing: text) else { throw PostgresError(.query, message: "unreadable snapshot \(text)") }

@@ -97,7 +97,8 @@ enum FullCountBench {
         defer { peer.close() }
         let leaderPids = try backends(conn, "met a %")
         let peerPid = try backends(conn, "met bench peer")
-        let cpu0 = leaderPids.mapValues(cpuMs), peer0 = peerPid.mapValues(cpuMs)
+        let cpu0 = Dictionary(uniqueKeysWithValues: leaderPids.keys.map { ($0, cpuMs($0)) })
+        let peer0 = Dictionary(uniqueKeysWithValues: peerPid.keys.map { ($0, cpuMs($0)) })
         let moved0 = producer.moved + recorded(a)
         let t0 = nanotime()
         var nextPeer = t0
