@@ -99,6 +99,28 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // MARK: The example worker (README "Embedding"): what a Swift worker writes, using only ObanMet.
+        .target(
+            name: "ExampleWorker",
+            dependencies: [
+                "ObanMet",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/ExampleWorker",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "example-worker",
+            dependencies: [
+                "ExampleWorker", "ObanMet",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/example-worker",
+            swiftSettings: strict
+        ),
+
         // MARK: libFuzzer target for the network decoders (scripts/fuzz).
         .executableTarget(name: "MetFuzz", dependencies: ["MetWire", "MetMesh", "MetPostgres", "MetStore", "MetValues"], swiftSettings: strict),
 
@@ -133,7 +155,9 @@ let package = Package(
         // Multi-process tests: real `met node` processes on loopback, driven through the HTTP API.
         .testTarget(
             name: "MetClusterTests",
-            dependencies: ["MetTestSupport", "MetPostgres", "met"],
+            dependencies: ["MetTestSupport", "MetPostgres", "met", "ObanMet", "ExampleWorker",
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -44,9 +44,9 @@ package enum APIRoutes {
         router.get("/api/timeslice/:series") { request, context in
             let params = QueryParameters(request)
             let selection = try params.selection(series: try context.parameters.require("series"))
-            let by = try params.integer("by", default: 5, range: 1...86_400)
-            let op = try params.op()
-            return JSONBody(try answer { () throws(QueryError) in try node.collector.timeslice(selection, by: by, op: op) })
+            let by = try params.optionalInteger("by", range: 1...86_400)
+            let (op, fill) = (try params.op(), try params.fill())
+            return JSONBody(try answer { () throws(QueryError) in try node.collector.timeslice(selection, by: by, op: op, fill: fill) })
         }
         router.get("/api/summary/:series") { request, context in
             let params = QueryParameters(request)
@@ -74,6 +74,12 @@ package enum APIRoutes {
             } catch {
                 return try JSONBody(EventsRejected(error: .init(message: error.description, line: error.line))).response(status: .badRequest)
             }
+            let wanted = events.flatMap { $0.seriesLabels(node: node.origin.node) }
+            if let refusal = node.collector.refusal(adding: wanted, origin: node.origin) {
+                node.cardinalityWatch.refused(refusal)
+                return try JSONBody(EventsRejected(error: .init(message: refusal.description, line: nil, series: refusal.series, limit: refusal.limit)))
+                    .response(status: .tooManyRequests)
+            }
             for event in events { event.record(into: node.recorder) }
             return try JSONBody(EventsAccepted(accepted: events.count)).response(status: .ok)
         }
@@ -93,7 +99,11 @@ struct EventsAccepted: Codable, Sendable {
 struct EventsRejected: Codable, Sendable {
     struct Detail: Codable, Sendable {
         var message: String
-        var line: Int
+        /// The bad line (400).
+        var line: Int?
+        /// The series whose label-set limit the request would pass, and that limit (429).
+        var series: String?
+        var limit: Int?
     }
     var error: Detail
 }

@@ -20,6 +20,19 @@ struct QueryParameters {
         return n
     }
 
+    /// An optional integer parameter: nil when absent.
+    func optionalInteger(_ name: String, range: ClosedRange<Int>) throws -> Int? {
+        guard string(name) != nil else { return nil }
+        return try integer(name, default: range.lowerBound, range: range)
+    }
+
+    /// `fill=zero|null`, when given.
+    func fill() throws -> Fill? {
+        guard let text = string("fill") else { return nil }
+        guard let fill = Fill(rawValue: text) else { throw HTTPError(.badRequest, message: "fill must be zero or null, not \"\(text)\"") }
+        return fill
+    }
+
     /// `filter=label:v1,v2`, repeatable (every filter must match).
     func filters() throws -> [LabelFilter] {
         try request.uri.queryParameters.getAll("filter").map { text in
@@ -30,15 +43,17 @@ struct QueryParameters {
         }
     }
 
-    /// The selection of a series query: lookback (s, default 300), since (unix s), group, filters.
+    /// The selection of a series query: lookback (s, default 300), since and until (unix s),
+    /// group, filters.
     func selection(series: String) throws -> Selection {
-        var since: Int64?
-        if let text = string("since") {
-            guard let t = Int64(text), t >= 0 else { throw HTTPError(.badRequest, message: "since must be unix seconds, not \"\(text)\"") }
-            since = t
-        }
-        return Selection(series: series, lookback: try integer("lookback", default: 300, range: 1...1_000_000), since: since,
-                         group: string("group"), filters: try filters())
+        Selection(series: series, lookback: try integer("lookback", default: 300, range: 1...1_000_000),
+                  since: try unixSeconds("since"), until: try unixSeconds("until"), group: string("group"), filters: try filters())
+    }
+
+    func unixSeconds(_ name: String) throws -> Int64? {
+        guard let text = string(name) else { return nil }
+        guard let t = Int64(text), t >= 0 else { throw HTTPError(.badRequest, message: "\(name) must be unix seconds, not \"\(text)\"") }
+        return t
     }
 
     func op() throws -> QueryOp? {

@@ -2,6 +2,19 @@ import MetStore
 import MetValues
 import Synchronization
 
+/// How many batches in a row an instrument had nothing to report (touched only by the batch
+/// taker, under the recorder's `taking` lock).
+final class IdleCounter: @unchecked Sendable {  // read and written only by the one batch taker at a time
+    var batches = 0
+
+    /// Notes one batch; returns `reported` for the caller's convenience.
+    @discardableResult
+    func note(_ reported: Bool) -> Bool {
+        batches = reported ? 0 : batches + 1
+        return reported
+    }
+}
+
 /// A count series for one label set: an atomic delta, swapped out at every batch.
 public final class CountInstrument: Sendable {
     let series: String
@@ -16,10 +29,14 @@ public final class CountInstrument: Sendable {
     /// Adds `n` events (saturating is left to the store; the delta wraps only past 9.2e18).
     @inlinable public func add(_ n: Int64 = 1) { delta.wrappingAdd(n, ordering: .relaxed) }
 
+    let idle = IdleCounter()
+
     func drain(into entries: inout [DeltaBatch.Entry]) {
         let n = delta.exchange(0, ordering: .relaxed)
-        if n != 0 { entries.append(.init(series: series, labels: labels, value: .count(n))) }
+        if idle.note(n != 0) { entries.append(.init(series: series, labels: labels, value: .count(n))) }
     }
+
+    func isEmpty() -> Bool { delta.load(ordering: .relaxed) == 0 }
 }
 
 /// A sketch series for one label set.
@@ -37,14 +54,18 @@ public final class SketchInstrument: Sendable {
     @discardableResult
     public func record(_ value: Double) -> Bool { sketch.withLock { $0.add(value) } }
 
+    let idle = IdleCounter()
+
     func drain(into entries: inout [DeltaBatch.Entry]) {
         let taken: Sketch? = sketch.withLock { s in
             guard !s.isEmpty else { return nil }
             defer { s.reset() }
             return s
         }
-        if let taken { entries.append(.init(series: series, labels: labels, value: .sketch(taken))) }
+        if idle.note(taken != nil), let taken { entries.append(.init(series: series, labels: labels, value: .sketch(taken))) }
     }
+
+    func isEmpty() -> Bool { sketch.withLock { $0.isEmpty } }
 }
 
 /// A gauge series for one label set: the level set last, sampled at every batch while it is
@@ -87,6 +108,10 @@ public final class GaugeInstrument: Sendable {
             s.touched = false
             return g
         }
-        if let sample { entries.append(.init(series: series, labels: labels, value: .gauge(sample))) }
+        if idle.note(sample != nil), let sample { entries.append(.init(series: series, labels: labels, value: .gauge(sample))) }
     }
+
+    let idle = IdleCounter()
+
+    func isEmpty() -> Bool { state.withLock { !$0.touched && $0.value == 0 } }
 }

@@ -9,10 +9,11 @@ import Glibc
 /// lock that is almost never contended plus two sketch additions, with no allocation once the
 /// sketches' pages exist.
 ///
-/// Each recording thread uses its own stripe (see `StripeIndex`); the recorder drains every
-/// stripe under the stripe's lock when it takes a batch, so nothing recorded is lost or counted
-/// twice whatever the interleaving.
-public final class JobHandle: Sendable {
+/// Each recording thread uses its own stripe (see `StripeIndex`); a stripe is allocated the
+/// first time a thread records on it, so a handle costs memory in proportion to the threads
+/// that use it. The recorder drains every stripe under the stripe's lock when it takes a batch,
+/// so nothing recorded is lost or counted twice whatever the interleaving.
+public final class JobHandle: @unchecked Sendable {  // `slots` holds atomics only, each set once from 0; the rest is immutable or lock-guarded.
     public let queue: String
     public let worker: String
 
@@ -55,28 +56,59 @@ public final class JobHandle: Sendable {
         func unlock() { locked.store(false, ordering: .releasing) }
     }
 
-    @usableFromInline let stripes: [Stripe]
+    /// One slot per stripe: 0 until a thread first records on it, then the address of a stripe
+    /// retained by this handle. A slot changes once, from 0, by compare-and-swap.
+    @usableFromInline let slots: UnsafeMutablePointer<Atomic<UInt>>  // owned: allocated in init; stripes released and slots freed in deinit
     @usableFromInline let mask: Int
     /// The executing level and what was last reported; touched only while taking a batch.
     let level = Mutex<(current: Int64, reported: Int64)>((0, 0))
-    /// The label sets of this handle's entries, by outcome, then the executing level's: built
-    /// once, so a batch spends nothing on a handle that recorded nothing.
-    let labels: [LabelSet]
+    let node: String
+    /// What only the batch taker touches: label sets built on first use, and idleness.
+    let taker = TakerState()
 
     init(node: String, queue: String, worker: String, stripes: Int) {
+        self.node = node
         self.queue = queue
         self.worker = worker
-        self.stripes = (0..<stripes).map { _ in Stripe() }
+        slots = .allocate(capacity: stripes)
+        for i in 0..<stripes { (slots + i).initialize(to: Atomic<UInt>(0)) }
         mask = stripes - 1
-        let states = JobOutcome.allCases.sorted { $0.rawValue < $1.rawValue }.map(\.state) + [JobState.executing]
-        labels = states.map { LabelSet(["node": node, "queue": queue, "worker": worker, "state": $0.rawValue]) }
+    }
+
+    deinit {
+        for i in 0...mask {
+            let bits = slots[i].load(ordering: .acquiring)
+            if bits != 0 { Unmanaged<Stripe>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).release() }
+        }
+        slots.deinitialize(count: mask + 1)
+        slots.deallocate()
+    }
+
+    /// Runs `body` on the calling thread's stripe, allocating it on the thread's first use.
+    @inlinable @inline(__always)
+    func withStripe(_ body: (Stripe) -> Void) {
+        let slot = slots + StripeIndex.current(mask: mask)
+        var bits = slot.pointee.load(ordering: .acquiring)
+        if bits == 0 { bits = makeStripe(slot) }
+        // Guaranteed without a retain: this handle retains every stripe in its slots until deinit.
+        Unmanaged<Stripe>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef(body)
+    }
+
+    /// The slow path of ``withStripe(_:)``: makes the stripe of an empty slot (another thread
+    /// may win the race; then its stripe is used and ours freed).
+    @usableFromInline
+    func makeStripe(_ slot: UnsafeMutablePointer<Atomic<UInt>>) -> UInt {
+        let made = UInt(bitPattern: Unmanaged.passRetained(Stripe()).toOpaque())
+        let (exchanged, current) = slot.pointee.compareExchange(expected: 0, desired: made, ordering: .acquiringAndReleasing)
+        if exchanged { return made }
+        Unmanaged<Stripe>.fromOpaque(UnsafeRawPointer(bitPattern: made)!).release()
+        return current
     }
 
     /// A job of this queue and worker started executing.
     @inlinable
     public func start() {
-        // Guaranteed without a retain: `stripes` (immutable, owned by self) keeps the stripe alive.
-        Unmanaged.passUnretained(stripes[StripeIndex.current(mask: mask)])._withUnsafeGuaranteedRef { stripe in
+        withStripe { stripe in
             stripe.lock()
             stripe.running.pointee &+= 1
             stripe.unlock()
@@ -84,14 +116,13 @@ public final class JobHandle: Sendable {
     }
 
     /// A job stopped: its execution and queue wait times (ns) go into the sketches of its
-    /// outcome, and the executing level drops by one.
+    /// outcome (which also count it in `exec_count`), and the executing level drops by one.
     @inlinable
     public func stop(_ outcome: JobOutcome, execNs: Int64, waitNs: Int64) {
         let i = outcome.rawValue
         let execValue = Double(execNs)
         let waitValue = Double(waitNs)
-        // Guaranteed without a retain: `stripes` (immutable, owned by self) keeps the stripe alive.
-        Unmanaged.passUnretained(stripes[StripeIndex.current(mask: mask)])._withUnsafeGuaranteedRef { stripe in
+        withStripe { stripe in
             stripe.lock()
             stripe.sketches[i].add(execValue)
             stripe.sketches[JobOutcome.count + i].add(waitValue)
@@ -104,44 +135,5 @@ public final class JobHandle: Sendable {
     @inlinable
     public func exception(_ outcome: JobOutcome, execNs: Int64, waitNs: Int64) {
         stop(outcome, execNs: execNs, waitNs: waitNs)
-    }
-
-    /// Drains every stripe into batch entries (called by the recorder, one taker at a time).
-    func drain(into entries: inout [DeltaBatch.Entry]) {
-        let n = JobOutcome.count
-        var sums: [Sketch] = []  // made on the first non-empty sketch: most handles are idle most seconds
-        var running: Int64 = 0
-        for stripe in stripes {
-            stripe.lock()
-            for k in 0..<(2 * n) where !stripe.sketches[k].isEmpty {
-                if sums.isEmpty { sums = [Sketch](repeating: Sketch(), count: 2 * n) }
-                sums[k].merge(stripe.sketches[k])
-                stripe.sketches[k].reset()  // keeps its pages: refilling allocates nothing
-            }
-            running &+= stripe.running.pointee
-            stripe.running.pointee = 0
-            stripe.unlock()
-        }
-        if !sums.isEmpty {
-            for outcome in JobOutcome.allCases {
-                if !sums[outcome.rawValue].isEmpty {
-                    entries.append(.init(series: "exec_time", labels: labels[outcome.rawValue], value: .sketch(sums[outcome.rawValue])))
-                }
-                if !sums[n + outcome.rawValue].isEmpty {
-                    entries.append(.init(series: "wait_time", labels: labels[outcome.rawValue], value: .sketch(sums[n + outcome.rawValue])))
-                }
-            }
-        }
-        // The executing level is reported while it is not zero, and once more when it drops to
-        // zero. A stop whose start this process never saw (a job begun before a restart, a
-        // client posting only stops) must not take it below zero, where it would stay.
-        let sample: Int64? = level.withLock { level in
-            level.current = Swift.max(0, level.current &+ running)
-            defer { level.reported = level.current }
-            return level.current != 0 || level.reported != 0 ? level.current : nil
-        }
-        if let sample {
-            entries.append(.init(series: "exec_count", labels: labels[n], value: .gauge(Gauge(Double(sample)))))
-        }
     }
 }

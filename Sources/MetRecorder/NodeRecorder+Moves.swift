@@ -1,8 +1,8 @@
 import MetStore
 
 /// A job move as recorded, with the worker label its entry gets.
-struct RecordedMove: Sendable {
-    var move: JobMove
+struct PendingMove: Sendable {
+    var move: RecordedMove
     var worker: String?
 }
 
@@ -14,15 +14,15 @@ extension NodeRecorder {
     /// count and whenever its batch arrives (docs/full-count.md). Record it after the commit.
     public func jobMoved(_ job: Int64, queue: String, worker: String? = nil, from: JobState?, to: JobState?, xid: UInt64) {
         guard from != nil || to != nil, from != to else { return }
-        let recorded = RecordedMove(move: JobMove(xid: xid, job: job, queue: queue, from: from, to: to), worker: worker)
+        let recorded = PendingMove(move: RecordedMove(xid: xid, job: job, queue: queue, from: from, to: to), worker: worker)
         moveLog.withLock { $0.append(recorded) }
     }
 
     /// Takes the moves recorded since the last batch and adds their entries (one per series and
     /// label set) to `entries`; called while taking a batch, so a move and its entry always
     /// travel in the same batch.
-    func drainMoves(into entries: inout [DeltaBatch.Entry]) -> [JobMove] {
-        let recorded = moveLog.withLock { log -> [RecordedMove] in
+    func drainMoves(into entries: inout [DeltaBatch.Entry]) -> [RecordedMove] {
+        let recorded = moveLog.withLock { log -> [PendingMove] in
             defer { log.removeAll(keepingCapacity: true) }
             return log
         }

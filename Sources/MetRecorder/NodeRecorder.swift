@@ -27,7 +27,6 @@ public final class NodeRecorder: Sendable {
 
     struct Registry: Sendable {
         var handles: [HandleKey: JobHandle] = [:]
-        var handleList: [JobHandle] = []
         var counts: [InstrumentKey: CountInstrument] = [:]
         var sketches: [InstrumentKey: SketchInstrument] = [:]
         var gauges: [InstrumentKey: GaugeInstrument] = [:]
@@ -38,16 +37,25 @@ public final class NodeRecorder: Sendable {
     /// Serialises batch taking: the sequence number and the drain happen together.
     let taking = Mutex<UInt64>(0)
     /// Job moves recorded with their transaction ids since the last batch (NodeRecorder+Moves.swift).
-    let moveLog = Mutex<[RecordedMove]>([])
+    let moveLog = Mutex<[PendingMove]>([])
+
+    /// Batches in a row with nothing to report after which a handle or instrument that nobody
+    /// else holds is released (its memory freed); the next use makes a new one.
+    let releaseAfterIdleBatches: Int
 
     /// - Parameters:
     ///   - origin: this node and its incarnation (new at every process start).
     ///   - stripes: stripes per job handle (a power of two; default twice the cores, at least 4).
-    public init(origin: Origin, stripes: Int? = nil) {
+    public convenience init(origin: Origin, stripes: Int? = nil) {
+        self.init(origin: origin, stripes: stripes, releaseAfterIdleBatches: 60)
+    }
+
+    package init(origin: Origin, stripes: Int?, releaseAfterIdleBatches: Int) {
         self.origin = origin
         var n = stripes ?? StripeIndex.defaultCount
         if n & (n - 1) != 0 || n < 1 { n = StripeIndex.defaultCount }
         stripeCount = n
+        self.releaseAfterIdleBatches = max(1, releaseAfterIdleBatches)
     }
 
     /// A recorder for node `node` with a new incarnation, larger than that of any earlier
@@ -67,7 +75,6 @@ public final class NodeRecorder: Sendable {
             if let h = r.handles[key] { return h }
             let h = JobHandle(node: origin.node, queue: queue, worker: worker, stripes: stripeCount)
             r.handles[key] = h
-            r.handleList.append(h)
             return h
         }
     }
@@ -90,22 +97,19 @@ public final class NodeRecorder: Sendable {
     /// An engine operation on `count` jobs of a queue (`state` and `worker` where known, e.g.
     /// `inserted` with state `available` or `scheduled`).
     public func record(_ op: EngineOperation, queue: String, state: JobState? = nil, worker: String? = nil, count: Int64 = 1) {
-        var pairs = [("node", origin.node), ("queue", queue)]
-        if let state { pairs.append(("state", state.rawValue)) }
-        if let worker { pairs.append(("worker", worker)) }
-        counter(op.rawValue, labels: LabelSet(pairs)).add(count)
+        counter(op.rawValue, labels: Self.operationLabels(node: origin.node, queue: queue, state: state, worker: worker)).add(count)
     }
 
     /// `count` jobs moved from `old` to `new` state: the deltas that move `full_count`.
     public func transition(queue: String, worker: String? = nil, from old: JobState, to new: JobState, count: Int64 = 1) {
-        var pairs = [("node", origin.node), ("queue", queue), ("state", new.rawValue), ("old_state", old.rawValue)]
-        if let worker { pairs.append(("worker", worker)) }
-        counter("transitions", labels: LabelSet(pairs)).add(count)
+        counter("transitions", labels: Self.transitionLabels(node: origin.node, queue: queue, worker: worker, from: old, to: new)).add(count)
     }
 
     /// The current state of one of this node's queues; the latest per queue goes with each batch.
-    public func queueCheck(queue: String, limit: Int, paused: Bool, running: [Int64], timestamp: Int64) {
-        let check = QueueCheck(node: origin.node, queue: queue, limit: limit, paused: paused, running: running, timestamp: timestamp)
+    public func queueCheck(queue: String, limit: Int, paused: Bool, running: [Int64], timestamp: Int64,
+                           uuid: String? = nil, startedAt: Int64? = nil) {
+        let check = QueueCheck(node: origin.node, queue: queue, limit: limit, paused: paused, running: running, timestamp: timestamp,
+                               uuid: uuid, startedAt: startedAt)
         registry.withLock { $0.checks[queue] = check }
     }
 
@@ -141,21 +145,62 @@ public final class NodeRecorder: Sendable {
 
     /// Everything recorded since the previous call, as the next numbered batch of this origin,
     /// stamped with `timestamp` (the origin's wall-clock second). Empty batches are numbered too,
-    /// so receivers can tell a quiet node from a lost batch.
+    /// so receivers can tell a quiet node from a lost batch. Handles and instruments idle for
+    /// `releaseAfterIdleBatches` batches that nobody else holds are released afterwards.
     package func takeBatch(timestamp: Int64) -> DeltaBatch {
         taking.withLock { seq in
             seq += 1
-            let (handles, counts, sketches, gauges, checks) = registry.withLock { r in
-                (r.handleList, Array(r.counts.values), Array(r.sketches.values), Array(r.gauges.values), Array(r.checks.values))
-            }
-            var entries: [DeltaBatch.Entry] = []
-            for h in handles { h.drain(into: &entries) }
-            for c in counts { c.drain(into: &entries) }
-            for s in sketches { s.drain(into: &entries) }
-            for g in gauges { g.drain(into: &entries) }
-            let moves = drainMoves(into: &entries)
-            return DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: entries,
-                              checks: checks.sorted { $0.queue < $1.queue }, moves: moves)
+            let batch = drainAll(seq: seq, timestamp: timestamp)
+            releaseIdle()
+            return batch
         }
+    }
+
+    private func drainAll(seq: UInt64, timestamp: Int64) -> DeltaBatch {
+        let (handles, counts, sketches, gauges, checks) = registry.withLock { r in
+            // Checks of queues no longer reported are not sent on for ever.
+            r.checks = r.checks.filter { $0.value.timestamp >= timestamp - Self.checkLifetime }
+            return (Array(r.handles.values), Array(r.counts.values), Array(r.sketches.values), Array(r.gauges.values),
+                    Array(r.checks.values))
+        }
+        var entries: [DeltaBatch.Entry] = []
+        for h in handles { h.drain(into: &entries) }
+        for c in counts { c.drain(into: &entries) }
+        for s in sketches { s.drain(into: &entries) }
+        for g in gauges { g.drain(into: &entries) }
+        let moves = drainMoves(into: &entries)
+        return DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: entries,
+                          checks: checks.sorted { $0.queue < $1.queue }, moves: moves)
+    }
+
+    /// Seconds a queue check is sent on after it was last taken.
+    static let checkLifetime: Int64 = 60
+
+    /// Drops idle handles and instruments that only the registry holds and that hold nothing:
+    /// no thread can reach them any more (a lookup takes the registry's lock first), so nothing
+    /// recorded is lost, and the next lookup makes a fresh one. Called by the batch taker.
+    private func releaseIdle() {
+        let limit = releaseAfterIdleBatches
+        registry.withLock { r in
+            Self.release(&r.handles, limit) { $0.taker.idleBatches } isEmpty: { $0.isEmpty() }
+            Self.release(&r.counts, limit) { $0.idle.batches } isEmpty: { $0.isEmpty() }
+            Self.release(&r.sketches, limit) { $0.idle.batches } isEmpty: { $0.isEmpty() }
+            Self.release(&r.gauges, limit) { $0.idle.batches } isEmpty: { $0.isEmpty() }
+        }
+    }
+
+    private static func release<K: Hashable, V: AnyObject>(
+        _ table: inout [K: V], _ limit: Int, idleBatches: (V) -> Int, isEmpty: (V) -> Bool
+    ) {
+        let candidates = table.compactMap { idleBatches($0.value) >= limit ? $0.key : nil }
+        for key in candidates {
+            guard var value = table.removeValue(forKey: key) else { continue }
+            if !(isKnownUniquelyReferenced(&value) && isEmpty(value)) { table[key] = value }
+        }
+    }
+
+    /// Handles and instruments held now (for tests and `/api/cluster`).
+    package var registeredCount: Int {
+        registry.withLock { $0.handles.count + $0.counts.count + $0.sketches.count + $0.gauges.count }
     }
 }

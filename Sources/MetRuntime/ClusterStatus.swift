@@ -36,6 +36,8 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
     public var postgres: PostgresInfo
     /// What this node's replica holds.
     public var store: StoreInfo
+    /// The label-set limit and what it refused (RELIABILITY B7).
+    public var cardinality: CardinalityInfo
 
     public struct Leadership: Sendable, Codable, Equatable {
         public var leader: String?
@@ -77,6 +79,17 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
         public var timelines: Int
         /// Origins (node processes) with data here.
         public var origins: Int
+    }
+
+    public struct CardinalityInfo: Sendable, Codable, Equatable {
+        /// `maxLabelSets`: most label sets one node may have in one series.
+        public var limit: Int
+        /// Entries this replica refused, per series (from any node, this one included).
+        public var refusedEntries: [String: Int]
+        /// `POST /api/events` requests this node refused, per series.
+        public var refusedRequests: [String: Int]
+        /// Job handles and instruments this node's recorder holds now.
+        public var recorderInstruments: Int
     }
 
     public struct PostgresInfo: Sendable, Codable, Equatable {

@@ -6,7 +6,7 @@ import Foundation
 /// origin (this node's own included) are applied in sequence order, exactly once; a batch that
 /// arrives early waits in a buffer until the ones before it arrive, and the caller is told which
 /// range to ask the origin for (DESIGN §3).
-package final class Collector: @unchecked Sendable {  // `store`, `early` and `asked` are touched only while `lock` is held.
+package final class Collector: @unchecked Sendable {  // every `var` and `store` are touched only while `lock` is held.
     private let lock = NSLock()
     private let store: SeriesStore
     /// Batches that arrived ahead of their origin's next one, by origin then seq.
@@ -19,6 +19,8 @@ package final class Collector: @unchecked Sendable {  // `store`, `early` and `a
     private var noKeyframe = "no keyframe has reached this node yet"
     /// Per origin: the origin's timestamp of the last batch applied, and when it was applied here.
     private var lastApplied: [Origin: (stamped: Int64, at: Int64)] = [:]
+    /// What ``storeSize()`` last counted, and when (a count passes over every timeline).
+    private var sizeCache: (rows: Int, timelines: Int, origins: Int, at: ContinuousClock.Instant)?
 
     /// A sequence gap: `origin` must resend `missing` (inclusive).
     package struct Gap: Sendable, Equatable {
@@ -161,6 +163,36 @@ package final class Collector: @unchecked Sendable {  // `store`, `early` and `a
         lock.lock()
         defer { lock.unlock() }
         return lastApplied
+    }
+
+    /// Timelines compacted per hold of the lock: a compaction pass is many short holds, so the
+    /// mesh loop's merges and the queries interleave with it.
+    package static let compactionSlice = 2048
+
+    /// Compacts the store a slice of timelines at a time, yielding between slices, then the rollups.
+    package func compact(now: Int64) async {
+        var start = 0
+        while start < withStore({ $0.timelineCount }) {
+            let end = start + Self.compactionSlice
+            withStore { _ = $0.compact(now: now, timelines: start..<end) }
+            start = end
+            await Task.yield()
+        }
+        withStore {
+            _ = $0.compactRollups(now: now)
+            $0.refreshOriginsWithData()
+        }
+    }
+
+    /// Points, timelines and origins with data in the store, counted at most once a second
+    /// (counting points passes over every timeline; `/api/cluster` is polled often).
+    package func storeSize() -> (rows: Int, timelines: Int, origins: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let c = sizeCache, ContinuousClock.now - c.at < .seconds(1) { return (c.rows, c.timelines, c.origins) }
+        let size = (rows: store.pointCount, timelines: store.timelineCount, origins: store.originsWithData.count)
+        sizeCache = (size.rows, size.timelines, size.origins, .now)
+        return size
     }
 
     /// Runs `body` with the store, under the collector's lock (keep it short).

@@ -50,6 +50,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var handoffAckTimeout = 5.0
     /// Bytes of store per handoff chunk (at most 1 MiB; RELIABILITY B3).
     public var handoffChunkBytes = 1 << 20
+    /// Most label sets one node may have in one series (each distinct combination of labels is
+    /// a label set); what would add more is refused at the edge and by every replica.
+    public var maxLabelSets = 20_000
     /// Test-only fault injection in the mesh (see ``FaultPlane``); never set in production.
     public var testFaults: String?
 
@@ -60,7 +63,7 @@ public struct NodeConfig: Sendable, Equatable {
         "cluster", "node", "listen", "advertise", "seeds", "http", "database", "secret", "secretFile",
         "broadcastInterval", "keyframeInterval", "deltaInterval", "countMode", "compaction", "estimateLimit", "retention",
         "heartbeatInterval", "silenceLimit", "retransmitWindow", "leaseDuration", "prefix",
-        "handoffTimeout", "handoffAckTimeout", "handoffChunkBytes",
+        "handoffTimeout", "handoffAckTimeout", "handoffChunkBytes", "maxLabelSets",
     ]
 
     /// Reads a config file. Unknown keys and wrong types are errors that name the key.
@@ -112,6 +115,7 @@ public struct NodeConfig: Sendable, Equatable {
         c.handoffTimeout = try value("handoffTimeout", Double.self, "a number of seconds") ?? c.handoffTimeout
         c.handoffAckTimeout = try value("handoffAckTimeout", Double.self, "a number of seconds") ?? c.handoffAckTimeout
         c.handoffChunkBytes = try value("handoffChunkBytes", Int.self, "an integer number of bytes") ?? c.handoffChunkBytes
+        c.maxLabelSets = try value("maxLabelSets", Int.self, "an integer") ?? c.maxLabelSets
         return c
     }
 
@@ -140,6 +144,7 @@ public struct NodeConfig: Sendable, Equatable {
         guard !prefix.isEmpty else { throw .bad("prefix", "the schema name may not be empty") }
         guard retransmitWindow >= 1 else { throw .bad("retransmitWindow", "must be at least 1") }
         guard estimateLimit >= 0 else { throw .bad("estimateLimit", "must not be negative") }
+        guard maxLabelSets >= 1 else { throw .bad("maxLabelSets", "must be at least 1, not \(maxLabelSets)") }
         guard (1024...(1 << 20)).contains(handoffChunkBytes) else {
             throw .bad("handoffChunkBytes", "must be between 1024 and 1048576 bytes, not \(handoffChunkBytes)")
         }

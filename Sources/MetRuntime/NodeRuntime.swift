@@ -25,6 +25,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     /// The keyframe reporter, when `database` is set.
     package let reporter: KeyframeReporter?
     let catchUp: CatchUp
+    /// What the label-set limit refused, logged at most once a minute.
+    package let cardinalityWatch = CardinalityWatch()
 
     package var config: NodeConfig { resolved.config }
     package var origin: Origin { recorder.origin }
@@ -40,7 +42,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         precondition(recorder.origin.node == resolved.config.node, "the recorder's node must be the configured node")
         let origin = recorder.origin
         self.recorder = recorder
-        self.collector = collector ?? Collector(store: SeriesStore(tiers: resolved.tiers))
+        self.collector = collector ?? Self.makeCollector(resolved)
         loop = try UVLoop()
         var meshConfig = MeshNode.Config(cluster: resolved.config.cluster, node: origin.node, incarnation: origin.incarnation,
                                          host: resolved.listenHost, port: resolved.listenPort, secret: resolved.secret)
@@ -146,6 +148,13 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         }
     }
 
+    /// The replica a node of this configuration keeps: its tiers and its label-set limit.
+    package static func makeCollector(_ resolved: NodeConfig.Resolved) -> Collector {
+        let store = SeriesStore(tiers: resolved.tiers)
+        store.maxLabelSets = resolved.config.maxLabelSets
+        return Collector(store: store)
+    }
+
     static func log(_ change: MemberTable.Change, _ logger: Logger) {
         switch change {
         case .joined(let m): logger.notice("member \(m.name) joined (incarnation \(m.incarnation), \(m.address.isEmpty ? "address not yet known" : m.address))")
@@ -173,6 +182,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                     if ticks % 3 == 0 { collector.retryGaps() }  // a lost resend request is asked again
                     catchUp.tick()
                     collector.noKeyframeReason = noKeyframeReason()
+                    cardinalityWatch.tick(collector, logger)
                     loop.execute { [self] in mesh.broadcast(batch) }
                     // The leader writes full_count's history into its next batch (DESIGN §3).
                     let leading = reporter?.status.isLeader == true
@@ -182,8 +192,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
             group.addTask { [self] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(5))
-                    let now = NodeRecorder.wallClockSecond()
-                    collector.withStore { _ = $0.compact(now: now) }
+                    await collector.compact(now: NodeRecorder.wallClockSecond())
                 }
             }
         }
@@ -265,10 +274,15 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
             note: keyframe?.note, deltaRevision: delta?.revision,
             deltaAgeMs: delta.map { max(0, NodeRecorder.wallClockMilliseconds() - $0.timestampMs) })
         let postgres = ClusterStatus.PostgresInfo(configured: reporter != nil, reachable: db?.reachable, since: db?.since, lastError: db?.lastError)
-        let store = collector.withStore { ClusterStatus.StoreInfo(rows: $0.pointCount, timelines: $0.timelineCount, origins: $0.originsWithData.count) }
+        let size = collector.storeSize()
+        let store = ClusterStatus.StoreInfo(rows: size.rows, timelines: size.timelines, origins: size.origins)
+        let (limit, refused) = collector.cardinality
+        let cardinality = ClusterStatus.CardinalityInfo(limit: limit, refusedEntries: refused, refusedRequests: cardinalityWatch.refusedRequests,
+                                                        recorderInstruments: recorder.registeredCount)
         return ClusterStatus(cluster: config.cluster, node: origin.node, incarnation: origin.incarnation,
                              address: meshAddress, startedAt: startedAt, now: now, ready: catchUp.isReady, members: members,
-                             leadership: leadership, keyframe: latest, fullCount: fullCount, postgres: postgres, store: store)
+                             leadership: leadership, keyframe: latest, fullCount: fullCount, postgres: postgres, store: store,
+                             cardinality: cardinality)
     }
 
     /// Why this node has no keyframe yet, from what it knows of Postgres and the leader.

@@ -29,6 +29,8 @@ struct Catalog: Sendable {
 
     private(set) var keys: [TimelineKey] = []
     private var timelineIDs: [TimelineKey: UInt32] = [:]
+    /// Timelines per (origin, series): the label sets each origin has in each series.
+    private var labelSetCounts: [UInt64: Int] = [:]
 
     static let maxSeries = Int(UInt16.max)
 
@@ -62,6 +64,8 @@ struct Catalog: Sendable {
         return id
     }
 
+    func existingLabelSetID(_ labels: LabelSet) -> UInt32? { labelSetIDs[labels] }
+
     mutating func originID(_ origin: Origin) -> UInt32 {
         if let id = originIDs[origin] { return id }
         let id = UInt32(origins.count)
@@ -72,15 +76,26 @@ struct Catalog: Sendable {
 
     func existingOriginID(_ origin: Origin) -> UInt32? { originIDs[origin] }
 
-    /// The timeline for a key, and whether it was just created.
-    mutating func timelineID(_ key: TimelineKey) -> (UInt32, created: Bool) {
+    /// The timeline for a key, and whether it was just created. A new timeline is refused
+    /// (nil) when its origin already has `limit` label sets in the series.
+    mutating func timelineID(_ key: TimelineKey, limit: Int = .max) -> (UInt32, created: Bool)? {
         if let id = timelineIDs[key] { return (id, false) }
+        let counted = Self.countKey(origin: key.origin, series: key.series)
+        guard labelSetCounts[counted, default: 0] < limit else { return nil }
+        labelSetCounts[counted, default: 0] += 1
         let id = UInt32(keys.count)
         keys.append(key)
         timelineIDs[key] = id
         series[Int(key.series)].timelines.append(id)
         return (id, true)
     }
+
+    func existingTimelineID(_ key: TimelineKey) -> UInt32? { timelineIDs[key] }
+
+    /// The label sets `origin` has in `series`.
+    func labelSetCount(origin: UInt32, series: UInt16) -> Int { labelSetCounts[Self.countKey(origin: origin, series: series)] ?? 0 }
+
+    static func countKey(origin: UInt32, series: UInt16) -> UInt64 { UInt64(origin) << 16 | UInt64(series) }
 
     /// The value id of label `key` in label set `set`, if it has that label.
     func labelValue(_ set: UInt32, key: UInt32) -> UInt32? {

@@ -23,6 +23,7 @@ extension SeriesStore {
     package func compact(now: Int64) -> CompactionStats {
         var stats = compact(now: now, timelines: 0..<timelines.count)
         stats += compactRollups(now: now)
+        refreshOriginsWithData()
         return stats
     }
 

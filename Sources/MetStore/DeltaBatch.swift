@@ -26,9 +26,9 @@ package struct DeltaBatch: Sendable, Equatable {
     /// Jobs moved by transactions whose ids the origin recorded: `full_count` counts each by its
     /// transaction id (``FullCounts``). `entries` holds them too, as transitions, `inserted` or
     /// `pruned`, so the store's series see them like any other.
-    package var moves: [JobMove]
+    package var moves: [RecordedMove]
 
-    package init(origin: Origin, seq: UInt64, timestamp: Int64, entries: [Entry], checks: [QueueCheck] = [], moves: [JobMove] = []) {
+    package init(origin: Origin, seq: UInt64, timestamp: Int64, entries: [Entry], checks: [QueueCheck] = [], moves: [RecordedMove] = []) {
         self.origin = origin
         self.seq = seq
         self.timestamp = timestamp

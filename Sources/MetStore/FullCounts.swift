@@ -22,7 +22,7 @@ package struct FullCounts: Sendable {
         var timestamp: Int64
         /// Job-state deltas without a transaction id.
         var loose: [JobGroup: Int64]
-        var moves: [JobMove]
+        var moves: [RecordedMove]
     }
 
     /// Per origin, what its recent batches did to job states, oldest first.

@@ -83,30 +83,52 @@ public struct Selection: Sendable, Equatable {
     public var lookback: Int
     /// Absolute start, unix seconds.
     public var since: Int64?
+    /// Absolute end, unix seconds (default: now): anchors a window so that charts drawn at
+    /// different moments share their columns.
+    public var until: Int64?
     /// Label to group by; `nil` puts everything under `"all"`.
     public var group: String?
     public var filters: [LabelFilter]
 
-    public init(series: String, lookback: Int = 300, since: Int64? = nil, group: String? = nil, filters: [LabelFilter] = []) {
+    public init(series: String, lookback: Int = 300, since: Int64? = nil, until: Int64? = nil, group: String? = nil,
+                filters: [LabelFilter] = []) {
         self.series = series
         self.lookback = lookback
         self.since = since
+        self.until = until
         self.group = group
         self.filters = filters
     }
 }
 
-/// One value of a timeslice: window start (unix seconds), group label, value.
+/// One value of a timeslice: window start (unix seconds), group label, value (`nil` for an
+/// empty window filled with ``Fill/null``).
 public struct SliceRow: Sendable, Equatable, Codable {
     public var ts: Int64
     public var label: String
-    public var value: Double
+    public var value: Double?
 
-    public init(ts: Int64, label: String, value: Double) {
+    public init(ts: Int64, label: String, value: Double?) {
         self.ts = ts
         self.label = label
         self.value = value
     }
+
+    enum CodingKeys: String, CodingKey { case ts, label, value }
+
+    /// `value` is always present: a number, or `null` for a window filled with null.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ts, forKey: .ts)
+        try c.encode(label, forKey: .label)
+        try c.encode(value, forKey: .value)
+    }
+}
+
+/// How a timeslice fills the windows where a group has no point, so that every group has the
+/// same columns: `zero` (counts, gauges) or `null` (sketches: no observation is not 0 ns).
+public enum Fill: String, Sendable, Equatable, CaseIterable {
+    case zero, null
 }
 
 /// Distribution statistics of a sketch series in one window.

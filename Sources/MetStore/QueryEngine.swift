@@ -10,35 +10,39 @@ extension SeriesStore {
         var group: Int
     }
 
-    struct Plan {
+    /// What a query reads: copies of the timelines (or rollups) it folds, each with its group.
+    /// Taken under the store owner's lock, it is read without it: the copies share storage with
+    /// the store until the store next changes those timelines (copy-on-write), so a query sees
+    /// the store as it was when planned and never holds writers up while it computes.
+    struct Plan: Sendable {
         var kind: SeriesKind
         var groups: [String]
         var sources: [Source]
         var fromRollups = false
     }
 
-    /// Plans a query whose windows are `by` seconds from `first`. Rollups are used only when
-    /// each of their buckets in range lies inside one window; a coarser bucket (merged from a
-    /// snapshot) could hold finer points that a scan would place in several windows.
-    func plan(_ sel: Selection, first: Int64, now: Int64, by: Int, perBucket: Bool) throws(QueryError) -> Plan {
+    /// Plans a query whose windows are `by` seconds from `first`, up to `last`. Rollups are used
+    /// only when each of their buckets in range lies inside one window; a coarser bucket (merged
+    /// from a snapshot) could hold finer points that a scan would place in several windows.
+    func plan(_ sel: Selection, first: Int64, last: Int64, by: Int, perBucket: Bool) throws(QueryError) -> Plan {
         // Count max/avg are per stored bucket, which rollups (buckets of many series) cannot answer.
-        let p = try plan(sel, now: now, allowRollups: !perBucket)
+        let p = try plan(sel, allowRollups: !perBucket)
         guard p.fromRollups else { return p }
         for source in p.sources {
             let t = source.timeline
             var i = t.index(containing: first) ?? t.lowerBound(first)
-            while i < t.count, t.headers[i].start <= now {
+            while i < t.count, t.headers[i].start <= last {
                 let h = t.headers[i]
                 let startWindow = (h.start - first) / Int64(by)
                 let endWindow = (h.end - 1 - first) / Int64(by)
-                if h.start < first || startWindow != endWindow { return try plan(sel, now: now, allowRollups: false) }
+                if h.start < first || startWindow != endWindow { return try plan(sel, allowRollups: false) }
                 i += 1
             }
         }
         return p
     }
 
-    func plan(_ sel: Selection, now: Int64, allowRollups: Bool) throws(QueryError) -> Plan {
+    func plan(_ sel: Selection, allowRollups: Bool) throws(QueryError) -> Plan {
         guard let sid = catalog.seriesID(sel.series) else { throw .unknownSeries(sel.series) }
         let s = Int(sid)
         let kind = catalog.series[s].kind
@@ -52,10 +56,10 @@ extension SeriesStore {
         }
         // Rollups answer an ungrouped query, or one grouped by a label filtered on that label only.
         let filterLabels = Set(sel.filters.map(\.label))
-        if allowRollups { ensureRollups(series: s) }
-        if allowRollups, kind != .gauge, let index = rollups[s],
-            sel.filters.isEmpty || (sel.group != nil && filterLabels == [sel.group!] && sel.filters.count == 1)
-        {
+        let groupKey = sel.group.flatMap { catalog.existingStringID($0) }
+        let rollupsAnswer = sel.filters.isEmpty || (sel.group != nil && filterLabels == [sel.group!] && sel.filters.count == 1)
+        if allowRollups, rollupsAnswer { ensureRollups(series: s, key: groupKey) }
+        if allowRollups, rollupsAnswer, kind != .gauge, let index = rollups[s], groupKey.map({ index.builtKeys.contains($0) }) ?? (sel.group == nil) {
             guard let label = sel.group else {
                 return Plan(kind: kind, groups: ["all"], sources: [Source(timeline: index.timelines[index.all], group: 0)], fromRollups: true)
             }
@@ -76,8 +80,7 @@ extension SeriesStore {
             guard let key = catalog.existingStringID(f.label) else { return Plan(kind: kind, groups: [], sources: []) }
             filters.append((key, Set(f.values.compactMap { catalog.existingStringID($0) })))
         }
-        let groupKey = sel.group.map { catalog.existingStringID($0) }
-        if let groupKey, groupKey == nil { return Plan(kind: kind, groups: [], sources: []) }
+        if sel.group != nil, groupKey == nil { return Plan(kind: kind, groups: [], sources: []) }
         var sources: [Source] = []
         var orderKeys: [String] = []
         for id in catalog.series[s].timelines {
@@ -86,7 +89,7 @@ extension SeriesStore {
                 continue
             }
             var g = 0
-            if let key = groupKey ?? nil {
+            if let key = groupKey {
                 guard let v = catalog.labelValue(labels, key: key) else { continue }
                 g = group(catalog.strings[Int(v)])
             } else {
@@ -130,9 +133,9 @@ extension SeriesStore {
         }
     }
 
-    /// Folds the plan's points starting in `[first, now]` into windows of `by` seconds from `first`.
-    func accumulate(_ plan: Plan, first: Int64, now: Int64, by: Int, op: QueryOp) -> (first: Int64, windows: Int, acc: [WindowAcc]) {
-        let windows = Int((now - first) / Int64(by)) + 1
+    /// Folds the plan's points starting in `[first, last]` into windows of `by` seconds from `first`.
+    static func accumulate(_ plan: Plan, first: Int64, last: Int64, by: Int, op: QueryOp) -> (first: Int64, windows: Int, acc: [WindowAcc]) {
+        let windows = Int((last - first) / Int64(by)) + 1
         var acc = [WindowAcc](repeating: WindowAcc(), count: windows * Swift.max(plan.groups.count, 1))
         // Count max/avg are over the group's per-bucket totals (labels summed first), so that a
         // rollup (already summed) and a scan give the same answer.
@@ -150,7 +153,7 @@ extension SeriesStore {
                 acc[k].total += op == .max ? gaugeStat.max : op == .avg ? gaugeStat.average : gaugeStat.last
                 acc[k].seen = true
             }
-            while i < t.count, t.headers[i].start <= now {
+            while i < t.count, t.headers[i].start <= last {
                 let w = Int((t.headers[i].start - first) / Int64(by))
                 let k = source.group * windows + w
                 switch plan.kind {
@@ -191,7 +194,7 @@ extension SeriesStore {
         return (first, windows, acc)
     }
 
-    func value(_ a: WindowAcc, kind: SeriesKind, op: QueryOp) -> Double? {
+    static func value(_ a: WindowAcc, kind: SeriesKind, op: QueryOp) -> Double? {
         switch kind {
         case .count:
             switch op {
@@ -222,12 +225,17 @@ extension SeriesStore {
         }
     }
 
-    func window(_ sel: Selection, now: Int64) throws(QueryError) -> Int64 {
+    /// The query's window `[start, end]`: it ends at `until` (default now) and starts at `since`
+    /// or `lookback` seconds before its end.
+    func window(_ sel: Selection, now: Int64) throws(QueryError) -> (start: Int64, end: Int64) {
         guard sel.lookback > 0, sel.lookback <= 10 * 365 * 86400 else { throw .invalidParameter("lookback must be a positive number of seconds") }
+        let end = sel.until ?? now
+        guard end >= 0 else { throw .invalidParameter("until must be unix seconds") }
         if let since = sel.since {
             guard since <= now else { throw .invalidParameter("since is in the future") }
-            return since
+            guard since <= end else { throw .invalidParameter("since is after until") }
+            return (since, end)
         }
-        return now - Int64(sel.lookback) + 1
+        return (end - Int64(sel.lookback) + 1, end)
     }
 }

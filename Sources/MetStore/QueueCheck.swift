@@ -8,14 +8,21 @@ public struct QueueCheck: Sendable, Equatable, Codable {
     public var running: [Int64]
     /// Unix seconds at the node when it was taken.
     public var timestamp: Int64
+    /// The uuid of the queue's producer (Oban's), when the worker gave one.
+    public var uuid: String?
+    /// Unix seconds when the producer started, when the worker gave it.
+    public var startedAt: Int64?
 
-    public init(node: String, queue: String, limit: Int, paused: Bool, running: [Int64], timestamp: Int64) {
+    public init(node: String, queue: String, limit: Int, paused: Bool, running: [Int64], timestamp: Int64,
+                uuid: String? = nil, startedAt: Int64? = nil) {
         self.node = node
         self.queue = queue
         self.limit = limit
         self.paused = paused
         self.running = running
         self.timestamp = timestamp
+        self.uuid = uuid
+        self.startedAt = startedAt
     }
 }
 

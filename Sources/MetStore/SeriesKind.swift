@@ -33,7 +33,7 @@ public enum JobState: String, Sendable, CaseIterable, Codable {
 /// The series every node knows from the start (DESIGN §4). Others are registered on first use.
 package enum StandardSeries {
     package static let all: [(name: String, kind: SeriesKind)] = [
-        ("exec_time", .sketch), ("wait_time", .sketch), ("exec_count", .gauge), ("full_count", .gauge),
+        ("exec_time", .sketch), ("wait_time", .sketch), ("exec_count", .count), ("executing", .gauge), ("full_count", .gauge),
         ("inserted", .count), ("fetched", .count), ("staged", .count), ("pruned", .count), ("rescued", .count),
         ("transitions", .count),
     ]

@@ -147,9 +147,9 @@ extension SeriesStore {
         let points = incoming.points.filter { tiers.targetStep(for: $0.header.start, now: now) != nil }
         guard !points.isEmpty else { return }
         stats.timelines += 1
-        let labels = catalog.labelSetID(incoming.labels)
         let origin = originID(incoming.origin)
-        let (id, created) = catalog.timelineID(.init(series: series, labels: labels, origin: origin))
+        guard let (id, created) = timelineID(series: series, labels: incoming.labels, origin: origin) else { return }
+        originIDsWithData.insert(origin)
         if created {
             var t = Timeline(kind: incoming.kind)
             t.rebuild(points)

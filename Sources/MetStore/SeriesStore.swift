@@ -13,6 +13,13 @@ package final class SeriesStore {
     package let rollupThreshold: Int
     /// How far ahead of this node's clock a point may be stamped before it is refused.
     package var maxFutureSkew: Int64 = 3600
+    /// Most label sets one origin may have in one series (DESIGN §8, RELIABILITY B7): entries
+    /// and snapshot timelines that would add more are refused and counted in
+    /// ``refusedLabelSets``. Batches are applied in sequence order, so every replica with the
+    /// same limit keeps the same first label sets of an origin.
+    package var maxLabelSets = Int.max
+    /// Entries (and snapshot timelines) refused per series because of ``maxLabelSets``.
+    package private(set) var refusedLabelSets: [String: Int] = [:]
 
     var catalog = Catalog()
     var timelines: [Timeline] = []
@@ -21,6 +28,8 @@ package final class SeriesStore {
     var rollups: [RollupIndex?] = []
     /// Latest queue check per "node\u{1}queue".
     var checks: [String: QueueCheck] = [:]
+    /// Origins with points here (see ``originsWithData``).
+    var originIDsWithData: Set<UInt32> = []
 
     package init(tiers: CompactionTiers = .default, rollupThreshold: Int = 32) {
         self.tiers = tiers
@@ -91,26 +100,30 @@ package final class SeriesStore {
             && ts <= now + maxFutureSkew && tiers.targetStep(for: ts, now: now) != nil
         // Entries for the same series and labels are folded together first: the batch is then
         // applied to each point once, which the skip rule below relies on.
-        var order: [(id: UInt32, created: Bool)] = []
-        var values: [UInt32: PointValue] = [:]
+        var order: [(id: UInt32, created: Bool, value: PointValue)] = []
+        var slots: [UInt32: Int] = [:]  // timeline → its place in `order`
+        order.reserveCapacity(batch.entries.count)
+        slots.reserveCapacity(batch.entries.count)
         for entry in batch.entries {
             guard inRange, let series = catalog.seriesID(entry.series, kind: entry.value.kind) else {
                 rejected += 1
                 continue
             }
             while rollups.count <= Int(series) { rollups.append(nil) }
-            let labels = catalog.labelSetID(entry.labels)
-            let (id, created) = catalog.timelineID(.init(series: series, labels: labels, origin: origin))
+            guard let (id, created) = timelineID(series: series, labels: entry.labels, origin: origin) else {
+                rejected += 1
+                continue
+            }
             if created { timelines.append(Timeline(kind: entry.value.kind)) }
-            if let existing = values[id] {
-                values[id] = Self.fold(existing, entry.value)
+            if let k = slots[id] {
+                order[k].value = Self.fold(order[k].value, entry.value)
             } else {
-                values[id] = entry.value
-                order.append((id, created))
+                slots[id] = order.count
+                order.append((id, created, entry.value))
             }
         }
-        for (id, created) in order {
-            let value = StoredValue(values[id]!)
+        for (id, created, folded) in order {
+            let value = StoredValue(folded)
             // Skips entries a snapshot already brought in, so a batch is never counted twice.
             let bucket = timelines[Int(id)].add(value, ts: ts, step: tiers.finestStep, seq: batch.seq, skipIncluded: true)
             if created {
@@ -120,8 +133,37 @@ package final class SeriesStore {
             }
         }
         for check in batch.checks { record(check) }
+        if !order.isEmpty { originIDsWithData.insert(origin) }
         watermarkByOrigin[Int(origin)] = Swift.max(mark, batch.seq)
         return .applied(entries: batch.entries.count - rejected, rejected: rejected)
+    }
+
+    /// The timeline of a series, label set and origin, created if the origin is still under
+    /// ``maxLabelSets`` in the series; nil (and counted) when refused.
+    func timelineID(series: UInt16, labels: LabelSet, origin: UInt32) -> (UInt32, created: Bool)? {
+        if let existing = catalog.existingLabelSetID(labels),
+           let id = catalog.existingTimelineID(.init(series: series, labels: existing, origin: origin)) {
+            return (id, false)
+        }
+        guard catalog.labelSetCount(origin: origin, series: series) < maxLabelSets else {
+            refusedLabelSets[catalog.series[Int(series)].name, default: 0] += 1
+            return nil
+        }
+        return catalog.timelineID(.init(series: series, labels: catalog.labelSetID(labels), origin: origin))
+    }
+
+    /// How many label sets `origin` has in `series` here.
+    package func labelSetCount(of origin: Origin, series: String) -> Int {
+        guard let o = catalog.existingOriginID(origin), let s = catalog.seriesID(series) else { return 0 }
+        return catalog.labelSetCount(origin: o, series: s)
+    }
+
+    /// Whether `origin` already has this label set in `series`.
+    package func hasLabelSet(_ labels: LabelSet, of origin: Origin, series: String) -> Bool {
+        guard let o = catalog.existingOriginID(origin), let s = catalog.seriesID(series), let l = catalog.existingLabelSetID(labels) else {
+            return false
+        }
+        return catalog.existingTimelineID(.init(series: s, labels: l, origin: o)) != nil
     }
 
     static func fold(_ a: PointValue, _ b: PointValue) -> PointValue {
@@ -145,11 +187,15 @@ package final class SeriesStore {
 
     package var timelineCount: Int { timelines.count }
 
-    /// The origins at least one non-empty timeline holds points of (one pass over the timelines).
-    package var originsWithData: Set<Origin> {
+    /// The origins at least one non-empty timeline holds points of. Kept as points arrive;
+    /// an origin whose points all expired leaves it at the next ``refreshOriginsWithData()``.
+    package var originsWithData: Set<Origin> { Set(originIDsWithData.map { catalog.origins[Int($0)] }) }
+
+    /// Recomputes ``originsWithData`` in one pass over the timelines (after compaction).
+    package func refreshOriginsWithData() {
         var ids = Set<UInt32>()
         for (i, t) in timelines.enumerated() where !t.isEmpty { ids.insert(catalog.keys[i].origin) }
-        return Set(ids.map { catalog.origins[Int($0)] })
+        originIDsWithData = ids
     }
 
     /// Number of stored points (rows), rollups excluded.

@@ -9,7 +9,8 @@ import MetValues
 /// origin node (table index), incarnation, seq, timestamp (zigzag)
 /// n strings, each: length, UTF-8 bytes            (before the origin, which refers to it)
 /// n entries, each: series index, u8 kind, n labels, (key index, value index)*, value
-/// n checks, each: queue index, limit, u8 paused, n running, running ids (zigzag deltas), timestamp
+/// n checks, each: queue index, limit, u8 paused, n running, running ids (zigzag deltas), timestamp,
+///   producer uuid (0: none, else its table index + 1), u8 has started_at, started_at (zigzag)
 /// [n moves, each: xid, job (zigzag), queue index, u8 from, u8 to]   (only when there are moves)
 /// ```
 /// A move's states are 1 + their index in ``JobState/allCases``, 0 for none (inserted, deleted).
@@ -35,7 +36,10 @@ package enum BatchCodec {
             _ = id(e.series)
             for p in e.labels.pairs { _ = id(p.key); _ = id(p.value) }
         }
-        for c in batch.checks { _ = id(c.queue) }
+        for c in batch.checks {
+            _ = id(c.queue)
+            if let uuid = c.uuid { _ = id(uuid) }
+        }
         for m in batch.moves { _ = id(m.queue) }
         var w = ByteWriter(capacity: 64 + 32 * batch.entries.count)
         w.writeVarint(UInt64(table.count))
@@ -76,6 +80,13 @@ package enum BatchCodec {
                 previous = r
             }
             w.writeSignedVarint(c.timestamp)
+            w.writeVarint(c.uuid.map { UInt64(id($0)) + 1 } ?? 0)
+            if let started = c.startedAt {
+                w.writeByte(1)
+                w.writeSignedVarint(started)
+            } else {
+                w.writeByte(0)
+            }
         }
         if !batch.moves.isEmpty {
             w.writeVarint(UInt64(batch.moves.count))
@@ -149,7 +160,7 @@ package enum BatchCodec {
             }
             entries.append(.init(series: series, labels: labels, value: value))
         }
-        let checkCount = try r.readLength(max: r.remaining / 5, "check count")
+        let checkCount = try r.readLength(max: r.remaining / 7, "check count")
         var checks: [QueueCheck] = []
         for _ in 0..<checkCount {
             let queue = try string(&r)
@@ -165,9 +176,14 @@ package enum BatchCodec {
                 ids.append(previous)
             }
             let ts = try r.readSignedVarint()
-            checks.append(QueueCheck(node: origin.node, queue: queue, limit: limit, paused: paused == 1, running: ids, timestamp: ts))
+            let uuidIndex = try r.readLength(max: table.count, "producer uuid index")
+            let hasStart = try r.readByte()
+            guard hasStart <= 1 else { throw .invalid("started_at flag") }
+            let startedAt = hasStart == 1 ? try r.readSignedVarint() : nil
+            checks.append(QueueCheck(node: origin.node, queue: queue, limit: limit, paused: paused == 1, running: ids, timestamp: ts,
+                                     uuid: uuidIndex == 0 ? nil : table[uuidIndex - 1], startedAt: startedAt))
         }
-        var moves: [JobMove] = []
+        var moves: [RecordedMove] = []
         if r.remaining > 0 {
             let n = try r.readLength(max: r.remaining / 5, "move count")
             guard n > 0 else { throw .invalid("empty moves section") }
@@ -179,7 +195,7 @@ package enum BatchCodec {
                 let from = try state(code: try r.readByte())
                 let to = try state(code: try r.readByte())
                 guard from != nil || to != nil else { throw .invalid("a move without states") }
-                moves.append(JobMove(xid: xid, job: job, queue: queue, from: from, to: to))
+                moves.append(RecordedMove(xid: xid, job: job, queue: queue, from: from, to: to))
             }
         }
         return DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: entries, checks: checks, moves: moves)

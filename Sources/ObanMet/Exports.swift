@@ -21,6 +21,7 @@
 @_exported import enum MetStore.QueryOp
 @_exported import enum MetStore.QueryError
 @_exported import struct MetStore.SliceRow
+@_exported import enum MetStore.Fill
 @_exported import struct MetStore.SummaryRow
 @_exported import struct MetStore.SeriesDescription
 @_exported import struct MetStore.QueueCheck

@@ -19,9 +19,11 @@ extension MetNode {
         try collector.latest(selection, op: op)
     }
 
-    /// Values per window of `by` seconds and group, ordered by time then label.
-    public func timeslice(_ selection: Selection, by: Int = 5, op: QueryOp? = nil) throws(QueryError) -> [SliceRow] {
-        try collector.timeslice(selection, by: by, op: op)
+    /// Values per window of `by` seconds and group, ordered by time then label. Without `by`
+    /// the resolution follows the range (about 100 windows); `fill` gives every group a value
+    /// (0, or nil) in every window.
+    public func timeslice(_ selection: Selection, by: Int? = nil, op: QueryOp? = nil, fill: Fill? = nil) throws(QueryError) -> [SliceRow] {
+        try collector.timeslice(selection, by: by, op: op, fill: fill)
     }
 
     /// Count, sum, min, max and p50/p95/p99 per window and group of a sketch series.

@@ -66,7 +66,7 @@ public final class MetNode: Service, Sendable {
         self.resolved = resolved
         self.logger = logger
         self.recorder = recorder ?? NodeRecorder(node: configuration.node)
-        collector = Collector(store: SeriesStore(tiers: resolved.tiers))
+        collector = NodeRuntime.makeCollector(resolved)
     }
 
     /// Runs the node until the service group's graceful shutdown (or cancellation), then stops

@@ -19,7 +19,7 @@ struct NodeCommand: AsyncParsableCommand {
     @OptionGroup var options: NodeOptions
 
     func run() async throws {
-        try await NodeLauncher.run(options) { _, _ in nil }
+        try await NodeLauncher.run(options) { _, _ in [] }
     }
 }
 
@@ -28,7 +28,7 @@ struct NodeCommand: AsyncParsableCommand {
 enum NodeLauncher {
     /// `extra` makes services that record into the node (`met worker`'s jobs); they are listed
     /// after the node, so they stop first and their last events go out with its last batch.
-    static func run(_ options: NodeOptions, extra: (MetNode, Logger) throws -> (any Service)?) async throws {
+    static func run(_ options: NodeOptions, extra: (MetNode, Logger) throws -> [any Service]) async throws {
         guard let level = Logger.Level(rawValue: options.logLevel) else { throw ValidationError("unknown --log-level \(options.logLevel)") }
         let config = try options.merged()
         LoggingSystem.bootstrap { label in
@@ -42,8 +42,7 @@ enum NodeLauncher {
         if options.secret != nil {
             logger.warning("the cluster secret was given on the command line, where other users can read it; use MET_CLUSTER_SECRET or --secret-file")
         }
-        var services: [any Service] = [node]
-        if let service = try extra(node, logger) { services.append(service) }
+        let services: [any Service] = [node] + (try extra(node, logger))
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],

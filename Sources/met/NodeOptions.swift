@@ -31,6 +31,7 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Seconds a stopping node spends at most handing its store to successors (default 20).") var handoffTimeout: Double?
     @Option(help: "Seconds without an acknowledgement before a handoff successor is given up (default 5).") var handoffAckTimeout: Double?
     @Option(help: "Bytes of store per chunk of a handoff, a catch-up or a Postgres snapshot, 1024 to 1048576 (default 1048576).") var handoffChunkBytes: Int?
+    @Option(help: "Most label sets one node may have in one series; more are refused (default 20000).") var maxLabelSets: Int?
     @Option(help: .hidden) var testFaults: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
 
@@ -67,6 +68,7 @@ struct NodeOptions: ParsableArguments {
         if let handoffTimeout { c.handoffTimeout = handoffTimeout }
         if let handoffAckTimeout { c.handoffAckTimeout = handoffAckTimeout }
         if let handoffChunkBytes { c.handoffChunkBytes = handoffChunkBytes }
+        if let maxLabelSets { c.maxLabelSets = maxLabelSets }
         if let testFaults { c.testFaults = testFaults }
         return c
     }

@@ -31,7 +31,9 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(name: .customLong("filter"), help: "label:v1,v2 (repeatable; all must match).") var filters: [String] = []
     @Option(help: "Seconds back from now.") var lookback: Int?
     @Option(help: "Start at this unix second instead of a lookback.") var since: Int?
-    @Option(help: "Bucket width in seconds (timeslice, summary).") var by: Int?
+    @Option(help: "End the window at this unix second (default now), so columns line up across calls.") var until: Int?
+    @Option(help: "Bucket width in seconds (timeslice: default follows the range, about 100 buckets; summary: 60).") var by: Int?
+    @Option(help: "timeslice: give every group every bucket, zero or null when empty.") var fill: String?
     @Option(help: "sum, max, avg, count or pNN.") var op: String?
 
     func validate() throws {
@@ -55,6 +57,8 @@ struct QueryCommand: AsyncParsableCommand {
         for f in filters { items.append(.init(name: "filter", value: f)) }
         if let lookback { items.append(.init(name: "lookback", value: String(lookback))) }
         if let since { items.append(.init(name: "since", value: String(since))) }
+        if let until { items.append(.init(name: "until", value: String(until))) }
+        if let fill { items.append(.init(name: "fill", value: fill)) }
         if let by { items.append(.init(name: "by", value: String(by))) }
         if let op { items.append(.init(name: "op", value: op)) }
         components.queryItems = items.isEmpty ? nil : items

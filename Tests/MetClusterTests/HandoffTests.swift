@@ -19,9 +19,13 @@ import Testing
     static func isolated(faults: String = "", chunkBytes: Int = 1024, arguments: [String] = []) async throws -> MetProcess {
         let rules = ["drop:snapshotRequest:1", "drop:resend:1"] + (faults.isEmpty ? [] : [faults])
         return try await MetProcess(name: "a", arguments: [
-            "--retransmit-window", "1", "--handoff-chunk-bytes", String(chunkBytes), "--test-faults", rules.joined(separator: ","),
+            "--max-label-sets", String(Self.labelSetLimit), "--retransmit-window", "1", "--handoff-chunk-bytes", String(chunkBytes), "--test-faults", rules.joined(separator: ","),
         ] + arguments)
     }
+
+    /// The label-set limit of these nodes: the big stores give one node more label sets per
+    /// series than the default (20,000) allows.
+    static let labelSetLimit = 1_000_000
 
     /// Posts `jobs` job stops over `queues` queues × `workers` workers (coprime counts: 700
     /// label sets by default; a label set makes 2 rows: its exec_time and wait_time).
@@ -58,7 +62,10 @@ import Testing
     /// premise: none of them holds a's history.
     static func joiners(_ names: [String], to a: MetProcess, arguments: [String: [String]] = [:]) async throws -> [MetProcess] {
         var nodes: [MetProcess] = []
-        for name in names { nodes.append(try await MetProcess(name: name, seeds: [a.meshAddress], arguments: arguments[name] ?? [])) }
+        for name in names {
+            let limit = ["--max-label-sets", String(Self.labelSetLimit)]
+            nodes.append(try await MetProcess(name: name, seeds: [a.meshAddress], arguments: limit + (arguments[name] ?? [])))
+        }
         try await waitUntil("a is connected to \(names)") { Set(names).isSubset(of: await a.members("alive")) }
         // A few broadcast intervals with the connections up (a has applied 3 batches of each
         // joiner): a's history would have reached them by now, were it not for the fault plane.

@@ -22,7 +22,7 @@ struct KeyframeClusterTests {
         init(url: String) throws {
             self.url = url
             conn = try PostgresConnection(connectionString: url)
-            for statement in JobSchema.statements(prefix: prefix) { _ = try conn.query(statement) }
+            try conn.applySchema(prefix: prefix)
         }
 
         var arguments: [String] {

@@ -29,7 +29,7 @@ import Testing
 
         let first = recorder.takeBatch(timestamp: testNow)
         let series = Set(first.entries.map(\.series))
-        #expect(series == ["exec_time", "wait_time", "inserted", "transitions", "custom_time", "custom_count"])
+        #expect(series == ["exec_time", "exec_count", "wait_time", "inserted", "transitions", "custom_time", "custom_count"])
         let second = recorder.takeBatch(timestamp: testNow + 1)
         #expect(second.seq == 2)
         #expect(second.entries.isEmpty, "\(second.entries)")
@@ -63,13 +63,13 @@ import Testing
         }
     }
 
-    @Test("exec_count is reported while non-zero, once more at zero, then not at all")
-    func execCountLifecycle() {
+    @Test("the executing level is reported while non-zero, once more at zero, then not at all")
+    func executingLifecycle() {
         let recorder = NodeRecorder(origin: origin)
         let h = recorder.handle(queue: "q", worker: "W")
-        let key = SeriesKey(series: "exec_count", labels: jobLabels(node: "n1", queue: "q", worker: "W", state: "executing"))
+        let key = SeriesKey(series: "executing", labels: levelLabels(node: "n1", queue: "q", worker: "W"))
         func level(_ batch: DeltaBatch) -> Double? {
-            let gauges = batch.entries.filter { $0.series == "exec_count" }
+            let gauges = batch.entries.filter { $0.series == "executing" }
             #expect(gauges.count <= 1)
             return entriesByKey(batch)[key]?.gaugeValue?.last
         }
@@ -95,13 +95,13 @@ import Testing
         #expect(level(recorder.takeBatch(timestamp: testNow + 8)) == 1)
     }
 
-    @Test("exec_count through the string-keyed calls is the handle's level")
-    func execCountByStrings() {
+    @Test("the executing level through the string-keyed calls is the handle's level")
+    func executingByStrings() {
         let recorder = NodeRecorder(origin: origin)
         recorder.jobStart(queue: "q", worker: "W")
         recorder.jobStart(queue: "q", worker: "W")
         recorder.jobStop(queue: "q", worker: "W", outcome: .completed, execNs: 5, waitNs: 5)
-        let key = SeriesKey(series: "exec_count", labels: jobLabels(node: "n1", queue: "q", worker: "W", state: "executing"))
+        let key = SeriesKey(series: "executing", labels: levelLabels(node: "n1", queue: "q", worker: "W"))
         #expect(entriesByKey(recorder.takeBatch(timestamp: testNow))[key]?.gaugeValue?.last == 1)
     }
 

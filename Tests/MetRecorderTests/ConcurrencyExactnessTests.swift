@@ -16,7 +16,7 @@ import Glibc
     struct Tally: Sendable {
         var counts: [SeriesKey: Int64] = [:]
         var values: [SeriesKey: [Double]] = [:]
-        /// Starts minus stops per handle (keyed by its `exec_count` series).
+        /// Starts minus stops per handle (keyed by its `executing` series).
         var level: [SeriesKey: Int64] = [:]
 
         mutating func merge(_ other: Tally) {
@@ -51,7 +51,7 @@ import Glibc
 
         func randomNs() -> Int64 { Int64(1 + rng.below(999_999)) << Int64(rng.below(14)) }
         func levelKey(_ k: Int) -> SeriesKey {
-            SeriesKey(series: "exec_count", labels: jobLabels(node: node, queue: keys[k].0, worker: keys[k].1, state: "executing"))
+            SeriesKey(series: "executing", labels: levelLabels(node: node, queue: keys[k].0, worker: keys[k].1))
         }
         func start(_ k: Int) {
             if rng.below(2) == 0 { handles[k].start() } else { recorder.jobStart(queue: keys[k].0, worker: keys[k].1) }
@@ -71,6 +71,7 @@ import Glibc
             let labels = jobLabels(node: node, queue: q, worker: w, state: outcome.state.rawValue)
             tally.values[SeriesKey(series: "exec_time", labels: labels), default: []].append(Double(exec))
             tally.values[SeriesKey(series: "wait_time", labels: labels), default: []].append(Double(wait))
+            tally.counts[SeriesKey(series: "exec_count", labels: labels), default: 0] += 1
             inFlight[k] -= 1
             tally.level[levelKey(k), default: 0] -= 1
         }
@@ -182,7 +183,7 @@ import Glibc
             }
         }
 
-        // exec_count: the last sample per handle is starts − stops (absent means never non-zero).
+        // executing: the last sample per handle is starts − stops (absent means never non-zero).
         let gaugeKeys = Set(totals.lastGauge.keys)
         #expect(gaugeKeys.isSubset(of: Set(expected.level.keys)))
         for (key, level) in expected.level {
@@ -206,7 +207,7 @@ import Glibc
             let sel = Selection(series: series, lookback: 300)
             #expect(try store.latest(sel, now: testNow)["all"] == Double(total), "\(series)")
             let slices = try store.timeslice(sel, by: 10, op: .sum, now: testNow)
-            #expect(slices.map(\.value).reduce(0, +) == Double(total), "\(series) timeslice")
+            #expect(slices.compactMap(\.value).reduce(0, +) == Double(total), "\(series) timeslice")
         }
 
         // Transitions grouped by state: every state listed, each with its exact total.
@@ -226,8 +227,8 @@ import Glibc
         let p50 = try #require(try store.latest(sel, op: .quantile(0.5), now: testNow)["all"])
         #expect(withinRelative(p50, exactQuantile(q0w0, 0.5)), "store p50 \(p50)")
 
-        // exec_count: the levels of every handle add up to the jobs still executing.
+        // executing: the levels of every handle add up to the jobs still executing.
         let executing = expected.level.values.reduce(0, +)
-        #expect(try store.latest(Selection(series: "exec_count", lookback: 300), now: testNow)["all"] == Double(executing))
+        #expect(try store.latest(Selection(series: "executing", lookback: 300), now: testNow)["all"] == Double(executing))
     }
 }

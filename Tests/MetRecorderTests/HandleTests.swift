@@ -55,7 +55,7 @@ import Testing
         #expect(exec.count == 3 && exec.sum == 900)
         #expect(wait.count == 3 && wait.sum == 90)
         // Three starts, three stops, all on the same handle: the level never left zero at a batch.
-        #expect(!batch.entries.contains { $0.series == "exec_count" })
+        #expect(!batch.entries.contains { $0.series == "executing" })
     }
 
     @Test("a handle created while batches are being taken is drained by a later batch")
@@ -64,7 +64,7 @@ import Testing
         _ = recorder.takeBatch(timestamp: testNow)
         recorder.handle(queue: "late", worker: "W").start()
         let batch = recorder.takeBatch(timestamp: testNow + 1)
-        #expect(batch.entries.map(\.series) == ["exec_count"])
+        #expect(batch.entries.map(\.series) == ["executing"])
     }
 
     @Test("a stop without its start leaves the executing level at zero, and the idle handle quiet")
@@ -73,10 +73,10 @@ import Testing
         let h = recorder.handle(queue: "q", worker: "W")
         h.stop(.completed, execNs: 100, waitNs: 10)  // its start was seen by an earlier process
         let first = recorder.takeBatch(timestamp: testNow)
-        #expect(Set(first.entries.map(\.series)) == ["exec_time", "wait_time"])
+        #expect(Set(first.entries.map(\.series)) == ["exec_time", "exec_count", "wait_time"])
         #expect(recorder.takeBatch(timestamp: testNow + 1).entries.isEmpty, "nothing more from an idle handle")
         h.start()
-        let level = recorder.takeBatch(timestamp: testNow + 2).entries.first { $0.series == "exec_count" }?.value
+        let level = recorder.takeBatch(timestamp: testNow + 2).entries.first { $0.series == "executing" }?.value
         #expect(level == .gauge(Gauge(1)), "the next start counts from zero")
     }
 }

@@ -35,19 +35,35 @@ import Testing
             let wait = try #require(byKey[SeriesKey(series: "wait_time", labels: labels)]?.sketchValue)
             #expect(exec.count == 1 && exec.sum == 2_500_000)
             #expect(wait.count == 1 && wait.sum == 40_000)
-            // exec_time, wait_time and the exec_count that went up and down within the batch (absent).
-            #expect(batch.entries.count == 2, "\(batch.entries)")
+            #expect(byKey[SeriesKey(series: "exec_count", labels: labels)] == .count(1))
+            // exec_time, exec_count, wait_time; the executing level went up and down within the batch (absent).
+            #expect(batch.entries.count == 3, "\(batch.entries)")
             #expect(batch.entries.allSatisfy { $0.labels.keys == ["node", "queue", "state", "worker"] })
         }
     }
 
-    @Test("exec_count is labelled state=executing")
-    func execCountLabels() {
+    @Test("the executing level is a gauge labelled node, queue and worker")
+    func executingLabels() {
         let recorder = NodeRecorder(origin: origin)
         recorder.handle(queue: "q", worker: "W").start()
-        let gauge = recorder.takeBatch(timestamp: testNow).entries.first { $0.series == "exec_count" }
-        #expect(gauge?.labels == jobLabels(node: "node-a", queue: "q", worker: "W", state: "executing"))
+        let gauge = recorder.takeBatch(timestamp: testNow).entries.first { $0.series == "executing" }
+        #expect(gauge?.labels == levelLabels(node: "node-a", queue: "q", worker: "W"))
         #expect(gauge?.value.kind == .gauge)
+    }
+
+    @Test("exec_count counts the jobs executed, by final state, as Oban.Met's does")
+    func execCountByFinalState() {
+        let recorder = NodeRecorder(origin: origin)
+        let h = recorder.handle(queue: "q", worker: "W")
+        for _ in 0..<3 { h.stop(.completed, execNs: 10, waitNs: 1) }
+        h.exception(.retryable, execNs: 10, waitNs: 1)
+        h.stop(.snoozed, execNs: 10, waitNs: 1)
+        let counts = recorder.takeBatch(timestamp: testNow).entries.filter { $0.series == "exec_count" }
+        var byState: [String: PointValue] = [:]
+        for e in counts { byState[e.labels["state"]!] = e.value }
+        #expect(byState == ["completed": .count(3), "retryable": .count(1), "scheduled": .count(1)])
+        #expect(counts.allSatisfy { $0.labels.keys == ["node", "queue", "state", "worker"] })
+        #expect(!recorder.takeBatch(timestamp: testNow + 1).entries.contains { $0.series == "exec_count" }, "a count per interval")
     }
 
     @Test("engine operations are counts labelled node and queue, plus state and worker where known",
@@ -102,7 +118,7 @@ import Testing
         recorder.transition(queue: "q", from: .executing, to: .completed)
         let standard = Dictionary(uniqueKeysWithValues: StandardSeries.all.map { ($0.name, $0.kind) })
         let batch = recorder.takeBatch(timestamp: testNow)
-        #expect(batch.entries.count == 3 + EngineOperation.allCases.count + 1)
+        #expect(batch.entries.count == 4 + EngineOperation.allCases.count + 1)  // exec_time, exec_count, wait_time, executing
         for e in batch.entries { #expect(standard[e.series] == e.value.kind, "\(e.series)") }
     }
 }

@@ -24,6 +24,11 @@ func jobLabels(node: String, queue: String, worker: String, state: String) -> La
     LabelSet(["node": node, "queue": queue, "worker": worker, "state": state])
 }
 
+/// The labels of the `executing` level of a (queue, worker).
+func levelLabels(node: String, queue: String, worker: String) -> LabelSet {
+    LabelSet(["node": node, "queue": queue, "worker": worker])
+}
+
 /// Runs every body on its own `Thread` and returns once all of them have returned (no sleeps:
 /// a dispatch group counts them down and resumes the awaiting test).
 func runOnThreads(_ bodies: [@Sendable () -> Void]) async {

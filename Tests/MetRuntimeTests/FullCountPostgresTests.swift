@@ -26,7 +26,7 @@ struct FullCountPostgresTests {
 
     init() throws {
         conn = try PostgresConnection(connectionString: try #require(Self.url))
-        for statement in JobSchema.statements(prefix: prefix) { _ = try conn.query(statement) }
+        try conn.applySchema(prefix: prefix)
         _ = try conn.query("INSERT INTO \(table) (queue, worker) SELECT 'q', 'W' FROM generate_series(1, 20)")
     }
 
@@ -38,18 +38,18 @@ struct FullCountPostgresTests {
     func connect() throws -> PostgresConnection { try PostgresConnection(connectionString: try #require(Self.url)) }
 
     /// Moves job `id` to `state` inside the open transaction of `c`; the transaction's id.
-    func move(_ id: Int64, to state: JobState, on c: PostgresConnection) throws -> JobMove {
+    func move(_ id: Int64, to state: JobState, on c: PostgresConnection) throws -> RecordedMove {
         let rows = try c.query("""
             UPDATE \(table) j SET state = $2::\(JobSchema.identifier(prefix)).oban_job_state FROM (SELECT state AS old FROM \(table) WHERE id = $1 FOR UPDATE) o
             WHERE j.id = $1 RETURNING o.old::text, pg_current_xact_id()::text
             """, [String(id), state.rawValue])
         let row = try #require(rows.rows.first)
-        return JobMove(xid: try #require(row[1].flatMap { UInt64($0) }), job: id, queue: "q",
+        return RecordedMove(xid: try #require(row[1].flatMap { UInt64($0) }), job: id, queue: "q",
                        from: JobState(rawValue: try #require(row[0])), to: state)
     }
 
     /// One committed transaction moving `id`.
-    func moveNow(_ id: Int64, to state: JobState) throws -> JobMove {
+    func moveNow(_ id: Int64, to state: JobState) throws -> RecordedMove {
         let c = try connect()
         _ = try c.query("BEGIN")
         let m = try move(id, to: state, on: c)
@@ -67,7 +67,7 @@ struct FullCountPostgresTests {
         defer { drop() }
         let (early, inFlight, late) = (try connect(), try connect(), try connect())
         let leader = try connect()
-        var moves: [JobMove] = []
+        var moves: [RecordedMove] = []
         moves.append(try moveNow(1, to: .executing))  // long before the count
         _ = try inFlight.query("BEGIN")
         moves.append(try move(2, to: .executing, on: inFlight))  // in progress as the count starts
@@ -110,7 +110,7 @@ struct FullCountPostgresTests {
     }
 
     /// A batch's transitions entries for its moves (what a recorder puts beside them).
-    func entries(_ moves: [JobMove]) -> [DeltaBatch.Entry] {
+    func entries(_ moves: [RecordedMove]) -> [DeltaBatch.Entry] {
         moves.map { m in
             .init(series: "transitions", labels: LabelSet(["node": worker.node, "queue": m.queue, "state": m.to!.rawValue, "old_state": m.from!.rawValue]),
                   value: .count(1))

@@ -66,4 +66,27 @@ import Testing
         #expect(try store.latest(Selection(series: "inserted", lookback: 60), now: 1_000)["all"] == 4)
         #expect(try store.latest(Selection(series: "exec_time", lookback: 60), op: .count, now: 1_000)["all"] == 1)
     }
+
+    @Test("the label sets an event says it touches are exactly those its recording adds")
+    func seriesLabelsMatchWhatIsRecorded() throws {
+        let lines = [
+            #"{"event":"inserted","queue":"q","count":4}"#,
+            #"{"event":"fetched","queue":"q","state":"available","worker":"W"}"#,
+            #"{"event":"job_start","queue":"q2","worker":"W"}"#,
+            #"{"event":"job_stop","queue":"q","worker":"W","state":"scheduled","exec_ns":1000,"wait_ns":5}"#,
+            #"{"event":"job_exception","queue":"q","worker":"V","state":"retryable","exec_ns":10}"#,
+            #"{"event":"transition","queue":"q","state":"executing","old_state":"available","worker":"W"}"#,
+            #"{"event":"transition","queue":"q","state":"completed","old_state":"executing"}"#,
+        ]
+        for line in lines {
+            let events = try Self.parse([line])
+            let recorder = NodeRecorder(origin: Origin(node: "n", incarnation: 1))
+            for e in events { e.record(into: recorder) }
+            let recorded = Set(recorder.takeBatch(timestamp: 1_000).entries.map { "\($0.series) \($0.labels)" })
+            let declared = Set(events.flatMap { $0.seriesLabels(node: "n") }.map { "\($0.series) \($0.labels)" })
+            #expect(recorded.isSubset(of: declared), "\(line)")
+            // Only the executing level of a stop whose start this node never saw is not reported.
+            #expect(declared.subtracting(recorded).allSatisfy { $0.hasPrefix("executing ") }, "\(line)")
+        }
+    }
 }

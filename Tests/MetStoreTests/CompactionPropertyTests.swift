@@ -54,9 +54,9 @@ import Testing
             for op in [QueryOp.count, .sum, .max, .quantile(0.5), .quantile(0.99)] {
                 out.append("exec_time \(group ?? "-") \(op) \(try store.latest(sk, op: op, now: now).sorted { $0.key < $1.key })")
             }
-            let g = Selection(series: "exec_count", since: since, group: group)
+            let g = Selection(series: "executing", since: since, group: group)
             for op in [QueryOp.sum, .max, .avg] {
-                out.append("exec_count \(group ?? "-") \(op) \(try store.timeslice(g, by: by, op: op, now: now))")
+                out.append("executing \(group ?? "-") \(op) \(try store.timeslice(g, by: by, op: op, now: now))")
             }
         }
         return out
@@ -167,7 +167,7 @@ import Testing
         }
         // Compacting often or once ends in the same state, bucket for bucket.
         func fineBuckets(_ store: SeriesStore) throws -> [String] {
-            try [("inserted", QueryOp.sum), ("exec_time", .count), ("exec_count", .avg)].map { series, op in
+            try [("inserted", QueryOp.sum), ("exec_time", .count), ("executing", .avg)].map { series, op in
                 "\(series) \(try store.timeslice(Selection(series: series, since: cut, group: "queue"), by: tiers.finestStep, op: op, now: c))"
             }
         }

@@ -50,7 +50,7 @@ import Testing
     /// A cheaper `answers`: every series, grouped and not, over the last 40 minutes.
     static func fingerprint(_ store: SeriesStore, now: Int64) throws -> [String] {
         var out: [String] = []
-        for series in ["inserted", "exec_count", "exec_time"] {
+        for series in ["inserted", "executing", "exec_time"] {
             for group in [nil, "queue"] as [String?] {
                 let sel = Selection(series: series, lookback: 2400, group: group)
                 out.append("\(try store.timeslice(sel, by: 120, now: now))")

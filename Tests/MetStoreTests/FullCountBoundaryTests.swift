@@ -30,7 +30,7 @@ import Testing
     func group(_ state: JobState) -> JobGroup { JobGroup(state: state.rawValue, queue: q) }
 
     /// 10 jobs available before any of the moves; the keyframe holds the moves its snapshot sees.
-    func keyframe(seeing moves: [JobMove], watermark: UInt64, mode: CountMode = .snapshots) -> Keyframe {
+    func keyframe(seeing moves: [RecordedMove], watermark: UInt64, mode: CountMode = .snapshots) -> Keyframe {
         var counts: [JobGroup: Int64] = [group(.available): 10]
         for m in moves where snapshot.sees(m.xid) { m.add(to: &counts) }
         return Keyframe(term: 3, number: 1, leader: leader, timestamp: 1000,
@@ -39,7 +39,7 @@ import Testing
     }
 
     /// What a batch of the worker carries for a move: the move and its transitions entry.
-    func batch(_ seq: UInt64, _ moves: [JobMove]) -> DeltaBatch {
+    func batch(_ seq: UInt64, _ moves: [RecordedMove]) -> DeltaBatch {
         let entries = moves.map { m in
             DeltaBatch.Entry(series: "transitions", labels: LabelSet(["node": worker.node, "queue": m.queue, "state": m.to!.rawValue,
                                                                       "old_state": m.from!.rawValue]), value: .count(1))
@@ -49,7 +49,7 @@ import Testing
 
     @Test(arguments: Commit.allCases)
     func aMoveIsCountedOnceWhereverItsBatchFallsAndWhenItArrives(commit: Commit) {
-        let move = JobMove(xid: xid(commit), job: 5, queue: q, from: .available, to: .executing)
+        let move = RecordedMove(xid: xid(commit), job: 5, queue: q, from: .available, to: .executing)
         let truth: [JobGroup: Int64] = [group(.available): 9, group(.executing): 1]
         for batchAfterWatermark in [false, true] {
             for batchBeforeKeyframe in [false, true] {
@@ -75,14 +75,14 @@ import Testing
         // watermark, arriving in any order relative to the keyframe.
         var random = SplitMix64(seed: 0x5eed)
         for _ in 0..<200 {
-            var moves: [JobMove] = []
+            var moves: [RecordedMove] = []
             for job in Int64(1)...8 {
                 let first = Commit.allCases[Int(random.next() % 4)]
                 var second = Commit.allCases[Int(random.next() % 4)]
                 // Row locks order the two: the count cannot see the second without the first.
                 if snapshot.sees(xid(second)) && !snapshot.sees(xid(first)) { second = .after }
-                moves.append(JobMove(xid: xid(first), job: job, queue: q, from: .available, to: .executing))
-                moves.append(JobMove(xid: xid(second), job: job, queue: q, from: .executing, to: .completed))
+                moves.append(RecordedMove(xid: xid(first), job: job, queue: q, from: .available, to: .executing))
+                moves.append(RecordedMove(xid: xid(second), job: job, queue: q, from: .executing, to: .completed))
             }
             let watermark = UInt64(random.next() % 5)
             let batches = (1...4).map { seq in batch(UInt64(seq), moves.enumerated().filter { $0.offset % 4 == seq - 1 }.map(\.element)) }
@@ -102,7 +102,7 @@ import Testing
     @Test func deltasWithoutATransactionIdKeepTheWatermarkRule() {
         // An HTTP `transition` event (no transaction id) beside a recorded move in one batch.
         var full = FullCounts()
-        let move = JobMove(xid: 113, job: 5, queue: q, from: .available, to: .executing)
+        let move = RecordedMove(xid: 113, job: 5, queue: q, from: .available, to: .executing)
         var b = batch(3, [move])
         b.entries.append(.init(series: "transitions", labels: LabelSet(["node": worker.node, "queue": q, "state": "cancelled", "old_state": "available"]),
                                value: .count(2)))
@@ -120,8 +120,8 @@ import Testing
         full.apply(keyframe(seeing: [], watermark: 0))  // idBound 1,000
         // Job 1,001 was inserted after the count (by someone that records nothing) and then
         // claimed by the worker in transaction 130; job 1,002 is claimed in 140.
-        let claimedEarly = JobMove(xid: 130, job: 1_001, queue: q, from: .available, to: .executing)
-        let claimedLate = JobMove(xid: 140, job: 1_002, queue: q, from: .available, to: .executing)
+        let claimedEarly = RecordedMove(xid: 130, job: 1_001, queue: q, from: .available, to: .executing)
+        let claimedLate = RecordedMove(xid: 140, job: 1_002, queue: q, from: .available, to: .executing)
         full.record(batch(1, [claimedEarly, claimedLate]))
         // The leader's recount of jobs above 1,000 under a snapshot that sees 130 but not 140.
         let recount = XidSnapshot(xmin: 135, xmax: 136)!
@@ -134,7 +134,7 @@ import Testing
 
     @Test func inLogicalModeOnlyTheLeadersDeltaMovesTheCounts() {
         var full = FullCounts()
-        let move = JobMove(xid: 113, job: 5, queue: q, from: .available, to: .executing)
+        let move = RecordedMove(xid: 113, job: 5, queue: q, from: .available, to: .executing)
         full.record(batch(1, [move]))
         full.apply(keyframe(seeing: [], watermark: 0, mode: .logical))
         #expect(full.current()!.filter { $0.value != 0 } == [group(.available): 10], "the stream, not the recorder, reports Postgres's changes")
@@ -160,8 +160,8 @@ import Testing
 
     @Test func aKeyframeForgetsTheMovesItsSnapshotSeesAndKeepsTheOthers() {
         var full = FullCounts(maxLoggedBatches: 3)
-        let seen = JobMove(xid: 42, job: 1, queue: q, from: .available, to: .executing)
-        let unseen = JobMove(xid: 113, job: 2, queue: q, from: .available, to: .executing)
+        let seen = RecordedMove(xid: 42, job: 1, queue: q, from: .available, to: .executing)
+        let unseen = RecordedMove(xid: 113, job: 2, queue: q, from: .available, to: .executing)
         full.record(batch(1, [seen, unseen]))
         full.apply(keyframe(seeing: [seen, unseen], watermark: 1))
         #expect(full.current()!.filter { $0.value != 0 } == [group(.available): 8, group(.executing): 2])

@@ -24,7 +24,7 @@ enum Prop {
     }
 
     /// A batch of 1–4 integer-valued entries (so sketch sums are exact whatever the merge order).
-    /// `kinds` limits the series used: `inserted` (count), `exec_count` (gauge), `exec_time` (sketch).
+    /// `kinds` limits the series used: `inserted` (count), `executing` (gauge), `exec_time` (sketch).
     static func batch(_ origin: Origin, seq: UInt64, ts: Int64, kinds: [SeriesKind] = SeriesKind.allCases,
                       rng: inout SeededRandom) -> DeltaBatch {
         var ignored: [Double] = []
@@ -41,7 +41,7 @@ enum Prop {
             case .count:
                 entries.append(.init(series: "inserted", labels: l, value: .count(Int64(int(1...9, &rng)))))
             case .gauge:
-                entries.append(.init(series: "exec_count", labels: l, value: .gauge(Gauge(Double(int(0...20, &rng))))))
+                entries.append(.init(series: "executing", labels: l, value: .gauge(Gauge(Double(int(0...20, &rng))))))
             case .sketch:
                 var s = Sketch()
                 for _ in 0..<int(1...4, &rng) {
@@ -190,11 +190,11 @@ enum Prop {
             }
             let ins = Selection(series: "inserted", lookback: 1800, group: group)
             out.append("inserted/\(group ?? "-")/by30: \(try store.timeslice(ins, by: 30, now: now))")
-            let gauge = Selection(series: "exec_count", lookback: 1800, group: group)
+            let gauge = Selection(series: "executing", lookback: 1800, group: group)
             // `.avg` adds per-series averages (not integers): the store adds them in an order
             // every replica shares, so even these agree to the last bit (seed 45 found it).
             for op in [QueryOp.max, .avg] {
-                out.append("exec_count/\(group ?? "-")/\(op): \(try store.timeslice(gauge, by: 30, op: op, now: now))")
+                out.append("executing/\(group ?? "-")/\(op): \(try store.timeslice(gauge, by: 30, op: op, now: now))")
             }
         }
         return out

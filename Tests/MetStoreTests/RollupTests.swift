@@ -29,6 +29,13 @@ import Testing
             withRollups.apply(b, now: now - 500)
             scanning.apply(b, now: now - 500)
         }
+        // Build the rollups now (the whole series', and those of each key grouped by), so that
+        // the deltas, compactions and merges below have to keep them right.
+        for group in [nil, "queue", "node", "worker"] as [String?] {
+            for series in ["inserted", "exec_time"] {
+                _ = try withRollups.timeslice(Selection(series: series, lookback: 9300, group: group), by: 60, now: now - 500)
+            }
+        }
         withRollups.compact(now: now - 200)
         scanning.compact(now: now - 200)
         for b in all where b.seq % 1000 >= 600 {
@@ -63,5 +70,35 @@ import Testing
         #expect(!rows.isEmpty)
         #expect(Set(rows.map(\.label)) == ["q2", "q4"])
         #expect(rows == (try scanning.timeslice(filtered, by: 60, now: now)))
+    }
+
+    @Test("a label with more values than rollups are kept for is grouped by scanning, with the same answers")
+    func aLabelWithTooManyValuesScans() throws {
+        let withRollups = SeriesStore(rollupThreshold: 1)
+        let scanning = SeriesStore(rollupThreshold: .max)
+        let queues = SeriesStore.maxRollupValuesPerLabel + 100
+        var rng = SeededRandom(seed: 9)
+        for round in 0..<3 {
+            var entries: [DeltaBatch.Entry] = []
+            for q in 0..<queues where (q + round) % 2 == 0 {
+                var sketch = Sketch()
+                sketch.add(Double(rng.next() % 1_000_000 + 1))
+                let l = labels("tenant-\(q)", "W\(q % 3)")
+                entries.append(.init(series: "exec_time", labels: l, value: .sketch(sketch)))
+                entries.append(.init(series: "inserted", labels: l, value: .count(Int64(q % 7 + 1))))
+            }
+            let batch = DeltaBatch(origin: nodeA, seq: UInt64(round + 1), timestamp: now - 30 + Int64(round * 10), entries: entries)
+            withRollups.apply(batch, now: now)
+            scanning.apply(batch, now: now)
+            for group in [nil, "queue", "worker"] as [String?] {
+                for series in ["inserted", "exec_time"] {
+                    let sel = Selection(series: series, lookback: 300, group: group)
+                    #expect(try withRollups.timeslice(sel, by: 10, now: now) == scanning.timeslice(sel, by: 10, now: now), "\(series) by \(group ?? "-")")
+                }
+                let sel = Selection(series: "exec_time", lookback: 300, group: group)
+                #expect(try withRollups.summary(sel, by: 60, now: now) == scanning.summary(sel, by: 60, now: now))
+            }
+        }
+        #expect(withRollups.rollupKeys(series: "exec_time") == (built: ["worker"], overflow: ["queue"]))
     }
 }

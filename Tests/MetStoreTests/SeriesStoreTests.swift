@@ -105,12 +105,12 @@ import Testing
         let levels: [Double] = [3, 7, 2]
         for (i, v) in levels.enumerated() {
             store.apply(DeltaBatch(origin: nodeA, seq: UInt64(i + 1), timestamp: now - 2 + Int64(i), entries: [
-                .init(series: "exec_count", labels: labels("q1"), value: .gauge(Gauge(v))),
-                .init(series: "exec_count", labels: labels("q2"), value: .gauge(Gauge(1))),
+                .init(series: "executing", labels: labels("q1"), value: .gauge(Gauge(v))),
+                .init(series: "executing", labels: labels("q2"), value: .gauge(Gauge(1))),
             ]), now: now)
         }
-        #expect(try store.latest(Selection(series: "exec_count", lookback: 10), now: now) == ["all": 3])
-        let rows = try store.timeslice(Selection(series: "exec_count", lookback: 60, group: "queue"), by: 60, op: .max, now: now)
+        #expect(try store.latest(Selection(series: "executing", lookback: 10), now: now) == ["all": 3])
+        let rows = try store.timeslice(Selection(series: "executing", lookback: 60, group: "queue"), by: 60, op: .max, now: now)
         #expect(rows.first { $0.label == "q1" }?.value == 7)
     }
 }

@@ -18,7 +18,7 @@ func mixedBatch(_ origin: Origin, seq: UInt64, ts: Int64, queues: [String], rng:
     for q in queues {
         let l = labels(q, node: origin.node)
         entries.append(.init(series: "inserted", labels: l, value: .count(Int64(rng.next() % 5 + 1))))
-        entries.append(.init(series: "exec_count", labels: l, value: .gauge(Gauge(Double(rng.next() % 10)))))
+        entries.append(.init(series: "executing", labels: l, value: .gauge(Gauge(Double(rng.next() % 10)))))
         var s = Sketch()
         for _ in 0..<(rng.next() % 5 + 1) { s.add(Double(rng.next() % 1_000_000 + 1)) }
         entries.append(.init(series: "exec_time", labels: l, value: .sketch(s)))
@@ -29,7 +29,7 @@ func mixedBatch(_ origin: Origin, seq: UInt64, ts: Int64, queues: [String], rng:
 /// Every answer a store gives for a few representative queries, for comparing replicas.
 func answers(_ store: SeriesStore, now: Int64) throws -> [String] {
     var out: [String] = []
-    for series in ["inserted", "exec_count", "exec_time"] {
+    for series in ["inserted", "executing", "exec_time"] {
         for group in [nil, "queue", "state"] as [String?] {
             let sel = Selection(series: series, lookback: 9300, group: group)
             out.append("\(series)/\(group ?? "-")/ts: \(try store.timeslice(sel, by: 60, now: now))")

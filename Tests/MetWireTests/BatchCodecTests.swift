@@ -21,7 +21,7 @@ import Testing
         let b = SeriesStore()
         a.apply(batch, now: 1_800_000_000)
         b.apply(try BatchCodec.decode(BatchCodec.encode(batch)), now: 1_800_000_000)
-        for series in ["exec_time", "inserted", "transitions", "exec_count"] {
+        for series in ["exec_time", "inserted", "transitions", "executing"] {
             let sel = Selection(series: series, lookback: 60, group: "queue")
             #expect(try a.latest(sel, now: 1_800_000_000) == b.latest(sel, now: 1_800_000_000))
         }

@@ -27,14 +27,14 @@ enum Datasets {
     }
 
     /// The 260k-row mixed store: 600 timelines (150 label sets × exec_time, wait_time,
-    /// exec_count, inserted), half sketches of 1–50 lognormal values, half gauges and counts.
+    /// executing, inserted), half sketches of 1–50 lognormal values, half gauges and counts.
     /// `raw`: instead of the steady-state tiers, each timeline holds the same number of
     /// 1-second points at random seconds of the retention, all still to be compacted.
     static func mixed260k(raw: Bool, seed: UInt64 = 7) -> [TimelineSnapshot] {
         var rng = SplitMix64(seed: seed)
         let buckets = steadyStateBuckets()
         var out: [TimelineSnapshot] = []
-        for series in ["exec_time", "wait_time", "exec_count", "inserted"] {
+        for series in ["exec_time", "wait_time", "executing", "inserted"] {
             for node in 1...3 {
                 for queue in 1...5 {
                     for worker in 1...5 {
@@ -63,7 +63,7 @@ enum Datasets {
 
     static func value(_ series: String, _ rng: inout SplitMix64) -> PointValue {
         switch series {
-        case "exec_count":
+        case "executing":
             let last = Double(rng.next() % 20)
             return .gauge(Gauge(last: last, max: last + Double(rng.next() % 5), sum: last * 3, samples: 3))
         case "inserted":

@@ -155,7 +155,7 @@ enum FullCountBench {
     static func build(_ conn: PostgresConnection) throws {
         _ = try conn.query("DROP SCHEMA IF EXISTS \(prefix) CASCADE")
         _ = try conn.query("DROP PUBLICATION IF EXISTS \(JobSchema.publicationName(prefix: prefix))")
-        for statement in JobSchema.statements(prefix: prefix) { _ = try conn.query(statement) }
+        try conn.applySchema(prefix: prefix)
         let mix = [("completed", 30_000), ("available", 2_000), ("scheduled", 2_000), ("cancelled", 1_000), ("discarded", 1_000),
                    ("retryable", 500), ("suspended", 100)]
         for queue in queues {
@@ -194,7 +194,7 @@ enum FullCountBench {
                     let t0 = nanotime()
                     let queue = FullCountBench.queues[round % FullCountBench.queues.count]
                     _ = try? conn.query("INSERT INTO \(t) (queue, worker) SELECT $1, 'Other.Worker' FROM generate_series(1, 8)", [queue])
-                    _ = try? conn.query("UPDATE \(t) SET state = 'scheduled' WHERE id IN (SELECT id FROM \(t) WHERE state = 'available' AND queue = $1 ORDER BY id DESC LIMIT 2 FOR UPDATE SKIP LOCKED)", [queue])
+                    _ = try? conn.query("UPDATE \(t) SET state = 'scheduled', scheduled_at = timezone('UTC', now()) + interval '1 hour' WHERE id IN (SELECT id FROM \(t) WHERE state = 'available' AND queue = $1 ORDER BY id DESC LIMIT 2 FOR UPDATE SKIP LOCKED)", [queue])
                     _ = try? conn.query("UPDATE \(t) SET state = 'available' WHERE id IN (SELECT id FROM \(t) WHERE state = 'scheduled' AND queue = $1 LIMIT 1 FOR UPDATE SKIP LOCKED)", [queue])
                     _ = try? conn.query("UPDATE \(t) SET state = 'cancelled' WHERE id IN (SELECT id FROM \(t) WHERE state = 'available' AND queue = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE SKIP LOCKED)", [queue])
                     _ = try? conn.query("DELETE FROM \(t) WHERE id IN (SELECT id FROM \(t) WHERE state = 'completed' AND queue = $1 LIMIT 1 FOR UPDATE SKIP LOCKED)", [queue])

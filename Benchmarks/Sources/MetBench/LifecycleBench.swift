@@ -49,7 +49,7 @@ enum LifecycleBench {
         let cluster = "lifecycle-\(getpid())-\(preload ? "260k" : "empty")"
         let conn = try PostgresConnection(connectionString: database)
         defer { conn.close() }
-        for statement in JobSchema.statements(prefix: prefix) { _ = try conn.query(statement) }
+        try conn.applySchema(prefix: prefix)
         defer { _ = try? conn.query("DELETE FROM \(prefix).met_snapshots WHERE cluster = $1", [cluster]) }
         var figures = Figures()
         if preload { (figures.rows, figures.total) = try writeReferenceStore(conn, cluster: cluster) }

@@ -33,7 +33,7 @@ enum RecorderBench {
         let factory = NOOPMetricsHandler.instance
         let exec = CoreMetrics.Timer(label: "exec_time", dimensions: [("queue", "default")], factory: factory)
         let wait = CoreMetrics.Timer(label: "wait_time", dimensions: [("queue", "default")], factory: factory)
-        let executing = Meter(label: "exec_count", dimensions: [("queue", "default")], factory: factory)
+        let executing = Meter(label: "executing", dimensions: [("queue", "default")], factory: factory)
         let t = times
         let peer = bestNsPerOp(ops: ops) {
             for i in 0..<ops {

@@ -12,6 +12,8 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["store.mib_260k"], StoreBench.size),
     (["compaction.ms_260k", "compaction.peak_mib_260k"], StoreBench.compaction),
     (["timeslice.ms_10k_2h"], StoreBench.timeslice),
+    (["cardinality.summary_ms_100k"], CardinalityBench.summary),
+    (["cardinality.rss_mib_100k", "cardinality.max_stall_ms_100k"], CardinalityProcessBench.run),
     (["recorder.handle_ns", "recorder.handle_allocs"], RecorderBench.handle),
     (["recorder.strings_ns"], RecorderBench.strings),
     (["recorder.two_threads_ratio"], RecorderBench.twoThreads),

@@ -1,7 +1,7 @@
 /// One job's change of state made by one committed Postgres transaction, as the node that made
 /// it recorded it: with the transaction's id (`pg_current_xact_id()`), so every replica can tell,
 /// against a keyframe's snapshot, whether the keyframe's count already holds it (DESIGN §3, §5).
-package struct JobMove: Sendable, Hashable {
+package struct RecordedMove: Sendable, Hashable {
     /// The 64-bit id of the transaction that moved the job.
     package var xid: UInt64
     /// The job's id (`oban_jobs.id`).
