@@ -75,6 +75,7 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
         leader.estimateLimit = settings.estimateLimit
         leader.logical = settings.logicalDecoding
         leader.deltaMilliseconds = settings.deltaMilliseconds
+        leader.keyframeMilliseconds = settings.keyframeMilliseconds
         leader.node = origin.node
         leader.cluster = settings.cluster
         leader.incarnation = origin.incarnation

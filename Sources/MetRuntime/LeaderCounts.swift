@@ -23,6 +23,8 @@ package final class LeaderCounts {
         /// Try logical decoding (false: snapshots only, never a replication slot).
         package var logical = true
         package var deltaMilliseconds = 250
+        /// How long the leader holds a keyframe's snapshot open in logical mode.
+        package var keyframeMilliseconds = 5_000
         /// This node (names its Postgres sessions and its slot).
         package var node = "met"
         package var cluster = "met"
@@ -189,6 +191,9 @@ package final class LeaderCounts {
             decoder = JobChangeStream(namespace: settings.prefix)
             log = ChangeLog(snapshot: snapshot)
             logger.notice("full_count: decoding the changes of \(settings.prefix).oban_jobs through temporary replication slot \(slot) (logical mode)")
+            if settings.keyframeMilliseconds > 10_000 {
+                logger.warning("full_count: keyframes every \(settings.keyframeMilliseconds / 1000) s: in logical mode the leader holds each keyframe's snapshot open that long, and vacuum's cleanup and CREATE INDEX CONCURRENTLY wait for it; 10 s or less is advised")
+            }
             fallbackReason = nil
             retryLogicalAt = nil
         } catch {

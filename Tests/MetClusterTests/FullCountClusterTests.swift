@@ -5,9 +5,11 @@ import Testing
 /// `full_count` between keyframes through real `met node` / `met worker` processes (DESIGN §5,
 /// docs/full-count.md): a worker that records its moves with transaction ids, and another
 /// connection that inserts, moves and deletes jobs with plain SQL and records nothing, as another
-/// application on the same database would. Keyframes are 60 s apart, so only the deltas between
-/// them can keep the counts right: while jobs move every node stays within about a second of
-/// movement of `GROUP BY`, and once they stop every node equals it within a broadcast interval.
+/// application on the same database would. Keyframes are 5 s apart in logical mode (the leader
+/// holds its snapshot open that long; a longer hold would make every other test's `CREATE INDEX
+/// CONCURRENTLY` wait for it) and 60 s in snapshots mode, so the deltas between them must keep the
+/// counts right: while jobs move every node stays within about a second of movement of `GROUP BY`,
+/// and once they stop every node equals it within a broadcast interval.
 @Suite(
     .serialized,
     .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"),
@@ -52,7 +54,8 @@ struct FullCountClusterTests {
         let setup = try KeyframeClusterTests.Setup(url: url)
         defer { setup.drop() }
         for q in KeyframeClusterTests.queues { try setup.insert(400, queue: q) }
-        let args = setup.arguments + ["--keyframe-interval", "60", "--broadcast-interval", "1"]  // the last value of an option wins
+        let keyframes = mode == "logical" ? "5" : "60"
+        let args = setup.arguments + ["--keyframe-interval", keyframes, "--broadcast-interval", "1"]  // the last value of an option wins
         let a = try await MetProcess(name: "a", arguments: args)
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: args)
         let worker = try await MetProcess(name: "w", seeds: [a.meshAddress], arguments: args + [
