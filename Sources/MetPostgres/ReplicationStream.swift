@@ -46,7 +46,12 @@ package final class ReplicationStream {
     /// Creates temporary slot `slot` with `pgoutput` and returns the name of the snapshot it
     /// exported: valid until the next command on this connection (``start(slot:publication:)``),
     /// for a REPEATABLE READ transaction to `SET TRANSACTION SNAPSHOT` to.
-    package func createTemporarySlot(_ slot: String) throws(PostgresError) -> String {
+    ///
+    /// Creating a logical slot waits until every transaction with writes then running anywhere in
+    /// the Postgres instance has ended; it gives up after `waitingAtMost` ms (`lock_timeout`,
+    /// SQLSTATE 55P03), so a long transaction elsewhere cannot hold the caller.
+    package func createTemporarySlot(_ slot: String, waitingAtMost milliseconds: Int) throws(PostgresError) -> String {
+        _ = try command("SET lock_timeout = \(max(1, milliseconds))")
         let rows = try command("CREATE_REPLICATION_SLOT \(Self.identifier(slot)) TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT")
         guard let name = rows.value(0, "snapshot_name") else {
             throw PostgresError(.query, message: "CREATE_REPLICATION_SLOT returned no snapshot name")

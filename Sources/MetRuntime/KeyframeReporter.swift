@@ -76,6 +76,8 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
         leader.logical = settings.logicalDecoding
         leader.deltaMilliseconds = settings.deltaMilliseconds
         leader.keyframeMilliseconds = settings.keyframeMilliseconds
+        // Blocked waiting for a slot, the thread renews no lease: a quarter of one at most.
+        leader.slotWaitMilliseconds = max(200, min(2_000, settings.leaseMilliseconds / 4))
         leader.node = origin.node
         leader.cluster = settings.cluster
         leader.incarnation = origin.incarnation

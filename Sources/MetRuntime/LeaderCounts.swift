@@ -25,6 +25,8 @@ package final class LeaderCounts {
         package var deltaMilliseconds = 250
         /// How long the leader holds a keyframe's snapshot open in logical mode.
         package var keyframeMilliseconds = 5_000
+        /// At most this long waiting for a new slot (it waits for the instance's running writes).
+        package var slotWaitMilliseconds = 2_000
         /// This node (names its Postgres sessions and its slot).
         package var node = "met"
         package var cluster = "met"
@@ -43,6 +45,8 @@ package final class LeaderCounts {
     /// Why the leader counts by snapshots although it was allowed logical decoding.
     package private(set) var fallbackReason: String?
     private var retryLogicalAt: ContinuousClock.Instant?
+    /// The wait before the next attempt when a slot could not be created in time (doubles to a minute).
+    private var slotRetry = Duration.zero
     private var slots = 0
     /// The keyframe the deltas belong to, and the delta last sent.
     private var keyframe: (term: Int64, number: UInt64, idBound: Int64)?
@@ -181,7 +185,7 @@ package final class LeaderCounts {
             let s = try ReplicationStream(connectionString: settings.database, applicationName: "met \(settings.node) wal")
             slots += 1
             let slot = Self.slotName(cluster: settings.cluster, incarnation: settings.incarnation, number: slots)
-            let exported = try s.createTemporarySlot(slot)
+            let exported = try s.createTemporarySlot(slot, waitingAtMost: settings.slotWaitMilliseconds)
             let start = try conn.beginCount(prefix: settings.prefix, importing: exported)
             inTransaction = true
             try s.start(slot: slot, publication: JobSchema.publicationName(prefix: settings.prefix))
@@ -196,13 +200,21 @@ package final class LeaderCounts {
             }
             fallbackReason = nil
             retryLogicalAt = nil
+            slotRetry = .zero
         } catch {
-            let why = error.message.split(separator: "\n").first.map(String.init) ?? error.description
+            var why = error.message.split(separator: "\n").first.map(String.init) ?? error.description
+            var retry = Duration.seconds(60)
+            if error.sqlState == "55P03" {
+                // A transaction running somewhere in the instance: try again soon, then less often.
+                why = "a transaction running elsewhere in the Postgres instance kept the replication slot from being created within \(settings.slotWaitMilliseconds) ms"
+                slotRetry = min(.seconds(60), max(.milliseconds(settings.keyframeMilliseconds), slotRetry * 2))
+                retry = slotRetry
+            }
             if why != fallbackReason {
-                logger.warning("full_count: logical decoding unavailable (\(why)); counting by snapshots: keyframes, transitions recorded with transaction ids, new jobs by id; trying again every minute")
+                logger.warning("full_count: logical decoding unavailable (\(why)); counting by snapshots: keyframes, transitions recorded with transaction ids, new jobs by id; trying again in \(retry)")
             }
             fallbackReason = why
-            retryLogicalAt = .now + .seconds(60)
+            retryLogicalAt = .now + retry
             stream?.close()
             stream = nil
             log = nil
