@@ -121,7 +121,7 @@ struct FullCountClusterTests {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        #expect(checked > (failover ? 10 : 50))
+        #expect(checked > (failover ? 10 : 20))
         for line in outside { print("full_count (\(mode)) outside the window: \(line)") }
         #expect(Double(outside.count) <= Double(checked) * 0.05, "\(outside.count) of \(checked) samples lag more than \(window) of movement: \(outside.prefix(20).joined(separator: "; "))")
 
