@@ -60,7 +60,7 @@ struct FullCountClusterTests {
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: args)
         let worker = try await MetProcess(name: "w", seeds: [a.meshAddress], arguments: args + [
             // No retries: a retryable job would be staged again after Oban's backoff, after the movement stopped.
-            "--queues", "q0,q1", "--concurrency", "2", "--min-ms", "5", "--max-ms", "15", "--retryable-rate", "0", "--discard-rate", "0.05",
+            "--queues", "q0,q1", "--concurrency", "2", "--min-ms", "10", "--max-ms", "20", "--retryable-rate", "0", "--discard-rate", "0.05",
         ], command: "worker")
         var nodes = [a, b, worker]
         defer { let all = [a, b, worker]; Task { await ClusterTests.stopAll(all) } }
@@ -78,7 +78,7 @@ struct FullCountClusterTests {
         let bound = mode == "snapshots" ? try setup.conn.query("SELECT max(id) FROM \(setup.table)").rows.first?.first.flatMap { $0.flatMap { Int64($0) } } : nil
         let producer = Producer(conn: try PostgresConnection(connectionString: url), setup: setup)
 
-        // Movement: the worker, and the producer every 50 ms for 6 s; a sample every 250 ms.
+        // Movement: the worker, and the producer every 100 ms for 6 s; a sample every 250 ms.
         var history: [(at: ContinuousClock.Instant, truth: Counts)] = []
         var checked = 0, outside: [String] = []
         let start = ContinuousClock.now
@@ -119,7 +119,7 @@ struct FullCountClusterTests {
                     }
                 }
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(100))
         }
         #expect(checked > (failover ? 10 : 20))
         for line in outside { print("full_count (\(mode)) outside the window: \(line)") }
