@@ -105,17 +105,20 @@ struct FullCountClusterTests {
                 nextSample = ContinuousClock.now + .milliseconds(250)
                 let truth = try Self.truth(setup)
                 history.append((.now, truth))
-                // A count that lags by up to `window` is within what the truth moved in that window.
-                let recent = history.filter { ContinuousClock.now - $0.at <= window }.map(\.truth)
                 guard ContinuousClock.now - start >= window else { continue }  // until the history covers a window
                 guard killed == nil else { continue }  // no bound across the failover
-                for n in nodes {
-                    guard let served = await Self.served(n) else { continue }
+                var answers: [(String, Counts)] = []
+                for n in nodes { if let served = await Self.served(n) { answers.append((n.name, served)) } }
+                let after = try Self.truth(setup)  // the nodes answered after `truth`, before `after`
+                // A count that lags by up to `window` (or was read a moment after `truth`) lies
+                // within what the truth moved over that time.
+                let recent = history.filter { ContinuousClock.now - $0.at <= window + .milliseconds(250) }.map(\.truth) + [after]
+                for (name, served) in answers {
                     for (state, t) in truth where t >= 100 {
                         let moved = recent.map { abs(($0[state] ?? 0) - t) }.max() ?? 0
                         checked += 1
                         let error = abs((served[state] ?? 0) - t)
-                        if error > moved + 5 { outside.append("\(n.name) \(state): \(Int(served[state] ?? 0)) vs \(Int(t)) (moved \(Int(moved)))") }
+                        if error > moved + 5 { outside.append("\(name) \(state): \(Int(served[state] ?? 0)) vs \(Int(t)) (moved \(Int(moved)))") }
                     }
                 }
             }
