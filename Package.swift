@@ -125,7 +125,7 @@ let package = Package(
         ),
 
         // MARK: libFuzzer target for the network decoders (scripts/fuzz).
-        .executableTarget(name: "MetFuzz", dependencies: ["MetWire", "MetMesh", "MetStore", "MetValues"], swiftSettings: strict),
+        .executableTarget(name: "MetFuzz", dependencies: ["MetWire", "MetMesh", "MetPostgres", "MetStore", "MetValues"], swiftSettings: strict),
 
         // MARK: Tests.
         .target(name: "MetTestSupport", path: "Tests/MetTestSupport", swiftSettings: strict),
@@ -159,7 +159,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MetRuntimeTests",
-            dependencies: ["MetTestSupport", "MetRuntime", "MetMesh", "MetUV", "MetRecorder", "MetStore", "MetValues", "MetWire",
+            dependencies: ["MetTestSupport", "MetRuntime", "MetMesh", "MetUV", "MetRecorder", "MetStore", "MetValues", "MetWire", "MetPostgres",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),

@@ -1,5 +1,7 @@
 // libFuzzer target for the decoders that read bytes from the network (RELIABILITY S8): frames,
-// batches, member lists, keyframes, handshake hellos (through Frame), sketches and snapshot chunks.
+// batches (with their moves), member lists, keyframes and count deltas, handshake hellos (through
+// Frame), sketches and snapshot chunks; and the pgoutput messages the leader reads from Postgres's
+// replication stream.
 //
 //   swift build --product MetFuzz -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 //   SWIFT_BACKTRACE=enable=no .build/release/MetFuzz -max_total_time=60
@@ -9,6 +11,7 @@
 #if FUZZING
 import Glibc
 import MetMesh
+import MetPostgres
 import MetStore
 import MetValues
 import MetWire
@@ -23,12 +26,21 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = try? BatchCodec.decode(f.payload)
             _ = try? MemberListCodec.decode(f.payload)
             _ = try? KeyframeCodec.decode(f.payload)
+            _ = try? CountCodec.decode(f.payload)
             _ = try? HandoffCodec.decode(f.payload)
             _ = try? HandoffCodec.decodeAck(f.payload)
         }
     }
     _ = try? BatchCodec.decode(bytes)
     _ = try? KeyframeCodec.decode(bytes)
+    _ = try? CountCodec.decode(bytes)
+    if let message = try? PgOutputMessage.decode(bytes[...]) {
+        var stream = JobChangeStream(namespace: "public", maxChanges: 16)
+        _ = try? stream.feed(.relation(PgRelation(id: 1, namespace: "public", name: "oban_jobs", columns: ["id", "state", "queue"])))
+        _ = try? stream.feed(.begin(finalLSN: 0, xid: 1))
+        _ = try? stream.feed(message)
+        _ = try? stream.feed(.commit(lsn: 1, endLSN: 2))
+    }
     _ = try? HandoffCodec.decode(bytes)
     _ = try? Sketch(decoding: bytes)
     _ = try? SeriesStore().merge(chunk: bytes, now: 1_800_000_000)

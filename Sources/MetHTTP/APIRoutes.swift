@@ -7,6 +7,9 @@ import MetStore
 /// The HTTP API of a node (DESIGN §7): JSON in and out; errors are JSON with a message and a
 /// 4xx status, never a crash.
 package enum APIRoutes {
+    /// Set on a `latest` answer whose values are null: why (`full_count` before any keyframe).
+    package static let unavailableHeader = "Met-Unavailable"
+
     /// Largest `POST /api/events` body accepted.
     package static let maxEventBytes = 16 << 20
 
@@ -26,7 +29,17 @@ package enum APIRoutes {
             let params = QueryParameters(request)
             let selection = try params.selection(series: try context.parameters.require("series"))
             let op = try params.op()
-            return JSONBody(try answer { () throws(QueryError) in try node.collector.latest(selection, op: op) })
+            switch Result(catching: { () throws(QueryError) in try node.collector.latest(selection, op: op) }) {
+            case .success(let values):
+                return try JSONBody(values).response(status: .ok)
+            case .failure(.unavailable(let why)):
+                // full_count before any keyframe: null for every group, never 0, and why.
+                var response = try JSONBody(FullCountQuery.unavailable(selection)).response(status: .ok)
+                if let name = type(of: response.headers).Element.Name(unavailableHeader) { response.headers[name] = why }
+                return response
+            case .failure(let error):
+                throw error.httpError
+            }
         }
         router.get("/api/timeslice/:series") { request, context in
             let params = QueryParameters(request)

@@ -71,6 +71,7 @@ extension QueryError {
         switch self {
         case .unknownSeries: HTTPError(.notFound, message: description)
         case .invalidOperation, .invalidParameter: HTTPError(.badRequest, message: description)
+        case .unavailable: HTTPError(.serviceUnavailable, message: description)
         }
     }
 }

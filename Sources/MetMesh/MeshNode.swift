@@ -54,8 +54,9 @@ package final class MeshNode {
     package var onBatch: (DeltaBatch, PeerIdentity) -> Void = { _, _ in }
     /// Membership changed.
     package var onChange: (MemberTable.Change) -> Void = { _ in }
-    /// A keyframe arrived from the leader (or from a node that believes it leads).
-    package var onKeyframe: (Keyframe, PeerIdentity) -> Void = { _, _ in }
+    /// A keyframe or a count delta arrived from the leader (or from a node that believes it
+    /// leads, or from a peer passing on the keyframe it holds as this node connects).
+    package var onCounts: (CountMessage, PeerIdentity) -> Void = { _, _ in }
     /// A snapshot chunk arrived (merge it; it is idempotent).
     package var onSnapshotChunk: ([UInt8], PeerIdentity) -> Void = { _, _ in }
     /// A snapshot's watermarks arrived after all its chunks.
@@ -198,10 +199,15 @@ package final class MeshNode {
         for c in connections.values { c.send(frame) }
     }
 
-    /// Sends a keyframe this node took, as leader, to every established peer.
-    package func broadcast(_ keyframe: Keyframe) {
-        let frame = Frame(type: .keyframe, payload: KeyframeCodec.encode(keyframe))
+    /// Sends a keyframe or a count delta this node made, as leader, to every established peer.
+    package func broadcast(_ message: CountMessage) {
+        let frame = Frame(type: .counts, payload: CountCodec.encode(message))
         for c in connections.values { c.send(frame) }
+    }
+
+    /// Sends `message` to one peer (the keyframe this node holds, to a peer that just connected).
+    package func send(_ message: CountMessage, to peer: String) {
+        connections[peer]?.send(Frame(type: .counts, payload: CountCodec.encode(message)))
     }
 
     /// Asks `origin` to send its own batches `range` again (a receiver saw a sequence gap). An
@@ -382,12 +388,18 @@ package final class MeshNode {
             serveSnapshot(frame.payload, to: c)
         case .digest:
             digestArrived(frame.payload, from: c, identity)
-        case .keyframe:
+        case .keyframe:  // from a leader of an older version
             guard let keyframe = try? KeyframeCodec.decode(frame.payload) else {
                 onLog("malformed keyframe from \(identity.node); closing its connection")
                 return c.close(nil)
             }
-            onKeyframe(keyframe, identity)
+            onCounts(.keyframe(keyframe, nil), identity)
+        case .counts:
+            guard let message = try? CountCodec.decode(frame.payload) else {
+                onLog("malformed count message from \(identity.node); closing its connection")
+                return c.close(nil)
+            }
+            onCounts(message, identity)
         case .handoffChunk, .handoffEnd:
             handoffReceived(frame, from: c, identity)
         case .handoffAck:

@@ -153,6 +153,50 @@ package enum JobSchema {
         """
     }
 
+    /// The publication the keyframe leader streams `oban_jobs`'s changes through, where
+    /// `wal_level = logical` (docs/full-count.md): one per schema, `met_oban_jobs` for `public`.
+    package static func publicationName(prefix: String = "public") -> String {
+        guard prefix != "public" else { return "met_oban_jobs" }
+        let plain = String(prefix.lowercased().unicodeScalars.map { ("a"..."z").contains($0) || ("0"..."9").contains($0) ? Character($0) : "_" })
+        var name = "met_oban_jobs_" + plain
+        if name.utf8.count > 63 || plain != prefix {
+            // Distinct schemas must not share a name: add a hash of the real one (FNV-1a).
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in prefix.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+            name = String(name.prefix(50)) + "_" + String(hash % 1_000_000_000_000, radix: 36)
+        }
+        return name
+    }
+
+    /// Creates the publication of `oban_jobs` unless it exists, or adds the table to it when it
+    /// lacks it (a table made again): only the columns ObanMet reads (id, state, queue) where
+    /// Postgres has column lists (15 and later). Needs the table's owner; touches nothing of the
+    /// table itself (no trigger, no replica identity change). Works whatever `wal_level` is (it
+    /// matters only when the publication is streamed).
+    package static func publicationStatement(prefix: String = "public") -> String {
+        let name = sqlLiteral(publicationName(prefix: prefix))
+        return """
+            DO $met_publication$ BEGIN
+              IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = \(name)) THEN
+                PERFORM set_config('client_min_messages', 'error', true);  -- no warning when wal_level is not logical yet
+                IF current_setting('server_version_num')::int >= 150000 THEN
+                  EXECUTE format('CREATE PUBLICATION %I FOR TABLE %I.oban_jobs (id, state, queue)', \(name), \(sqlLiteral(prefix)));
+                ELSE
+                  EXECUTE format('CREATE PUBLICATION %I FOR TABLE %I.oban_jobs', \(name), \(sqlLiteral(prefix)));
+                END IF;
+              ELSIF NOT EXISTS (SELECT 1 FROM pg_publication_tables
+                                WHERE pubname = \(name) AND schemaname = \(sqlLiteral(prefix)) AND tablename = 'oban_jobs') THEN
+                PERFORM set_config('client_min_messages', 'error', true);
+                IF current_setting('server_version_num')::int >= 150000 THEN
+                  EXECUTE format('ALTER PUBLICATION %I ADD TABLE %I.oban_jobs (id, state, queue)', \(name), \(sqlLiteral(prefix)));
+                ELSE
+                  EXECUTE format('ALTER PUBLICATION %I ADD TABLE %I.oban_jobs', \(name), \(sqlLiteral(prefix)));
+                END IF;
+              END IF;
+            END $met_publication$
+            """
+    }
+
     /// A string as a quoted SQL literal.
     package static func sqlLiteral(_ text: String) -> String {
         "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'"

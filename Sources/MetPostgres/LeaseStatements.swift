@@ -17,9 +17,11 @@ package struct LeaseHolder: Sendable, Equatable {
 
 extension PostgresConnection {
     /// Takes, renews or observes the lease named `name` in one statement (RELIABILITY L6): the
-    /// caller gets it if it already holds it or the holder's lease has expired, with a term one
-    /// higher than the last whenever the holder changes. Expiry is computed by Postgres
-    /// (`now()`), never by a node's clock (L4).
+    /// caller gets it if it already holds it or the holder's lease has expired. The term stays
+    /// only when the holder renews a lease that has not expired; every acquisition (another
+    /// holder, or the same one after its lease ran out, say across a Postgres outage) gets a term
+    /// one higher, so keyframes numbered again from 1 are never older than the ones before.
+    /// Expiry is computed by Postgres (`now()`), never by a node's clock (L4).
     package func tryLease(name: String, holder: String, incarnation: UInt64, milliseconds: Int,
                          prefix: String = "public") throws(PostgresError) -> LeaseHolder? {
         let table = "\(JobSchema.identifier(prefix)).met_leases"
@@ -28,7 +30,7 @@ extension PostgresConnection {
               INSERT INTO \(table) AS l (name, term, holder, incarnation, expires_at)
               VALUES ($1, 1, $2, $3::bigint, now() + $4::bigint * interval '1 millisecond')
               ON CONFLICT (name) DO UPDATE SET
-                term = CASE WHEN l.holder = EXCLUDED.holder AND l.incarnation = EXCLUDED.incarnation
+                term = CASE WHEN l.holder = EXCLUDED.holder AND l.incarnation = EXCLUDED.incarnation AND l.expires_at >= now()
                             THEN l.term ELSE l.term + 1 END,
                 holder = EXCLUDED.holder, incarnation = EXCLUDED.incarnation, expires_at = EXCLUDED.expires_at
               WHERE (l.holder = EXCLUDED.holder AND l.incarnation = EXCLUDED.incarnation) OR l.expires_at < now()

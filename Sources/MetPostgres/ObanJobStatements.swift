@@ -51,8 +51,10 @@ extension PostgresConnection {
 
     /// Makes the due jobs of `queue` available: `scheduled` and `retryable` jobs whose
     /// `scheduled_at` has come (up to `limit`, oldest first), as Oban's stager does. Returns how
-    /// many left each state, and the statement's transaction id.
-    package func stageJobs(queue: String, limit: Int = 1000, prefix: String = "public") throws(PostgresError) -> (moved: [String: Int], transaction: UInt64?) {
+    /// many left each state, the statement's transaction id, and each job moved with the state
+    /// it left.
+    package func stageJobs(queue: String, limit: Int = 1000, prefix: String = "public") throws(PostgresError)
+        -> (moved: [String: Int], transaction: UInt64?, jobs: [(id: Int64, from: String)]) {
         let p = JobSchema.identifier(prefix)
         let rows = try query("""
             WITH due AS MATERIALIZED (
@@ -60,11 +62,16 @@ extension PostgresConnection {
               WHERE state IN ('scheduled', 'retryable') AND queue = $1 AND scheduled_at <= timezone('UTC', now())
               ORDER BY scheduled_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED)
             UPDATE \(p).oban_jobs j SET state = 'available' FROM due WHERE j.id = due.id
-            RETURNING due.state::text, pg_current_xact_id()::text
+            RETURNING due.state::text, pg_current_xact_id()::text, j.id
             """, [queue, String(limit)])
         var moved: [String: Int] = [:]
-        for row in rows.rows { if let from = row.first ?? nil { moved[from, default: 0] += 1 } }
-        return (moved, rows.rows.first.flatMap { $0.count == 2 ? $0[1].flatMap { UInt64($0) } : nil })
+        var jobs: [(id: Int64, from: String)] = []
+        for row in rows.rows {
+            guard row.count == 3, let from = row[0] else { continue }
+            moved[from, default: 0] += 1
+            if let id = row[2].flatMap({ Int64($0) }) { jobs.append((id, from)) }
+        }
+        return (moved, rows.rows.first.flatMap { $0.count == 3 ? $0[1].flatMap { UInt64($0) } : nil }, jobs)
     }
 
     /// The job succeeded: `completed`, with `completed_at`.

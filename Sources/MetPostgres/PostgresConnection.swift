@@ -19,29 +19,10 @@ package final class PostgresConnection {
     private var connection: OpaquePointer?
 
     /// Connects with a libpq connection string: `"host=... port=... dbname=..."` or
-    /// `"postgresql://user@host:port/db"`. Blocks until connected or failed.
-    package init(connectionString: String) throws(PostgresError) {
-        guard !connectionString.utf8.contains(0) else {
-            throw PostgresError(.invalidArgument, message: "connection string contains a NUL byte")
-        }
-        // PQconnectdb copies what it needs from the NUL-terminated string during the call.
-        guard let conn = PQconnectdb(connectionString) else {
-            throw PostgresError(.connect, message: "out of memory allocating a libpq connection")
-        }
-        guard PQstatus(conn) == CONNECTION_OK else {
-            let message = PostgresConnection.errorMessage(conn)
-            PQfinish(conn)  // a failed PGconn must still be freed, once
-            throw PostgresError(.connect, message: message)
-        }
-        // Rows are decoded as UTF-8, so make the server send UTF-8 whatever PGCLIENTENCODING says.
-        if String(cString: pg_encoding_to_char(PQclientEncoding(conn))) != "UTF8",
-            PQsetClientEncoding(conn, "UTF8") != 0
-        {
-            let message = PostgresConnection.errorMessage(conn)
-            PQfinish(conn)
-            throw PostgresError(.connect, message: "could not set client_encoding to UTF8: \(message)")
-        }
-        connection = conn
+    /// `"postgresql://user@host:port/db"`. Blocks until connected or failed. `applicationName`
+    /// names the session in `pg_stat_activity` unless the string sets `application_name`.
+    package init(connectionString: String, applicationName: String? = nil) throws(PostgresError) {
+        connection = try openConnection(connectionString, applicationName: applicationName)
     }
 
     deinit { close() }
@@ -96,10 +77,44 @@ package final class PostgresConnection {
     }
 
     /// libpq's last error on `conn`, copied now (the next libpq call overwrites it).
-    private static func errorMessage(_ conn: OpaquePointer) -> String {
+    static func errorMessage(_ conn: OpaquePointer) -> String {
         // PQerrorMessage returns a NUL-terminated string owned by `conn`, never NULL for a non-NULL conn.
         String(cString: PQerrorMessage(conn))
     }
+}
+
+/// Opens a `PGconn` with `connectionString` (expanded: it may be a URI or `key=value` pairs),
+/// then the parameters in `extra`, which override it; checks it connected and speaks UTF-8.
+/// The caller owns the result and finishes it.
+func openConnection(_ connectionString: String, applicationName: String?, extra: [(String, String)] = []) throws(PostgresError) -> OpaquePointer {
+    guard !connectionString.utf8.contains(0) else {
+        throw PostgresError(.invalidArgument, message: "connection string contains a NUL byte")
+    }
+    var pairs = [("dbname", connectionString)] + extra
+    if let applicationName { pairs.append(("fallback_application_name", applicationName)) }
+    let keys = pairs.map { strdup($0.0) } + [nil]
+    let values = pairs.map { strdup($0.1) } + [nil]
+    defer { for p in keys + values { free(p) } }  // each strdup'd copy freed once, after the call
+    // PQconnectdbParams reads the NULL-terminated arrays (alive until the defer above) during the call
+    // only; expand_dbname = 1 expands the first dbname into its parameters, later keys override them.
+    let conn = keys.map { $0.map { UnsafePointer($0) } }.withUnsafeBufferPointer { k in
+        values.map { $0.map { UnsafePointer($0) } }.withUnsafeBufferPointer { v in
+            PQconnectdbParams(k.baseAddress, v.baseAddress, 1)
+        }
+    }
+    guard let conn else { throw PostgresError(.connect, message: "out of memory allocating a libpq connection") }
+    guard PQstatus(conn) == CONNECTION_OK else {
+        let message = PostgresConnection.errorMessage(conn)
+        PQfinish(conn)  // a failed PGconn must still be freed, once
+        throw PostgresError(.connect, message: message)
+    }
+    // Rows are decoded as UTF-8, so make the server send UTF-8 whatever PGCLIENTENCODING says.
+    if String(cString: pg_encoding_to_char(PQclientEncoding(conn))) != "UTF8", PQsetClientEncoding(conn, "UTF8") != 0 {
+        let message = PostgresConnection.errorMessage(conn)
+        PQfinish(conn)
+        throw PostgresError(.connect, message: "could not set client_encoding to UTF8: \(message)")
+    }
+    return conn
 }
 
 /// Explicitly not Sendable: one owner per connection (libpq §34.20).

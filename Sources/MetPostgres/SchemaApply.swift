@@ -20,10 +20,11 @@ extension PostgresConnection {
               to_regclass(format('%I.met_snapshots', $1::text)) IS NOT NULL,
               (SELECT array_length(c.conkey, 1) FROM pg_constraint c
                  WHERE c.conrelid = to_regclass(format('%I.met_snapshots', $1::text)) AND c.contype = 'p'),
-              (SELECT p.prosrc FROM pg_proc p WHERE p.oid = to_regprocedure(format('%I.met_job_counts(bigint)', $1::text)))
+              (SELECT p.prosrc FROM pg_proc p WHERE p.oid = to_regprocedure(format('%I.met_job_counts(bigint)', $1::text))),
+              EXISTS (SELECT 1 FROM pg_publication_tables t WHERE t.pubname = $2 AND t.schemaname = $1 AND t.tablename = 'oban_jobs')
             FROM n, jobs, ix
-            """, [prefix])
-        guard let row = rows.rows.first, row.count == 12 else {
+            """, [prefix, JobSchema.publicationName(prefix: prefix)])
+        guard let row = rows.rows.first, row.count == 13 else {
             throw PostgresError(.query, message: "unexpected answer to the schema query: \(rows.rows)")
         }
         var f = SchemaPlan.Facts()
@@ -39,6 +40,7 @@ extension PostgresConnection {
         f.snapshotsExists = row[9] == "t"
         f.snapshotKeyColumns = row[10].flatMap { Int($0) }
         f.jobCountsBody = row[11]
+        f.publicationExists = row[12] == "t"
         return f
     }
 

@@ -25,7 +25,7 @@ package struct SchemaPlan: Sendable, Equatable {
 
         /// The objects, in the order a plan lists them.
         package enum Kind: Sendable, Equatable {
-            case schema, obanJobs, obanJobState, obanPeers, statistics, leases, snapshots, jobCounts, index
+            case schema, obanJobs, obanJobState, obanPeers, statistics, leases, snapshots, jobCounts, publication, index
         }
 
         package var kind: Kind
@@ -75,6 +75,8 @@ package struct SchemaPlan: Sendable, Equatable {
         package var snapshotKeyColumns: Int?
         /// nil: no function `met_job_counts(bigint)`; else its body.
         package var jobCountsBody: String?
+        /// ObanMet's publication publishes this schema's `oban_jobs` (full_count's logical mode).
+        package var publicationExists = false
 
         package init() {}
     }
@@ -110,6 +112,9 @@ package struct SchemaPlan: Sendable, Equatable {
         items.append(Item(kind: .snapshots, object: "table met_snapshots", action: !f.snapshotsExists ? .create : f.snapshotKeyColumns == 2 ? .rekey : .none))
         items.append(Item(kind: .jobCounts, object: "function met_job_counts(bigint)",
                           action: f.jobCountsBody == nil ? .create : f.jobCountsBody == JobSchema.jobCountsBody(prefix: prefix) ? .none : .replace))
+        items.append(Item(kind: .publication, object: "publication \(JobSchema.publicationName(prefix: prefix))",
+                          action: f.publicationExists ? .none : .create,
+                          note: f.publicationExists ? nil : "of oban_jobs (id, state, queue), for full_count's logical mode"))
         // Last: the one slow step, so the quick ones are in place even if it is interrupted.
         let index: Item.Action = switch f.indexIsRight { case nil: .create; case true?: .none; case false?: .rebuild }
         items.append(Item(kind: .index, object: "index \(JobSchema.indexName)", action: index,
@@ -131,6 +136,7 @@ package struct SchemaPlan: Sendable, Equatable {
         case (.snapshots, .rekey): return ([JobSchema.snapshotKeyMigration(prefix: prefix)], false)
         case (.snapshots, _): return ([JobSchema.createSnapshots(prefix: prefix)], false)
         case (.jobCounts, _): return ([JobSchema.jobCountsFunction(prefix: prefix)], false)
+        case (.publication, _): return ([JobSchema.publicationStatement(prefix: prefix)], false)
         case (.index, .rebuild): return ([JobSchema.dropIndex(prefix: prefix), JobSchema.createIndex(prefix: prefix)], false)
         case (.index, _): return ([JobSchema.createIndex(prefix: prefix)], false)
         }

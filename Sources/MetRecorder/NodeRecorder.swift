@@ -36,6 +36,8 @@ public final class NodeRecorder: Sendable {
     let registry = Mutex(Registry())
     /// Serialises batch taking: the sequence number and the drain happen together.
     let taking = Mutex<UInt64>(0)
+    /// Job moves recorded with their transaction ids since the last batch (NodeRecorder+Moves.swift).
+    let moveLog = Mutex<[PendingMove]>([])
 
     /// Batches in a row with nothing to report after which a handle or instrument that nobody
     /// else holds is released (its memory freed); the next use makes a new one.
@@ -166,8 +168,9 @@ public final class NodeRecorder: Sendable {
         for c in counts { c.drain(into: &entries) }
         for s in sketches { s.drain(into: &entries) }
         for g in gauges { g.drain(into: &entries) }
+        let moves = drainMoves(into: &entries)
         return DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: entries,
-                          checks: checks.sorted { $0.queue < $1.queue })
+                          checks: checks.sorted { $0.queue < $1.queue }, moves: moves)
     }
 
     /// Seconds a queue check is sent on after it was last taken.

@@ -31,6 +31,8 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
     public var leadership: Leadership
     /// The keyframe `full_count` is served from (nil: none yet); `age` in seconds.
     public var keyframe: KeyframeInfo?
+    /// Whether `full_count` is served, how the leader keeps it between keyframes, and why not.
+    public var fullCount: FullCountInfo
     public var postgres: PostgresInfo
     /// What this node's replica holds.
     public var store: StoreInfo
@@ -53,6 +55,21 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
         public var age: Int64
         public var groups: Int
         public var estimatedGroups: Int
+    }
+
+    public struct FullCountInfo: Sendable, Codable, Equatable {
+        /// False until a keyframe reaches this node: `latest` of `full_count` answers null then.
+        public var available: Bool
+        /// Why it is not available.
+        public var reason: String?
+        /// How the leader keeps the counts between keyframes: `logical` (decoding the WAL) or
+        /// `snapshots` (recorded transitions by transaction id, new jobs by id).
+        public var mode: String?
+        /// Why the leader counts by snapshots although logical decoding was allowed.
+        public var note: String?
+        /// The leader's latest delta on top of the keyframe, and how old it is (ms).
+        public var deltaRevision: UInt64?
+        public var deltaAgeMs: Int64?
     }
 
     public struct StoreInfo: Sendable, Codable, Equatable {

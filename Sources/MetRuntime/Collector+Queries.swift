@@ -16,7 +16,10 @@ extension Collector {
     }
 
     package func latest(_ selection: Selection, op: QueryOp? = nil, now: Int64 = NodeRecorder.wallClockSecond()) throws(QueryError) -> [String: Double] {
-        if selection.series == "full_count", op == nil || op == .sum, let live = fullCount().counts {
+        if selection.series == "full_count", op == nil || op == .sum {
+            try FullCountQuery.validate(selection)
+            // No keyframe: no count at all (never zeros), and why.
+            guard let live = fullCount().counts else { throw .unavailable("no full_count yet: \(noKeyframeReason)") }
             return try FullCountQuery.latest(live, selection)
         }
         return try prepared { store throws(QueryError) in try store.prepareLatest(selection, op: op, now: now) }()

@@ -15,6 +15,8 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
     private var asked: [Origin: UInt64] = [:]
     /// `full_count`: the latest keyframe plus the job-state deltas applied since.
     private var full = FullCounts()
+    /// Why there is no `full_count` while there is no keyframe (set by the node as it learns more).
+    private var noKeyframe = "no keyframe has reached this node yet"
     /// Per origin: the origin's timestamp of the last batch applied, and when it was applied here.
     private var lastApplied: [Origin: (stamped: Int64, at: Int64)] = [:]
     /// What ``storeSize()`` last counted, and when (a count passes over every timeline).
@@ -112,19 +114,41 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
         asked.removeAll()
     }
 
-    /// Takes a keyframe if it is newer (higher term, or later in the same term) than the current one.
+    /// Takes the leader's keyframe if it is newer (higher term, or later in the same term) than
+    /// the current one, and a delta if it belongs to the current keyframe and is newer than the
+    /// one held. Returns whether anything was taken.
     @discardableResult
-    package func apply(_ keyframe: Keyframe) -> Bool {
+    package func apply(_ message: CountMessage) -> Bool {
         lock.lock()
         defer { lock.unlock() }
-        return full.apply(keyframe)
+        switch message {
+        case .keyframe(let keyframe, let delta):
+            let took = full.apply(keyframe)
+            if let delta { return full.apply(delta) || took }
+            return took
+        case .delta(let delta):
+            return full.apply(delta)
+        }
     }
 
-    /// The latest keyframe and `full_count` as served now (nil counts: no keyframe yet).
-    package func fullCount() -> (keyframe: Keyframe?, counts: [JobGroup: Int64]?) {
+    /// The latest keyframe, its latest delta, and `full_count` as served now (nil counts: no keyframe yet).
+    package func fullCount() -> (keyframe: Keyframe?, delta: CountDelta?, counts: [JobGroup: Int64]?) {
         lock.lock()
         defer { lock.unlock() }
-        return (full.keyframe, full.current())
+        return (full.keyframe, full.delta, full.current())
+    }
+
+    /// What this node holds of the leader's counts, to pass on to a peer that just connected (nil: nothing yet).
+    package var countMessage: CountMessage? {
+        lock.lock()
+        defer { lock.unlock() }
+        return full.keyframe.map { .keyframe($0, full.delta) }
+    }
+
+    /// Why `full_count` is unavailable while this node has no keyframe (words for an operator).
+    package var noKeyframeReason: String {
+        get { lock.withLock { noKeyframe } }
+        set { lock.withLock { noKeyframe = newValue } }
     }
 
     /// The watermark of every origin (a keyframe's, taken just before the leader counts).

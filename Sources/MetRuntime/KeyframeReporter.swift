@@ -12,7 +12,9 @@ import MetStore
 ///   Postgres's `now()` (L4). The leader fences itself, by its monotonic clock, when it has not
 ///   renewed within lease − 2 s of the start of its last successful renewal, or on any error (L5).
 /// - Keyframes: every `keyframeInterval` the leader notes the collector's watermarks, counts jobs
-///   per (state, queue) in one round trip, and hands the keyframe to `deliver` if still unfenced.
+///   per (state, queue) under one snapshot, and hands the keyframe to `deliver` if still
+///   unfenced; between keyframes it hands on its deltas (``LeaderCounts``, docs/full-count.md).
+///   Every acquisition of the lease is a new term, and numbers never go back within a term.
 /// - Postgres unreachable: one log line when it goes, one when it comes back (L7); recording and
 ///   broadcasting go on elsewhere; `full_count` keeps its last keyframe.
 package final class KeyframeReporter: @unchecked Sendable {  // `state` is guarded by `condition`; `connection` and the counters are used by the reporter thread only.
@@ -23,6 +25,10 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
         package var leaseMilliseconds = 10_000
         package var keyframeMilliseconds = 5_000
         package var estimateLimit = 50_000
+        /// Between keyframes: the leader's deltas at most this often.
+        package var deltaMilliseconds = 250
+        /// Decode `oban_jobs`'s changes from the WAL where Postgres allows it (false: never a replication slot).
+        package var logicalDecoding = true
 
         package init(database: String, cluster: String) {
             self.database = database
@@ -46,20 +52,36 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
     let origin: Origin
     let collector: Collector
     let logger: Logger
-    let deliver: @Sendable (Keyframe) -> Void
+    let deliver: @Sendable (CountMessage) -> Void
     let condition = NSCondition()
     private var state = (stopping: false, status: Status(), started: false, finished: false)
     private var connection: PostgresConnection?
-    private var number: UInt64 = 0
+    /// The term being led and the last keyframe number used in it.
+    private var number: (term: Int64, last: UInt64) = (0, 0)
     private var fenceAt: ContinuousClock.Instant?
     private var reported = false
+    /// A keyframe is due at once (a new term).
+    private var keyframeNow = false
+    private let counts: LeaderCounts
 
-    package init(settings: Settings, origin: Origin, collector: Collector, logger: Logger, deliver: @escaping @Sendable (Keyframe) -> Void) {
+    package init(settings: Settings, origin: Origin, collector: Collector, logger: Logger, deliver: @escaping @Sendable (CountMessage) -> Void) {
         self.settings = settings
         self.origin = origin
         self.collector = collector
         self.logger = logger
         self.deliver = deliver
+        var leader = LeaderCounts.Settings(database: settings.database)
+        leader.prefix = settings.prefix
+        leader.estimateLimit = settings.estimateLimit
+        leader.logical = settings.logicalDecoding
+        leader.deltaMilliseconds = settings.deltaMilliseconds
+        leader.keyframeMilliseconds = settings.keyframeMilliseconds
+        // Blocked waiting for a slot, the thread renews no lease: a quarter of one at most.
+        leader.slotWaitMilliseconds = max(200, min(2_000, settings.leaseMilliseconds / 4))
+        leader.node = origin.node
+        leader.cluster = settings.cluster
+        leader.incarnation = origin.incarnation
+        counts = LeaderCounts(settings: leader, logger: logger)
         state.status.since = NodeRecorder.wallClockSecond()
     }
 
@@ -95,6 +117,7 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
         let clock = ContinuousClock()
         var nextLease = clock.now
         var nextKeyframe = clock.now
+        var lastKeyframe = clock.now
         while true {
             condition.lock()
             let stopping = state.stopping
@@ -108,17 +131,30 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
             if let fence = fenceAt, clock.now >= fence {
                 fenceSelf("the lease was not renewed in time")
             }
-            if fenceAt != nil, clock.now >= nextKeyframe {
+            // A keyframe when due, at once for a new term, and when the deltas cannot explain a
+            // change (a truncation, a huge transaction, a broken stream): 0.2 s apart at least.
+            let forced = keyframeNow || (counts.wantsKeyframe && clock.now >= lastKeyframe + .milliseconds(200))
+            if fenceAt != nil, clock.now >= nextKeyframe || forced {
+                keyframeNow = false
                 takeKeyframe(clock)
+                lastKeyframe = clock.now
                 nextKeyframe = clock.now + .milliseconds(settings.keyframeMilliseconds)
             }
-            let wake = fenceAt.map { min($0, nextLease, nextKeyframe) } ?? nextLease
-            let remaining = (wake - clock.now).components
-            let wait = max(0.005, Double(remaining.seconds) + Double(remaining.attoseconds) / 1e18)
+            var wake = fenceAt.map { min($0, nextLease, nextKeyframe) } ?? nextLease
+            if fenceAt != nil {
+                // Between keyframes: the stream is read (waiting on its socket, a tenth of a
+                // second at most so a stop is noticed), or the new jobs recounted when due.
+                let due = counts.nextDue.map { min($0, wake) } ?? wake
+                pollCounts(clock, waitingUpTo: counts.isStreaming ? min(100, Self.milliseconds(due - clock.now)) : 0)
+                if counts.isStreaming { continue }
+                wake = counts.nextDue.map { min($0, wake) } ?? wake
+            }
+            let wait = max(0.005, Double(Self.milliseconds(wake - clock.now)) / 1000)
             condition.lock()
             if !state.stopping { _ = condition.wait(until: Date().addingTimeInterval(wait)) }
             condition.unlock()
         }
+        counts.stop()
         if fenceAt != nil, let connection {
             do {
                 try connection.releaseLease(name: settings.cluster, holder: origin.node, incarnation: origin.incarnation, prefix: settings.prefix)
@@ -149,8 +185,12 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
             if lease.isCaller {
                 let margin = settings.leaseMilliseconds >= 6_000 ? settings.leaseMilliseconds - 2_000 : settings.leaseMilliseconds * 2 / 3
                 fenceAt = started + .milliseconds(margin)
+                if lease.term != number.term {
+                    // A new term (every acquisition is one): its keyframes count from 1, at once.
+                    number = (lease.term, 0)
+                    keyframeNow = true
+                }
                 if !wasLeader {
-                    number = 0
                     logger.notice("leading cluster \(settings.cluster) with term \(lease.term); keyframes every \(settings.keyframeMilliseconds) ms")
                 }
             } else if wasLeader {
@@ -171,25 +211,36 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
     }
 
     private func takeKeyframe(_ clock: ContinuousClock) {
-        guard let conn = connection, let term = status.term else { return }
-        let watermarks = collector.watermarks  // before counting: later transitions move the counts on
+        guard number.term == status.term, number.term != 0 else { return }
         do throws(PostgresError) {
-            let counts = try conn.jobCounts(prefix: settings.prefix, estimateLimit: settings.estimateLimit)
+            // Watermarks before counting: later transitions without a transaction id move the counts on.
+            let message = try counts.takeKeyframe(term: number.term, number: number.last + 1, leader: origin) { collector.watermarks }
             guard let fence = fenceAt, clock.now < fence else { return }  // fenced while counting: drop it
-            number += 1
-            let keyframe = Keyframe(
-                term: term, number: number, leader: origin, timestamp: NodeRecorder.wallClockSecond(),
-                counts: counts.map { .init(group: JobGroup(state: $0.state, queue: $0.queue), count: $0.count, estimated: $0.estimated) },
-                watermarks: watermarks)
-            deliver(keyframe)
+            number.last += 1
+            deliver(message)
         } catch {
             failed(error)
         }
     }
 
+    /// Between keyframes: hands on the leader's delta when there is one to send.
+    private func pollCounts(_ clock: ContinuousClock, waitingUpTo milliseconds: Int) {
+        do throws(PostgresError) {
+            guard let delta = try counts.poll(waitingUpTo: milliseconds), let fence = fenceAt, clock.now < fence else { return }
+            deliver(.delta(delta))
+        } catch {
+            failed(error)
+        }
+    }
+
+    static func milliseconds(_ d: Duration) -> Int {
+        let c = d.components
+        return max(0, Int(c.seconds) * 1000 + Int(c.attoseconds / 1_000_000_000_000_000))
+    }
+
     private func connect() throws(PostgresError) -> PostgresConnection {
         if let connection { return connection }
-        let conn = try PostgresConnection(connectionString: settings.database)
+        let conn = try PostgresConnection(connectionString: settings.database, applicationName: "met \(origin.node) lease")
         connection = conn
         return conn
     }
@@ -203,6 +254,7 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
 
     private func fenceSelf(_ why: String) {
         fenceAt = nil
+        counts.stop()
         update { $0.isLeader = false }
         logger.warning("stopped issuing keyframes (fenced): \(why)")
     }

@@ -24,6 +24,12 @@ public struct NodeConfig: Sendable, Equatable {
     public var broadcastInterval = 1.0
     /// Seconds between keyframes (leader only).
     public var keyframeInterval = 5.0
+    /// Seconds between the leader's `full_count` deltas, at most (between keyframes).
+    public var deltaInterval = 0.25
+    /// How the leader follows job changes between keyframes: `auto` decodes `oban_jobs`'s
+    /// changes from the WAL where Postgres allows it (`wal_level = logical`, a replication role)
+    /// and counts by snapshots otherwise; `snapshots` never opens a replication slot.
+    public var countMode = "auto"
     public var compaction: [[Int]] = CompactionTiers.default.tiers.map { [$0.step, $0.duration] }
     public var estimateLimit = 50_000
     /// Seconds queue checks are kept.
@@ -55,7 +61,7 @@ public struct NodeConfig: Sendable, Equatable {
     /// Every key a config file may hold.
     package static let keys: Set<String> = [
         "cluster", "node", "listen", "advertise", "seeds", "http", "database", "secret", "secretFile",
-        "broadcastInterval", "keyframeInterval", "compaction", "estimateLimit", "retention",
+        "broadcastInterval", "keyframeInterval", "deltaInterval", "countMode", "compaction", "estimateLimit", "retention",
         "heartbeatInterval", "silenceLimit", "retransmitWindow", "leaseDuration", "prefix",
         "handoffTimeout", "handoffAckTimeout", "handoffChunkBytes", "maxLabelSets",
     ]
@@ -96,6 +102,8 @@ public struct NodeConfig: Sendable, Equatable {
         c.secretFile = try value("secretFile", String.self, "a path")
         c.broadcastInterval = try value("broadcastInterval", Double.self, "a number of seconds") ?? c.broadcastInterval
         c.keyframeInterval = try value("keyframeInterval", Double.self, "a number of seconds") ?? c.keyframeInterval
+        c.deltaInterval = try value("deltaInterval", Double.self, "a number of seconds") ?? c.deltaInterval
+        c.countMode = try value("countMode", String.self, "\"auto\" or \"snapshots\"") ?? c.countMode
         if let tiers = try value("compaction", [[Int]].self, "an array of [step, duration] pairs") { c.compaction = tiers }
         c.estimateLimit = try value("estimateLimit", Int.self, "an integer") ?? c.estimateLimit
         c.retention = try value("retention", Int.self, "an integer number of seconds") ?? c.retention
@@ -125,13 +133,14 @@ public struct NodeConfig: Sendable, Equatable {
         }
         for seed in seeds where Self.split(seed) == nil { throw .bad("seeds", "\"\(seed)\" is not host:port") }
         if let http, Self.split(http) == nil { throw .bad("http", "\"\(http)\" is not host:port") }
-        for (key, v) in [("broadcastInterval", broadcastInterval), ("keyframeInterval", keyframeInterval),
+        for (key, v) in [("broadcastInterval", broadcastInterval), ("keyframeInterval", keyframeInterval), ("deltaInterval", deltaInterval),
                          ("heartbeatInterval", heartbeatInterval), ("silenceLimit", silenceLimit),
                          ("leaseDuration", leaseDuration), ("handoffTimeout", handoffTimeout),
                          ("handoffAckTimeout", handoffAckTimeout)] where !(v > 0 && v <= 3600) {
             throw .bad(key, "must be between 0 and 3600 seconds, not \(v)")
         }
         guard silenceLimit > heartbeatInterval else { throw .bad("silenceLimit", "must exceed heartbeatInterval") }
+        guard ["auto", "snapshots"].contains(countMode) else { throw .bad("countMode", "must be \"auto\" or \"snapshots\", not \"\(countMode)\"") }
         guard !prefix.isEmpty else { throw .bad("prefix", "the schema name may not be empty") }
         guard retransmitWindow >= 1 else { throw .bad("retransmitWindow", "must be at least 1") }
         guard estimateLimit >= 0 else { throw .bad("estimateLimit", "must not be negative") }

@@ -69,7 +69,11 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                 if case .down(let m) = change, let mesh { catchUp.down(m.name, mesh: mesh) }
             }
             mesh.onEstablished = { [weak mesh] peer in
-                if let mesh { catchUp.established(peer.node, mesh: mesh) }
+                guard let mesh else { return }
+                // A joining node gets the keyframe (and delta) this node holds with its catch-up,
+                // even while the leader cannot take a new one (Postgres down); newest wins.
+                if let counts = collector.countMessage { mesh.send(counts, to: peer.node) }
+                catchUp.established(peer.node, mesh: mesh)
             }
             mesh.onBatch = { [weak mesh] batch, _ in
                 if let gap = collector.receive(batch, now: NodeRecorder.wallClockSecond()) {
@@ -105,8 +109,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                     logger.warning("snapshot chunk from \(peer.node) refused: \(error)")
                 }
             }
-            mesh.onKeyframe = { keyframe, peer in
-                if !collector.apply(keyframe) {
+            mesh.onCounts = { message, peer in
+                if !collector.apply(message), case .keyframe(let keyframe, _) = message {
                     logger.debug("ignored keyframe \(keyframe.term).\(keyframe.number) from \(peer.node): not newer than the current one")
                 }
             }
@@ -132,10 +136,12 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
             settings.leaseMilliseconds = Int(resolved.config.leaseDuration * 1000)
             settings.keyframeMilliseconds = Int(resolved.config.keyframeInterval * 1000)
             settings.estimateLimit = resolved.config.estimateLimit
+            settings.deltaMilliseconds = max(10, Int(resolved.config.deltaInterval * 1000))
+            settings.logicalDecoding = resolved.config.countMode == "auto"
             let loop = self.loop
-            reporter = KeyframeReporter(settings: settings, origin: origin, collector: collector, logger: logger) { keyframe in
-                collector.apply(keyframe)
-                loop.execute { slot.value?.broadcast(keyframe) }
+            reporter = KeyframeReporter(settings: settings, origin: origin, collector: collector, logger: logger) { message in
+                collector.apply(message)
+                loop.execute { slot.value?.broadcast(message) }
             }
         } else {
             reporter = nil
@@ -175,6 +181,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                     ticks += 1
                     if ticks % 3 == 0 { collector.retryGaps() }  // a lost resend request is asked again
                     catchUp.tick()
+                    collector.noKeyframeReason = noKeyframeReason()
                     cardinalityWatch.tick(collector, logger)
                     loop.execute { [self] in mesh.broadcast(batch) }
                     // The leader writes full_count's history into its next batch (DESIGN §3).
@@ -253,7 +260,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                 members.append(row(m, connected: connected.contains(m.name), isSelf: false, offset: offsets[m.name], leaving: leaving.contains(m.name)))
             }
         }
-        let (keyframe, counts) = collector.fullCount()
+        let (keyframe, delta, counts) = collector.fullCount()
         let db = reporter?.status
         let leadership = ClusterStatus.Leadership(
             leader: db?.leader ?? keyframe?.leader.node, incarnation: db?.leaderIncarnation ?? keyframe?.leader.incarnation,
@@ -262,6 +269,10 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
             ClusterStatus.KeyframeInfo(term: $0.term, number: $0.number, leader: $0.leader.node, timestamp: $0.timestamp,
                                        age: now - $0.timestamp, groups: counts?.count ?? 0, estimatedGroups: $0.counts.filter(\.estimated).count)
         }
+        let fullCount = ClusterStatus.FullCountInfo(
+            available: counts != nil, reason: counts == nil ? collector.noKeyframeReason : nil, mode: keyframe.map { "\($0.mode)" },
+            note: keyframe?.note, deltaRevision: delta?.revision,
+            deltaAgeMs: delta.map { max(0, NodeRecorder.wallClockMilliseconds() - $0.timestampMs) })
         let postgres = ClusterStatus.PostgresInfo(configured: reporter != nil, reachable: db?.reachable, since: db?.since, lastError: db?.lastError)
         let size = collector.storeSize()
         let store = ClusterStatus.StoreInfo(rows: size.rows, timelines: size.timelines, origins: size.origins)
@@ -270,7 +281,21 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                                                         recorderInstruments: recorder.registeredCount)
         return ClusterStatus(cluster: config.cluster, node: origin.node, incarnation: origin.incarnation,
                              address: meshAddress, startedAt: startedAt, now: now, ready: catchUp.isReady, members: members,
-                             leadership: leadership, keyframe: latest, postgres: postgres, store: store, cardinality: cardinality)
+                             leadership: leadership, keyframe: latest, fullCount: fullCount, postgres: postgres, store: store,
+                             cardinality: cardinality)
+    }
+
+    /// Why this node has no keyframe yet, from what it knows of Postgres and the leader.
+    func noKeyframeReason() -> String {
+        guard let db = reporter?.status else {
+            return "this node has no database; it waits for a keyframe from the leader (a node with a database)"
+        }
+        if !db.reachable {
+            return "Postgres is unreachable from this node\(db.lastError.map { " (\($0))" } ?? ""); no keyframe has reached it from a peer either"
+        }
+        if db.isLeader { return "this node leads (term \(db.term ?? 0)) and has not finished its first count" }
+        if let leader = db.leader { return "waiting for the first keyframe of the leader, \(leader) (term \(db.term ?? 0))" }
+        return "no leader yet"
     }
 }
 

@@ -23,13 +23,18 @@ package struct DeltaBatch: Sendable, Equatable {
     package var entries: [Entry]
     /// The origin's queue checks taken with this batch (latest per queue wins on every replica).
     package var checks: [QueueCheck]
+    /// Jobs moved by transactions whose ids the origin recorded: `full_count` counts each by its
+    /// transaction id (``FullCounts``). `entries` holds them too, as transitions, `inserted` or
+    /// `pruned`, so the store's series see them like any other.
+    package var moves: [RecordedMove]
 
-    package init(origin: Origin, seq: UInt64, timestamp: Int64, entries: [Entry], checks: [QueueCheck] = []) {
+    package init(origin: Origin, seq: UInt64, timestamp: Int64, entries: [Entry], checks: [QueueCheck] = [], moves: [RecordedMove] = []) {
         self.origin = origin
         self.seq = seq
         self.timestamp = timestamp
         self.entries = entries
         self.checks = checks
+        self.moves = moves
     }
 }
 

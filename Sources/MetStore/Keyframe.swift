@@ -11,12 +11,24 @@ package struct JobGroup: Sendable, Hashable, Comparable, Codable {
     package static func < (a: JobGroup, b: JobGroup) -> Bool { (a.queue, a.state) < (b.queue, b.state) }
 }
 
+/// How the leader keeps `full_count` right between its keyframes (docs/full-count.md).
+package enum CountMode: UInt8, Sendable, Codable {
+    /// Keyframes under a snapshot; between them transitions recorded with their transaction ids
+    /// (counted when the keyframe's snapshot does not see them), the leader's recounts of jobs
+    /// with ids above the keyframe's `idBound`, and unrecorded changes at the next keyframe.
+    case snapshots = 1
+    /// The leader decodes every change of `oban_jobs` from the WAL (logical decoding): its
+    /// deltas alone move the counts; recorded transitions do not.
+    case logical = 2
+}
+
 /// The leader's count of jobs per (state, queue), taken from Postgres (DESIGN §3, §5).
 ///
-/// `watermarks` holds, for each origin, the last batch the leader had applied when it counted:
-/// the transitions of later batches are what move `full_count` on from these counts. Keyframes
-/// are ordered by `(term, number)`; a replica ignores any keyframe not newer than its own, so a
-/// deposed leader that still believes it leads can never make the counts flicker.
+/// `snapshot` is the MVCC snapshot the count ran under: a transition made by a transaction it
+/// sees is in the count, any other is not. `watermarks` holds, for each origin, the last batch
+/// the leader had applied when it counted: the rule for deltas recorded without a transaction
+/// id. Keyframes are ordered by `(term, number)`; a replica ignores any keyframe not newer than
+/// its own, so a deposed leader that still believes it leads can never make the counts flicker.
 package struct Keyframe: Sendable, Equatable {
     package struct Count: Sendable, Equatable {
         package var group: JobGroup
@@ -31,23 +43,36 @@ package struct Keyframe: Sendable, Equatable {
         }
     }
 
-    /// The lease term of the leader that took it.
+    /// The lease term of the leader that took it: new at every acquisition of the lease.
     package var term: Int64
-    /// Keyframes taken so far by this leader in this term (1, 2, ...).
+    /// Keyframes taken so far in this term (1, 2, ...); never goes back within a term.
     package var number: UInt64
     package var leader: Origin
     /// Unix seconds at the leader when it counted.
     package var timestamp: Int64
     package var counts: [Count]
     package var watermarks: [Origin: UInt64]
+    /// The snapshot the count ran under; nil from a leader of an older version (then every
+    /// delta follows the watermark rule).
+    package var snapshot: XidSnapshot?
+    package var mode: CountMode
+    /// `.snapshots`: the largest job id the count saw; the leader's deltas recount the jobs above it.
+    package var idBound: Int64
+    /// Why the leader counts by snapshots although logical decoding was allowed (nil otherwise).
+    package var note: String?
 
-    package init(term: Int64, number: UInt64, leader: Origin, timestamp: Int64, counts: [Count], watermarks: [Origin: UInt64]) {
+    package init(term: Int64, number: UInt64, leader: Origin, timestamp: Int64, counts: [Count], watermarks: [Origin: UInt64],
+                 snapshot: XidSnapshot? = nil, mode: CountMode = .snapshots, idBound: Int64 = 0, note: String? = nil) {
         self.term = term
         self.number = number
         self.leader = leader
         self.timestamp = timestamp
         self.counts = counts
         self.watermarks = watermarks
+        self.snapshot = snapshot
+        self.mode = mode
+        self.idBound = idBound
+        self.note = note
     }
 
     /// Whether this keyframe supersedes `other` (a newer term, or a later keyframe of the same term).
@@ -57,76 +82,35 @@ package struct Keyframe: Sendable, Equatable {
     }
 }
 
-/// `full_count` as a replica serves it: the latest keyframe plus the job-state deltas of every
-/// batch applied after the keyframe's watermark of its origin (DESIGN §3). Pure and not
-/// thread-safe; the collector owns it.
-///
-/// Deltas per batch: a `transitions` count adds to its `state` and takes from its `old_state`;
-/// `inserted` with a `state` adds to it; `pruned` with a `state` takes from it (pruned jobs are
-/// deleted).
-package struct FullCounts: Sendable {
-    package private(set) var keyframe: Keyframe?
-    /// Per origin, the job-state deltas of its recent batches, oldest first.
-    private var log: [Origin: [(seq: UInt64, timestamp: Int64, deltas: [JobGroup: Int64])]] = [:]
-    /// Batches kept per origin: several keyframe intervals, so a new term's keyframe with older
-    /// watermarks still finds the batches after them.
-    package let maxLoggedBatches: Int
+/// The leader's change of `full_count` since its keyframe `(term, number)`, cumulative: each
+/// revision replaces the ones before, so receiving one twice, late or out of order changes nothing.
+package struct CountDelta: Sendable, Equatable {
+    package var term: Int64
+    package var number: UInt64
+    /// 1, 2, ... within the keyframe.
+    package var revision: UInt64
+    /// Unix milliseconds at the leader when it was made.
+    package var timestampMs: Int64
+    /// `.snapshots`: the snapshot the jobs above the keyframe's `idBound` were recounted under.
+    package var snapshot: XidSnapshot?
+    /// Per group, jobs to add to the keyframe's count (groups that did not change are absent).
+    package var groups: [JobGroup: Int64]
 
-    package init(maxLoggedBatches: Int = 600) { self.maxLoggedBatches = maxLoggedBatches }
-
-    /// Takes `keyframe` if it is newer than the current one; `false` (and nothing changes) if not.
-    @discardableResult
-    package mutating func apply(_ keyframe: Keyframe) -> Bool {
-        guard keyframe.isNewer(than: self.keyframe) else { return false }
-        self.keyframe = keyframe
-        return true
+    package init(term: Int64, number: UInt64, revision: UInt64, timestampMs: Int64, snapshot: XidSnapshot? = nil, groups: [JobGroup: Int64]) {
+        self.term = term
+        self.number = number
+        self.revision = revision
+        self.timestampMs = timestampMs
+        self.snapshot = snapshot
+        self.groups = groups
     }
 
-    /// Notes the job-state deltas of a batch just applied (each batch once, in order per origin).
-    package mutating func record(_ batch: DeltaBatch) {
-        let deltas = Self.deltas(of: batch)
-        guard !deltas.isEmpty else { return }
-        var entries = log[batch.origin, default: []]
-        entries.append((batch.seq, batch.timestamp, deltas))
-        if entries.count > maxLoggedBatches { entries.removeFirst(entries.count - maxLoggedBatches) }
-        log[batch.origin] = entries
-    }
+    /// Whether it belongs to `keyframe`.
+    package func belongs(to keyframe: Keyframe?) -> Bool { keyframe.map { $0.term == term && $0.number == number } ?? false }
+}
 
-    /// The current count of every group the keyframe or a later delta mentions (nil: no keyframe yet).
-    package func current() -> [JobGroup: Int64]? {
-        guard let keyframe else { return nil }
-        var counts: [JobGroup: Int64] = [:]
-        for c in keyframe.counts { counts[c.group, default: 0] += c.count }
-        for (origin, entries) in log {
-            let mark = keyframe.watermarks[origin]
-            for e in entries {
-                // An origin the leader had not heard of: only what it stamped after the count moves it.
-                let after = mark.map { e.seq > $0 } ?? (e.timestamp >= keyframe.timestamp)
-                guard after else { continue }
-                for (group, d) in e.deltas { counts[group, default: 0] += d }
-            }
-        }
-        return counts
-    }
-
-    /// The job-state deltas carried by one batch.
-    package static func deltas(of batch: DeltaBatch) -> [JobGroup: Int64] {
-        var out: [JobGroup: Int64] = [:]
-        for entry in batch.entries {
-            guard case .count(let n) = entry.value, n != 0, let queue = entry.labels["queue"] else { continue }
-            switch entry.series {
-            case "transitions":
-                guard let state = entry.labels["state"], let old = entry.labels["old_state"] else { continue }
-                out[JobGroup(state: state, queue: queue), default: 0] += n
-                out[JobGroup(state: old, queue: queue), default: 0] -= n
-            case "inserted":
-                if let state = entry.labels["state"] { out[JobGroup(state: state, queue: queue), default: 0] += n }
-            case "pruned":
-                if let state = entry.labels["state"] { out[JobGroup(state: state, queue: queue), default: 0] -= n }
-            default:
-                continue
-            }
-        }
-        return out.filter { $0.value != 0 }
-    }
+/// What the leader sends of `full_count`: a keyframe (with its latest delta), or a new delta.
+package enum CountMessage: Sendable, Equatable {
+    case keyframe(Keyframe, CountDelta?)
+    case delta(CountDelta)
 }

@@ -63,9 +63,12 @@ public enum QueryError: Error, Equatable, CustomStringConvertible {
     case unknownSeries(String)
     case invalidOperation(op: String, kind: SeriesKind)
     case invalidParameter(String)
+    /// The answer does not exist yet: `full_count` before this node has any keyframe (why, in words).
+    case unavailable(String)
 
     public var description: String {
         switch self {
+        case .unavailable(let why): why
         case .unknownSeries(let s): "unknown series '\(s)'"
         case .invalidOperation(let op, let kind): "operation '\(op)' does not apply to a \(kind.rawValue) series"
         case .invalidParameter(let p): p

@@ -11,7 +11,10 @@ import MetValues
 /// n entries, each: series index, u8 kind, n labels, (key index, value index)*, value
 /// n checks, each: queue index, limit, u8 paused, n running, running ids (zigzag deltas), timestamp,
 ///   producer uuid (0: none, else its table index + 1), u8 has started_at, started_at (zigzag)
+/// [n moves, each: xid, job (zigzag), queue index, u8 from, u8 to]   (only when there are moves)
 /// ```
+/// A move's states are 1 + their index in ``JobState/allCases``, 0 for none (inserted, deleted).
+/// The moves section is left out when a batch has none, so such batches read as before.
 /// Values use their own encodings (count: zigzag varint; gauge; sketch). The decoder checks every
 /// count against the bytes left and every index against the table before using it.
 package enum BatchCodec {
@@ -37,6 +40,7 @@ package enum BatchCodec {
             _ = id(c.queue)
             if let uuid = c.uuid { _ = id(uuid) }
         }
+        for m in batch.moves { _ = id(m.queue) }
         var w = ByteWriter(capacity: 64 + 32 * batch.entries.count)
         w.writeVarint(UInt64(table.count))
         for s in table { w.writeString(s) }
@@ -84,7 +88,29 @@ package enum BatchCodec {
                 w.writeByte(0)
             }
         }
+        if !batch.moves.isEmpty {
+            w.writeVarint(UInt64(batch.moves.count))
+            for m in batch.moves {
+                w.writeVarint(m.xid)
+                w.writeSignedVarint(m.job)
+                w.writeVarint(UInt64(id(m.queue)))
+                w.writeByte(stateCode(m.from))
+                w.writeByte(stateCode(m.to))
+            }
+        }
         return w.bytes
+    }
+
+    static let states = JobState.allCases
+
+    static func stateCode(_ state: JobState?) -> UInt8 {
+        state.map { UInt8(states.firstIndex(of: $0)! + 1) } ?? 0
+    }
+
+    static func state(code: UInt8) throws(DecodeError) -> JobState? {
+        guard code != 0 else { return nil }
+        guard Int(code) <= states.count else { throw .invalid("job state") }
+        return states[Int(code) - 1]
     }
 
     package static func decode(_ bytes: [UInt8]) throws(DecodeError) -> DeltaBatch {
@@ -157,6 +183,21 @@ package enum BatchCodec {
             checks.append(QueueCheck(node: origin.node, queue: queue, limit: limit, paused: paused == 1, running: ids, timestamp: ts,
                                      uuid: uuidIndex == 0 ? nil : table[uuidIndex - 1], startedAt: startedAt))
         }
-        return DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: entries, checks: checks)
+        var moves: [RecordedMove] = []
+        if r.remaining > 0 {
+            let n = try r.readLength(max: r.remaining / 5, "move count")
+            guard n > 0 else { throw .invalid("empty moves section") }
+            moves.reserveCapacity(n)
+            for _ in 0..<n {
+                let xid = try r.readVarint()
+                let job = try r.readSignedVarint()
+                let queue = try string(&r)
+                let from = try state(code: try r.readByte())
+                let to = try state(code: try r.readByte())
+                guard from != nil || to != nil else { throw .invalid("a move without states") }
+                moves.append(RecordedMove(xid: xid, job: job, queue: queue, from: from, to: to))
+            }
+        }
+        return DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: entries, checks: checks, moves: moves)
     }
 }

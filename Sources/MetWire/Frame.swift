@@ -27,6 +27,8 @@ package enum FrameType: UInt8, Sendable, CaseIterable {
     case leaving = 14
     /// The sender's watermarks of origins it is not connected to (anti-entropy between replicas).
     case digest = 15
+    /// The leader's `full_count`: a keyframe with its snapshot, or a delta since it (``CountCodec``).
+    case counts = 16
 }
 
 /// One decoded frame: its type and payload.

@@ -1,7 +1,10 @@
 import MetStore
 import MetValues
 
-/// The binary form of a ``Keyframe`` (the payload of a `keyframe` frame):
+/// The binary form of a ``Keyframe`` before keyframes carried their snapshot (the payload of a
+/// `keyframe` frame, type 10, which leaders of this version no longer send; see ``CountCodec``).
+/// Still decoded, so a cluster upgraded node by node keeps the keyframes of a leader not yet
+/// upgraded: they carry no snapshot, and every delta follows the watermark rule.
 /// ```
 /// term (zigzag), number, leader node, leader incarnation, timestamp (zigzag),
 /// n counts, each: state, queue, count (zigzag), u8 estimated,

@@ -14,7 +14,8 @@ extension MetNode {
 
     /// The current value per group (`"all"` without a group): for counts the total over the
     /// lookback, for gauges the sum of the latest levels, for sketches `op` (default p50).
-    /// `full_count` is answered live from the latest keyframe and the deltas since.
+    /// `full_count` is answered live from the latest keyframe and the deltas since; before this
+    /// node has any keyframe it throws ``QueryError/unavailable(_:)`` with the reason (never 0s).
     public func latest(_ selection: Selection, op: QueryOp? = nil) throws(QueryError) -> [String: Double] {
         try collector.latest(selection, op: op)
     }

@@ -151,12 +151,20 @@ public final class ObanQueue: Service, Sendable {
     /// does (harmless beside a real Oban's: a job is staged once, by whoever locks it first),
     /// recording `staged` and the transitions.
     private func stage(_ conn: PostgresConnection) throws(PostgresError) {
-        let (moved, _) = try conn.stageJobs(queue: queue, prefix: prefix)
+        let (moved, transaction, jobs) = try conn.stageJobs(queue: queue, prefix: prefix)
         let recorder = node.recorder
         for (from, count) in moved {
-            guard let old = JobState(rawValue: from) else { continue }
+            guard JobState(rawValue: from) != nil else { continue }
             recorder.record(.staged, queue: queue, state: .available, count: Int64(count))
-            recorder.transition(queue: queue, from: old, to: .available, count: Int64(count))
+        }
+        // Each move with its transaction's id, so full_count counts it exactly once (docs/full-count.md).
+        for job in jobs {
+            guard let old = JobState(rawValue: job.from) else { continue }
+            if let transaction {
+                recorder.jobMoved(job.id, queue: queue, from: old, to: .available, xid: transaction)
+            } else {
+                recorder.transition(queue: queue, from: old, to: .available)
+            }
         }
     }
 
@@ -171,7 +179,7 @@ public final class ObanQueue: Service, Sendable {
         defer { state.withLock { _ = $0.running.remove(claimed.id) } }
         let handle = recorder.handle(queue: queue, worker: claimed.worker)
         recorder.record(.fetched, queue: queue, worker: claimed.worker)
-        recorder.transition(queue: queue, worker: claimed.worker, from: .available, to: .executing)
+        recorder.jobMoved(claimed.id, queue: queue, worker: claimed.worker, from: .available, to: .executing, xid: claimed.transaction)
         handle.start()
         let started = ContinuousClock.now
         let result = runPerform(Job(id: claimed.id, queue: queue, worker: claimed.worker, attempt: claimed.attempt,
@@ -193,7 +201,7 @@ public final class ObanQueue: Service, Sendable {
         }
         if let move = ended, let state = JobState(rawValue: move.to) {
             if state == .discarded { outcome = .discarded }  // a failure on its last attempt
-            recorder.transition(queue: queue, worker: claimed.worker, from: .executing, to: state)
+            recorder.jobMoved(claimed.id, queue: queue, worker: claimed.worker, from: .executing, to: state, xid: move.transaction)
         } else {
             logger.notice("job \(claimed.id) was no longer executing when it ended (another process moved it); left as it is")
         }

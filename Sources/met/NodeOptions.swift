@@ -18,6 +18,8 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "The cluster secret itself (visible to other users in ps; prefer MET_CLUSTER_SECRET or --secret-file).") var secret: String?
     @Option(help: "Seconds between broadcasts (default 1).") var broadcastInterval: Double?
     @Option(help: "Seconds between keyframes (default 5).") var keyframeInterval: Double?
+    @Option(help: "Seconds between the leader's full_count deltas between keyframes, at most (default 0.25).") var deltaInterval: Double?
+    @Option(help: "auto: follow job changes by logical decoding where Postgres allows it, else by snapshots; snapshots: never a replication slot (default auto).") var countMode: String?
     @Option(help: "Compaction tiers as step:duration pairs, e.g. 1:120,5:900,30:2000,60:9300.") var compaction: String?
     @Option(help: "Job groups estimated at this size or more are not counted exactly (default 50000).") var estimateLimit: Int?
     @Option(help: "Seconds queue checks are kept (default 30).") var retention: Int?
@@ -47,6 +49,8 @@ struct NodeOptions: ParsableArguments {
         if let secret { c.secret = secret }
         if let broadcastInterval { c.broadcastInterval = broadcastInterval }
         if let keyframeInterval { c.keyframeInterval = keyframeInterval }
+        if let deltaInterval { c.deltaInterval = deltaInterval }
+        if let countMode { c.countMode = countMode }
         if let compaction {
             c.compaction = try compaction.split(separator: ",").map { pair in
                 let parts = pair.split(separator: ":").compactMap { Int($0) }

@@ -44,7 +44,10 @@ struct KeyframeClusterTests {
             return out
         }
 
-        func drop() { _ = try? conn.query("DROP SCHEMA \(JobSchema.identifier(prefix)) CASCADE") }
+        func drop() {
+            _ = try? conn.query("DROP SCHEMA \(JobSchema.identifier(prefix)) CASCADE")
+            _ = try? conn.query("DROP PUBLICATION IF EXISTS \(JobSchema.identifier(JobSchema.publicationName(prefix: prefix)))")
+        }
     }
 
     /// What a node serves as full_count: queue → state → count.
@@ -93,7 +96,8 @@ struct KeyframeClusterTests {
         let a = try await MetProcess(name: "a", arguments: setup.arguments)
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
         let worker = try await MetProcess(name: "w", seeds: [a.meshAddress], arguments: setup.arguments + [
-            "--queues", Self.queues.joined(separator: ","), "--concurrency", "3", "--min-ms", "1", "--max-ms", "4",
+            // No retries: Oban's backoff would stage them again (16 s on) while the counts are compared.
+            "--queues", Self.queues.joined(separator: ","), "--concurrency", "3", "--min-ms", "1", "--max-ms", "4", "--retryable-rate", "0",
         ], command: "worker")
         let nodes = [a, b, worker]
         defer { Task { await ClusterTests.stopAll(nodes) } }
@@ -290,6 +294,10 @@ struct KeyframeClusterTests {
         try await waitUntil("keyframes resume with the new jobs", within: 15) {
             let sa = await Self.served(a), sb = await Self.served(b)
             return sa?["q0"]?["available"] == 15 && sb?["q0"]?["available"] == 15
+        }
+        // b follows a's counts at once; its own lease round notices Postgres a moment later.
+        try await waitUntil("both nodes saw Postgres come back") {
+            a.log.contains("postgres reachable again") && b.log.contains("postgres reachable again")
         }
         for n in nodes {
             let lines = n.log.split(separator: "\n")

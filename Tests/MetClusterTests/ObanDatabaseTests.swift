@@ -21,7 +21,10 @@ struct ObanDatabaseTests {
         _ = try conn.query("SET client_min_messages TO warning")
     }
 
-    func drop() { _ = try? conn.query("DROP SCHEMA IF EXISTS \(p) CASCADE") }
+    func drop() {
+        _ = try? conn.query("DROP SCHEMA IF EXISTS \(p) CASCADE")
+        _ = try? conn.query("DROP PUBLICATION IF EXISTS \(JobSchema.identifier(JobSchema.publicationName(prefix: prefix)))")
+    }
 
     /// What Oban's migrations would have made in the schema.
     func migrateLikeOban() throws {
@@ -59,14 +62,14 @@ struct ObanDatabaseTests {
         #expect(fresh.status == 2, "\(fresh.output)")
         #expect(fresh.output.contains("table oban_jobs: would create (Oban's schema at migration version 14)"))
         #expect(fresh.output.contains("index met_oban_jobs_state_queue_index: would create (CONCURRENTLY)"))
-        #expect(fresh.output.contains("9 change(s) pending"), "\(fresh.output)")
+        #expect(fresh.output.contains("10 change(s) pending"), "\(fresh.output)")
         #expect(try conn.query("SELECT to_regnamespace($1)", [prefix]).rows == [[nil]], "--check created something")
         let made = try await schema()
         #expect(made.status == 0 && made.output.contains("table oban_jobs: created"), "\(made.output)")
         let finished = try await schema("--check")
         #expect(finished.status == 0, "\(finished.output)")
         let lines = finished.output.split(separator: "\n")
-        #expect(lines.count == 10 && lines.dropLast().allSatisfy { $0.contains(": exists") }, "\(finished.output)")
+        #expect(lines.count == 11 && lines.dropLast().allSatisfy { $0.contains(": exists") }, "\(finished.output)")
         #expect(lines.last == "met schema --check: nothing to do in schema \(prefix)")
     }
 
@@ -79,7 +82,8 @@ struct ObanDatabaseTests {
         #expect(check.output.contains("table oban_jobs: exists (Oban migrations at version 14; Oban's; left as it is)"), "\(check.output)")
         let pending = check.output.split(separator: "\n").filter { $0.contains("would") }.map { $0.prefix { $0 != ":" } }
         #expect(pending == ["statistics met_oban_jobs_state_queue", "table met_leases", "table met_snapshots",
-                            "function met_job_counts(bigint)", "index met_oban_jobs_state_queue_index"])
+                            "function met_job_counts(bigint)", "publication \(JobSchema.publicationName(prefix: prefix))",
+                            "index met_oban_jobs_state_queue_index"])
         for _ in 0..<2 {
             let run = try await schema()
             #expect(run.status == 0, "\(run.output)")

@@ -16,7 +16,10 @@ struct KeyframeSQLTests {
         try conn.applySchema(prefix: prefix)
     }
 
-    func drop() { _ = try? conn.query("DROP SCHEMA \(JobSchema.identifier(prefix)) CASCADE") }
+    func drop() {
+        _ = try? conn.query("DROP SCHEMA \(JobSchema.identifier(prefix)) CASCADE")
+        _ = try? conn.query("DROP PUBLICATION IF EXISTS \(JobSchema.identifier(JobSchema.publicationName(prefix: prefix)))")
+    }
 
     func insert(_ n: Int, state: String, queue: String) throws {
         _ = try conn.query("INSERT INTO \(JobSchema.identifier(prefix)).oban_jobs (state, queue, worker) SELECT $1::\(JobSchema.identifier(prefix)).oban_job_state, $2, 'W' FROM generate_series(1, $3::int)",
@@ -53,6 +56,32 @@ struct KeyframeSQLTests {
         #expect(counts.contains(JobCount(state: "available", queue: "mailers", count: 40, estimated: false)))
     }
 
+    @Test func newJobsAreRecountedAboveTheKeyframesLargestId() throws {
+        defer { drop() }
+        try insert(5, state: "available", queue: "default")
+        let start = try conn.beginCount(prefix: prefix)
+        let counted = try conn.jobCounts(prefix: prefix, estimateLimit: 1_000)
+        try conn.endCount()
+        #expect(counted == [JobCount(state: "available", queue: "default", count: 5, estimated: false)])
+        #expect(start.snapshot.split(separator: ":", omittingEmptySubsequences: false).count == 3, "\(start.snapshot)")
+        try insert(3, state: "completed", queue: "default")
+        try insert(1, state: "available", queue: "mailers")
+        let (snapshot, above) = try conn.jobCounts(above: start.maxID, prefix: prefix)
+        #expect(Set(above) == [JobCount(state: "completed", queue: "default", count: 3, estimated: false),
+                               JobCount(state: "available", queue: "mailers", count: 1, estimated: false)])
+        #expect(snapshot != start.snapshot)
+        #expect(try conn.jobCounts(above: start.maxID + 4, prefix: prefix).counts.isEmpty)
+    }
+
+    @Test func theSchemaPublishesIdStateAndQueueOfItsJobsTable() throws {
+        defer { drop() }
+        let rows = try conn.query("SELECT pubname FROM pg_publication_tables WHERE schemaname = $1 AND tablename = 'oban_jobs'", [prefix])
+        #expect(rows.rows.map { $0.first ?? nil } == [JobSchema.publicationName(prefix: prefix)])
+        #expect(JobSchema.publicationName(prefix: "public") == "met_oban_jobs")
+        #expect(JobSchema.publicationName(prefix: "Big \"Schema\"") != JobSchema.publicationName(prefix: "big__schema_"), "names never collide")
+        #expect(JobSchema.publicationName(prefix: String(repeating: "x", count: 80)).utf8.count <= 63)
+    }
+
     @Test func theLeaseHasOneHolderAndEveryNewHolderANewTerm() throws {
         defer { drop() }
         let other = try PostgresConnection(connectionString: try #require(databaseURL))
@@ -72,6 +101,13 @@ struct KeyframeSQLTests {
         _ = try conn.query("SELECT pg_sleep(0.01)")
         #expect(try conn.tryLease(name: "c", holder: "a", incarnation: 2, milliseconds: 60_000, prefix: prefix)
                 == LeaseHolder(term: 3, holder: "a", incarnation: 2, isCaller: true))
+        // The same holder taking its own lease back after it ran out (a Postgres outage longer
+        // than the lease) starts a new term too: its keyframes numbered from 1 again win.
+        #expect(try conn.tryLease(name: "c", holder: "a", incarnation: 2, milliseconds: 1, prefix: prefix)?.term == 3)
+        _ = try conn.query("SELECT pg_sleep(0.01)")
+        #expect(try conn.tryLease(name: "c", holder: "a", incarnation: 2, milliseconds: 60_000, prefix: prefix)
+                == LeaseHolder(term: 4, holder: "a", incarnation: 2, isCaller: true))
+        #expect(try conn.tryLease(name: "c", holder: "a", incarnation: 2, milliseconds: 60_000, prefix: prefix)?.term == 4, "a renewal keeps it")
         // Leases of other clusters are separate rows.
         #expect(try other.tryLease(name: "other", holder: "b", incarnation: 1, milliseconds: 60_000, prefix: prefix)?.term == 1)
     }

@@ -24,7 +24,10 @@ struct ObanJobStatementsTests {
         try conn.applySchema(prefix: prefix)
     }
 
-    func drop() { _ = try? conn.query("DROP SCHEMA \(p) CASCADE") }
+    func drop() {
+        _ = try? conn.query("DROP SCHEMA \(p) CASCADE")
+        _ = try? conn.query("DROP PUBLICATION IF EXISTS \(JobSchema.identifier(JobSchema.publicationName(prefix: prefix)))")
+    }
 
     /// An insert as Oban's `Oban.insert/2` makes it (the columns `Oban.Job.new/2` sets; the rest
     /// from the table's defaults), scheduled `ago` seconds in the past. Returns the id.

@@ -29,7 +29,10 @@ struct ObanSchemaTests {
 
     func drop(_ prefixes: String...) {
         _ = try? conn.query("SET client_min_messages TO warning")
-        for prefix in [prefix] + prefixes { _ = try? conn.query("DROP SCHEMA IF EXISTS \(JobSchema.identifier(prefix)) CASCADE") }
+        for prefix in [prefix] + prefixes {
+            _ = try? conn.query("DROP SCHEMA IF EXISTS \(JobSchema.identifier(prefix)) CASCADE")
+            _ = try? conn.query("DROP PUBLICATION IF EXISTS \(JobSchema.identifier(JobSchema.publicationName(prefix: prefix)))")
+        }
     }
 
     @Test func theObanSchemaIsVersion14() throws {
@@ -61,7 +64,7 @@ struct ObanSchemaTests {
         try migrateLikeOban()
         let before = try ObanCatalog(conn, prefix: prefix)
         let plan = try conn.schemaPlan(prefix: prefix)
-        #expect(plan.items.filter { $0.action != .none }.map(\.kind) == [.statistics, .leases, .snapshots, .jobCounts, .index])
+        #expect(plan.items.filter { $0.action != .none }.map(\.kind) == [.statistics, .leases, .snapshots, .jobCounts, .publication, .index])
         try conn.applySchema(prefix: prefix)
         let second = try conn.applySchema(prefix: prefix)
         #expect(!second.hasChanges, "\(second.items.filter { $0.action != .none })")
@@ -144,13 +147,24 @@ struct ObanSchemaTests {
     }
 
     /// The index is built CONCURRENTLY: while its build waits for an open transaction, other
-    /// sessions still insert (a plain CREATE INDEX would hold them until it finished).
+    /// sessions still insert (a plain CREATE INDEX would hold them until it finished). In a
+    /// database of its own: a concurrent build waits for every older transaction of its database,
+    /// so the transaction this test holds open would hold up the other tests' `met schema` runs.
     @Test(.timeLimit(.minutes(1)))
     func buildingTheIndexNeverBlocksWrites() async throws {
-        defer { drop() }
-        try migrateLikeOban()
-        let url = try #require(databaseURL)
+        let shared = try #require(databaseURL)
+        let database = "met_ix_\(UInt32.random(in: 0...UInt32.max))"
+        _ = try conn.query("CREATE DATABASE \(database)")
+        defer { _ = try? conn.query("DROP DATABASE IF EXISTS \(database) WITH (FORCE)") }
+        var components = try #require(URLComponents(string: shared))
+        components.path = "/\(database)"
+        let url = try #require(components.string)
+        let conn = try PostgresConnection(connectionString: url)
         let (prefix, p) = (self.prefix, self.p)
+        _ = try conn.query("CREATE SCHEMA \(p)")
+        _ = try conn.query("BEGIN")
+        for statement in ObanMigrationSQL.statements(prefix: prefix) { _ = try conn.query(statement) }
+        _ = try conn.query("COMMIT")
         _ = try conn.query("BEGIN")
         _ = try conn.query("INSERT INTO \(p).oban_jobs (queue, worker, args) VALUES ('q', 'W', '{}')")
         let schema = Task.detached { () throws -> SchemaPlan in
@@ -171,6 +185,8 @@ struct ObanSchemaTests {
         let plan = try await schema.value
         #expect(plan.items.first { $0.kind == .index }?.action == .create)
         #expect(try conn.query("SELECT indisvalid FROM pg_index WHERE indexrelid = '\(p).\(JobSchema.indexName)'::regclass").rows == [["t"]])
+        writer.close()
+        conn.close()
     }
 }
 

@@ -36,7 +36,7 @@ struct SchemaPlanTests {
         }
         #expect(p.items.first { $0.kind == .obanJobs }!.line(applied: false)
                 == "table oban_jobs: exists (Oban migrations at version 12; Oban's; left as it is)")
-        #expect(p.items.filter { $0.action == .create }.map(\.kind) == [.statistics, .leases, .snapshots, .jobCounts, .index])
+        #expect(p.items.filter { $0.action == .create }.map(\.kind) == [.statistics, .leases, .snapshots, .jobCounts, .publication, .index])
     }
 
     @Test func theIndexIsAlwaysBuiltConcurrentlyOutsideATransaction() {
@@ -63,6 +63,7 @@ struct SchemaPlanTests {
             $0.snapshotsExists = true
             $0.snapshotKeyColumns = 3
             $0.jobCountsBody = Self.body
+            $0.publicationExists = true
         }
         #expect(!done.hasChanges, "\(done.items.filter { $0.action != .none })")
         let older = plan {

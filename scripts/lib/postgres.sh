@@ -64,6 +64,11 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_connections = 200
+# full_count's logical mode (docs/full-count.md): each leader streams oban_jobs through a
+# temporary replication slot; the fallback mode is tested on a private Postgres without these.
+wal_level = logical
+max_replication_slots = 40
+max_wal_senders = 40
 CONF
         pg_started=1
         # -w: pg_ctl polls until the server accepts connections, and fails at once if it exits.

@@ -16,11 +16,11 @@ enum ConvergenceBench {
         var mesh = ""
         var http = ""
 
-        init(name: String, seeds: [String], binary: URL, dir: URL, extra: [String] = []) throws {
+        init(name: String, seeds: [String], binary: URL, dir: URL, extra: [String] = [], command: String = "node") throws {
             log = dir.appendingPathComponent("\(name).log")
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process.executableURL = binary
-            process.arguments = ["node", "--node", name, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "notice"]
+            process.arguments = [command, "--node", name, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "notice"]
                 + seeds.flatMap { ["--seed", $0] } + extra
             var env = ProcessInfo.processInfo.environment
             env["MET_CLUSTER_SECRET"] = "convergence-benchmark-secret-0123456789"

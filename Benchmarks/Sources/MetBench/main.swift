@@ -23,6 +23,8 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["convergence.p99_ms_8"], ConvergenceBench.run),
     (["keyframe.speedup_5m", "keyframe.max_error_pct"], KeyframeBench.run),
     (["lifecycle.join_ms_260k", "lifecycle.stop_ms_260k"], LifecycleBench.run),
+    (["full_count.p95_error_pct_moving", "full_count.leader_pg_ms_per_s",
+      "full_count.snapshots.p95_error_pct_moving", "full_count.snapshots.leader_pg_ms_per_s"], FullCountBench.run),
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())
