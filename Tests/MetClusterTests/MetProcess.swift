@@ -6,8 +6,12 @@ import Testing
 
 /// One real `met node` process on loopback, with its log in a temporary file and its mesh and
 /// HTTP ports chosen by the OS (read back from its log).
-final class MetProcess: @unchecked Sendable {  // `process` is started once in init and only signalled after; the log is a file.
+final class MetProcess: ReapableProcess, @unchecked Sendable {  // `process` is started once in init and only signalled after; the log is a file.
     let name: String
+    var label: String { "met \(command) \(name)" }
+    var pid: pid_t { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    let command: String
     let process = Process()
     let logURL: URL
     private(set) var meshAddress = ""
@@ -27,6 +31,7 @@ final class MetProcess: @unchecked Sendable {  // `process` is started once in i
     init(name: String, seeds: [String] = [], arguments: [String] = [], secret: String? = MetProcess.secret,
          command: String = "node", waitForHTTP: Bool = true) async throws {
         self.name = name
+        self.command = command
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("met-cluster-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         logURL = dir.appendingPathComponent("\(name)-\(UInt32.random(in: 0...UInt32.max)).log")
@@ -42,6 +47,7 @@ final class MetProcess: @unchecked Sendable {  // `process` is started once in i
         process.standardOutput = log
         process.standardError = log
         try process.run()
+        ProcessGroup.enrol(self)  // the test's scope awaits its exit, whatever happens below
         guard waitForHTTP else { return }
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
@@ -81,10 +87,6 @@ final class MetProcess: @unchecked Sendable {  // `process` is started once in i
             kill(process.processIdentifier, SIGKILL)
             throw Failure("\(name) did not stop within 20 s of signal \(signal)")
         }
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
     // MARK: HTTP
