@@ -159,6 +159,19 @@ package final class UVConnection {
         try uvCheck(uv_read_start(box.stream, allocateReadBuffer, bytesRead), "uv_read_start")
     }
 
+    /// Stops delivering received bytes (they wait in the kernel's buffers, then the peer's
+    /// writes stall): the test fault plane's slow reader. ``resumeReading()`` undoes it.
+    package func stopReading() {
+        guard !box.ended else { return }
+        uv_read_stop(box.stream)
+    }
+
+    /// Delivers received bytes again, to the callbacks given to ``startReading(onData:onEnd:)``.
+    package func resumeReading() {
+        guard !box.ended else { return }
+        uv_read_start(box.stream, allocateReadBuffer, bytesRead)
+    }
+
     /// Queues `bytes`; they stay owned until libuv reports the write done.
     package func write(_ bytes: [UInt8], completion: ((UVError?) -> Void)? = nil) {
         guard !bytes.isEmpty else {

@@ -7,8 +7,9 @@ import MetValues
 /// The length is checked against the connection's limit before anything is allocated: 1 KiB
 /// before authentication, 4 MiB after (RELIABILITY B3).
 package enum WireProtocol {
-    /// The protocol version this build speaks.
-    package static let version: UInt8 = 1
+    /// The protocol version this build speaks. Version 2 (suspicion, relays, holdings, every
+    /// mesh message encoded here) does not interoperate with version 1: the two refuse each other.
+    package static let version: UInt8 = 2
     /// Largest frame accepted after the handshake.
     package static let maxFrameBytes = 4 << 20
     /// Largest frame accepted before the peer has proved the cluster secret.
@@ -27,6 +28,14 @@ package enum FrameType: UInt8, Sendable, CaseIterable {
     case leaving = 14
     /// The sender's watermarks of origins it is not connected to (anti-entropy between replicas).
     case digest = 15
+    /// "Do you hear this member?" (the sender suspects it), which also asks for its frames to be
+    /// relayed; `evidence` answers.
+    case probe = 16, evidence = 17
+    /// What the sender holds (every origin's watermark) and whether it is ready: sent on every
+    /// new connection, so a joining node knows what complete means (RELIABILITY C6).
+    case holdings = 18
+    /// A batch or keyframe of another node, relayed to a peer that cannot hear that node (C3).
+    case relayed = 19
 }
 
 /// One decoded frame: its type and payload.

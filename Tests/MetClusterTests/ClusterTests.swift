@@ -140,7 +140,11 @@ import Testing
         let x = try await MetProcess(name: "x", arguments: ["--retransmit-window", "3"])
         let y = try await MetProcess(name: "y", seeds: [x.meshAddress])
         try await Self.post(to: x, inserted: 40, jobs: 5)
-        try await waitUntil("y holds x's events") { await Self.total(y) == 40 }
+        try await waitUntil("y holds x's events, both ready") {
+            let rx = await x.cluster()?["ready"] as? Bool, ry = await y.cluster()?["ready"] as? Bool
+            let total = await Self.total(y)
+            return rx == true && ry == true && total == 40
+        }
         kill(y.process.processIdentifier, SIGSTOP)
         try await waitUntil("x dropped the silent y", within: 10) { await x.members("down").contains("y") }
         try await Self.post(to: x, inserted: 7)
@@ -165,7 +169,9 @@ import Testing
         let a = try await MetProcess(name: "a")
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
         var nodes = [a, b]
-        #expect(await a.cluster()?["ready"] as? Bool == true, "the first node of a cluster is ready at once")
+        try await waitUntil("the first node of a cluster is ready once no peer came within its patience", within: 5) {
+            await a.cluster()?["ready"] as? Bool == true
+        }
         try await Self.post(to: b, inserted: 30, jobs: 4)
         try await Self.post(to: a, inserted: 5)
         try await waitUntil("a holds everything") { await Self.total(a) == 35 }

@@ -28,8 +28,16 @@ final class MetProcess: ReapableProcess, @unchecked Sendable {  // `process` is 
 
     /// Starts `met node --node NAME --listen 127.0.0.1:0 --http 127.0.0.1:0` plus `arguments`, and
     /// waits until both listeners are up. `secret` nil leaves MET_CLUSTER_SECRET unset.
+    /// CI's compressed timings (RELIABILITY: "every timing knob configurable so tests compress
+    /// time"): 0.2 s broadcasts and heartbeats, suspect after 1 s, down after 2.5 s, 1.5 s of
+    /// patience for a joiner, a resync snapshot at most every 5 s. Later arguments override them.
+    static let compressedTimings = [
+        "--broadcast-interval", "0.2", "--heartbeat-interval", "0.2", "--suspect-after", "1", "--silence-limit", "2.5",
+        "--indirect-window", "1", "--join-patience", "1.5", "--resync-interval", "5",
+    ]
+
     init(name: String, seeds: [String] = [], arguments: [String] = [], secret: String? = MetProcess.secret,
-         command: String = "node", waitForHTTP: Bool = true) async throws {
+         command: String = "node", listen: String = "127.0.0.1:0", waitForHTTP: Bool = true) async throws {
         self.name = name
         self.command = command
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("met-cluster-\(getpid())")
@@ -38,8 +46,7 @@ final class MetProcess: ReapableProcess, @unchecked Sendable {  // `process` is 
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         process.executableURL = Self.binary
-        process.arguments = [command, "--node", name, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
-                             "--broadcast-interval", "0.2", "--heartbeat-interval", "0.2", "--silence-limit", "2"]
+        process.arguments = [command, "--node", name, "--listen", listen, "--http", "127.0.0.1:0"] + Self.compressedTimings
             + seeds.flatMap { ["--seed", $0] } + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["MET_CLUSTER_SECRET"] = secret
