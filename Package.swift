@@ -133,7 +133,7 @@ let package = Package(
         // Multi-process tests: real `met node` processes on loopback, driven through the HTTP API.
         .testTarget(
             name: "MetClusterTests",
-            dependencies: ["MetTestSupport", "MetPostgres", "met"],
+            dependencies: ["MetTestSupport", "MetPostgres", "MetMesh", "MetWire", "met"],
             swiftSettings: strict
         ),
         .testTarget(

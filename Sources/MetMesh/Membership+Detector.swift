@@ -61,6 +61,9 @@ extension Membership {
         var actions: [MembershipAction] = []
         if let last = lastTick, now > last + period + timings.lagGuard {
             guardUntil = now + timings.guardIntervals * timings.heartbeat
+            // Silence that spans this node's own stall says nothing about its peers: it counts
+            // from now.
+            for name in table.keys { table[name]!.lastHeard = max(table[name]!.lastHeard, now) }
             actions.append(.log("this node's own loop stalled for \(seconds(now - last - period)) (paused, stopped or starved of CPU): it accuses no peer for the next \(seconds(guardUntil - now)) (RELIABILITY M5)"))
         }
         lastTick = now

@@ -201,7 +201,9 @@ package struct Membership: Sendable {
     package mutating func disconnected(_ peer: PeerIdentity, now: UInt64) -> [MembershipAction] {
         guard var p = table[peer.node], p.member.incarnation == peer.incarnation, p.connected else { return [] }
         p.connected = false
-        p.closedAt = now
+        // A close seen just after this node stalled is no evidence: its peers may have given up
+        // on it. It is judged by its silence from the end of the stall, like any peer (M5).
+        p.closedAt = isGuarded(now: now) ? nil : now
         table[peer.node] = p
         guard p.member.status == .alive, !isGuarded(now: now) else { return [] }
         return suspect(peer.node, now: now, reason: "its connection closed")

@@ -37,7 +37,8 @@ extension MeshNode {
             dialing.remove(c.address)
             retry[c.address] = nil  // connected: the next loss starts the backoff afresh
         }
-        if partitioned.contains(identity.node) { return c.close(nil) }  // test fault plane: cut off
+        // Test fault plane: cut off (a black hole lets no handshake through either).
+        if partitioned.contains(identity.node) || blackholed.contains(identity.node) { return c.close(nil) }
         guard membership.accepts(name: identity.node, incarnation: identity.incarnation) else {
             // Counted and logged (once a minute per host) by `rejected`, as the connection closes.
             let reason = identity.node == config.node ? "it claims this node's name"

@@ -227,6 +227,9 @@ package final class MeshNode {
     /// handshake deadlines, stalled queues, anti-entropy and the fault plane every heartbeat.
     func tick() {
         let now = UVTimer.now(loop)
+        // Test fault plane: a node that does not read a peer still believes it hears it (its
+        // reader is stuck, its timers are not), so the peer's queue to it fills (B1).
+        for name in unread where connections[name] != nil { perform(membership.heard(name, now: now)) }
         perform(membership.tick(now: now, every: config.tickMilliseconds))
         stepCatchUp()
         guard now >= nextBeat else { return }

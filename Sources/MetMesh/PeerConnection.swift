@@ -129,7 +129,12 @@ final class PeerConnection {
     func setReading(_ reading: Bool) {
         guard reading == readingStopped else { return }
         readingStopped = !reading
-        if reading { connection.resumeReading() } else { connection.stopReading() }
+        if reading {
+            connection.resumeReading()
+        } else {
+            connection.limitReceiveBuffer(to: 64 << 10)  // what it holds unread stays small: the sender's queue fills
+            connection.stopReading()
+        }
     }
 
     var isEstablished: Bool {

@@ -50,6 +50,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var joinPatience = 5.0
     /// Seconds: at most one snapshot of this node's own data per peer in this long (M7).
     public var resyncInterval = 30.0
+    /// Seconds: the cap of the exponential backoff between dials of one address (M9).
+    public var redialBackoffMax = 5.0
     /// Bytes a peer's outbound queue may hold before its connection is dropped (B1).
     public var outboundQueueBytes = 8 << 20
     /// Broadcast intervals a peer's outbound queue may stand still before it is dropped (B1).
@@ -78,7 +80,7 @@ public struct NodeConfig: Sendable, Equatable {
         "heartbeatInterval", "silenceLimit", "retransmitWindow", "leaseDuration", "prefix",
         "handoffTimeout", "handoffAckTimeout", "handoffChunkBytes",
         "suspectAfter", "indirectWindow", "localLagGuard", "flapWindow", "reapAfter", "joinPatience",
-        "resyncInterval", "outboundQueueBytes", "outboundQueueIntervals",
+        "resyncInterval", "outboundQueueBytes", "outboundQueueIntervals", "redialBackoffMax",
     ]
 
     /// Reads a config file. Unknown keys and wrong types are errors that name the key.
@@ -137,6 +139,7 @@ public struct NodeConfig: Sendable, Equatable {
         c.resyncInterval = try value("resyncInterval", Double.self, "a number of seconds") ?? c.resyncInterval
         c.outboundQueueBytes = try value("outboundQueueBytes", Int.self, "an integer number of bytes") ?? c.outboundQueueBytes
         c.outboundQueueIntervals = try value("outboundQueueIntervals", Int.self, "an integer") ?? c.outboundQueueIntervals
+        c.redialBackoffMax = try value("redialBackoffMax", Double.self, "a number of seconds") ?? c.redialBackoffMax
         return c
     }
 
@@ -159,7 +162,7 @@ public struct NodeConfig: Sendable, Equatable {
                          ("leaseDuration", leaseDuration), ("handoffTimeout", handoffTimeout),
                          ("handoffAckTimeout", handoffAckTimeout), ("suspectAfter", suspectAfter),
                          ("indirectWindow", indirectWindow), ("localLagGuard", localLagGuard), ("flapWindow", flapWindow),
-                         ("joinPatience", joinPatience), ("resyncInterval", resyncInterval)] where !(v > 0 && v <= 3600) {
+                         ("joinPatience", joinPatience), ("resyncInterval", resyncInterval), ("redialBackoffMax", redialBackoffMax)] where !(v > 0 && v <= 3600) {
             throw .bad(key, "must be between 0 and 3600 seconds, not \(v)")
         }
         guard silenceLimit > heartbeatInterval else { throw .bad("silenceLimit", "must exceed heartbeatInterval") }

@@ -91,6 +91,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         mesh.retransmitWindow = c.retransmitWindow
         mesh.joinPatienceMilliseconds = ms(c.joinPatience)
         mesh.resyncIntervalMilliseconds = ms(c.resyncInterval)
+        mesh.maxBackoffMilliseconds = ms(c.redialBackoffMax)
         mesh.outboundCapBytes = c.outboundQueueBytes
         mesh.outboundStallMilliseconds = ms(c.broadcastInterval * Double(c.outboundQueueIntervals))
         if let spec = c.testFaults { mesh.faults = try FaultPlane(parsing: spec) }

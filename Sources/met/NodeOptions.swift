@@ -31,6 +31,7 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Seconds a starting node waits for peers and their holdings before it is ready without them (default 5).") var joinPatience: Double?
     @Option(help: "Seconds: at most one snapshot of this node's own data per peer in this long (default 30).") var resyncInterval: Double?
     @Option(help: "Bytes a peer's outbound queue may hold before it is dropped (default 8388608).") var outboundQueueBytes: Int?
+    @Option(help: "Seconds: the cap of the backoff between dials of one address (default 5).") var redialBackoffMax: Double?
     @Option(help: "Broadcast intervals a peer's outbound queue may stand still before it is dropped (default 60).") var outboundQueueIntervals: Int?
     @Option(help: "Own batches kept for resends (default 120).") var retransmitWindow: Int?
     @Option(help: "Seconds a keyframe leader's lease lasts (default 10).") var leaseDuration: Double?
@@ -75,6 +76,7 @@ struct NodeOptions: ParsableArguments {
         if let resyncInterval { c.resyncInterval = resyncInterval }
         if let outboundQueueBytes { c.outboundQueueBytes = outboundQueueBytes }
         if let outboundQueueIntervals { c.outboundQueueIntervals = outboundQueueIntervals }
+        if let redialBackoffMax { c.redialBackoffMax = redialBackoffMax }
         if let retransmitWindow { c.retransmitWindow = retransmitWindow }
         if let leaseDuration { c.leaseDuration = leaseDuration }
         if let prefix { c.prefix = prefix }

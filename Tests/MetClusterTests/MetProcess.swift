@@ -11,6 +11,7 @@ final class MetProcess: ReapableProcess, @unchecked Sendable {  // `process` is 
     var label: String { "met \(command) \(name)" }
     var pid: pid_t { process.processIdentifier }
     var isRunning: Bool { process.isRunning }
+    var stopSignal: Int32 { SIGTERM }
     let command: String
     let process = Process()
     let logURL: URL
@@ -30,10 +31,11 @@ final class MetProcess: ReapableProcess, @unchecked Sendable {  // `process` is 
     /// waits until both listeners are up. `secret` nil leaves MET_CLUSTER_SECRET unset.
     /// CI's compressed timings (RELIABILITY: "every timing knob configurable so tests compress
     /// time"): 0.2 s broadcasts and heartbeats, suspect after 1 s, down after 2.5 s, 1.5 s of
-    /// patience for a joiner, a resync snapshot at most every 5 s. Later arguments override them.
+    /// patience for a joiner, a resync snapshot at most every 5 s, dials backing off to 1 s at
+    /// most. Later arguments override them.
     static let compressedTimings = [
         "--broadcast-interval", "0.2", "--heartbeat-interval", "0.2", "--suspect-after", "1", "--silence-limit", "2.5",
-        "--indirect-window", "1", "--join-patience", "1.5", "--resync-interval", "5",
+        "--indirect-window", "1", "--join-patience", "1.5", "--resync-interval", "5", "--redial-backoff-max", "1",
     ]
 
     init(name: String, seeds: [String] = [], arguments: [String] = [], secret: String? = MetProcess.secret,

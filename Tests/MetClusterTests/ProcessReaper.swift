@@ -8,26 +8,66 @@ import Testing
 /// test — passed, failed, thrown or cut by its time limit — awaits every process's exit (SIGCONT,
 /// SIGTERM, then SIGKILL after 20 s). A `MetProcess` started outside such a scope is a bug of the
 /// test and traps at once. `scripts/test` checks afterwards that nothing it started survived.
+///
+/// A test that must have the machine to itself (F3 saturates the CPU on purpose) is marked
+/// `.reapsProcesses(alone: true)`: it waits for every other cluster test to end and none starts
+/// while it runs; the others share the machine as usual.
 struct ReapsProcesses: SuiteTrait, TestTrait, TestScoping {
+    var alone = false
     var isRecursive: Bool { true }
 
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
         // Suites get a scope too (testCase nil); only test cases own processes.
         guard testCase != nil || !test.isSuite else { return try await function() }
+        await MachineShare.shared.enter(alone: alone)
         let group = ProcessGroup()
         do {
             try await ProcessGroup.$current.withValue(group) { try await function() }
         } catch {
             await group.stopAll()
+            await MachineShare.shared.leave(alone: alone)
             throw error
         }
         await group.stopAll()
+        await MachineShare.shared.leave(alone: alone)
     }
 }
 
 extension Trait where Self == ReapsProcesses {
     /// The test awaits the exit of every process it started (see ``ReapsProcesses``).
     static var reapsProcesses: Self { ReapsProcesses() }
+    /// The same, and no other cluster test runs meanwhile.
+    static func reapsProcesses(alone: Bool) -> Self { ReapsProcesses(alone: alone) }
+}
+
+/// A readers–writer gate over the machine: cluster tests share it, a test marked `alone` has it
+/// to itself; one waiting to be alone lets no new sharer in (it is not starved).
+actor MachineShare {
+    static let shared = MachineShare()
+    private var sharing = 0
+    private var exclusive = false
+    private var waitingAlone = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func enter(alone: Bool) async {
+        if alone { waitingAlone += 1 }
+        while alone ? (exclusive || sharing > 0) : (exclusive || waitingAlone > 0) {
+            await withCheckedContinuation { waiters.append($0) }
+        }
+        if alone {
+            waitingAlone -= 1
+            exclusive = true
+        } else {
+            sharing += 1
+        }
+    }
+
+    func leave(alone: Bool) {
+        if alone { exclusive = false } else { sharing -= 1 }
+        let woken = waiters
+        waiters = []
+        for w in woken { w.resume() }
+    }
 }
 
 /// The processes one test started; ``stopAll()`` ends each and waits for its exit.
@@ -58,7 +98,7 @@ final class ProcessGroup: Sendable {
         let all = members.withLock { $0 }
         for p in all where p.isRunning {
             kill(p.pid, SIGCONT)
-            kill(p.pid, SIGTERM)
+            kill(p.pid, p.stopSignal)
         }
         for p in all { await Self.waitForExit(p, seconds: 20) }
         for p in all where p.isRunning {
@@ -83,4 +123,6 @@ protocol ReapableProcess: Sendable {
     var label: String { get }
     var pid: pid_t { get }
     var isRunning: Bool { get }
+    /// How it is asked to stop (a node hands off on SIGTERM).
+    var stopSignal: Int32 { get }
 }
