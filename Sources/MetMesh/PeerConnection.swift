@@ -91,9 +91,10 @@ final class PeerConnection {
             written?(false)
             return close("its outbound queue passed \(mesh.config.outboundCapBytes >> 20) MiB (the peer is not reading); dropped, to be resynced when it reads again")
         }
+        let count = bytes.count  // the completion must not keep the frame's bytes alive: libuv holds its own copy
         connection.write(bytes) { [weak self] error in
             if let self {
-                queuedBytes -= bytes.count
+                queuedBytes -= count
                 queueMovedAt = UVTimer.now(loop)
             }
             written?(error == nil)

@@ -71,7 +71,7 @@ package enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
     package var description: String {
         switch self {
         case .oversized(let length, let limit): "frame of \(length) bytes exceeds the limit of \(limit)"
-        case .unknownVersion(let v): "unknown protocol version \(v) (this node speaks \(WireProtocol.version))"
+        case .unknownVersion(let v): "the peer speaks protocol version \(v), this node version \(WireProtocol.version); they do not interoperate (finish upgrading every node to one version)"
         case .unknownType(let t): "unknown frame type \(t)"
         case .empty: "frame too short for its header"
         }

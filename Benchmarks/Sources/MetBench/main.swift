@@ -17,7 +17,10 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["recorder.two_threads_ratio"], RecorderBench.twoThreads),
     (["wire.json_ratio"], WireBench.jsonRatio),
     (["handoff.ms_260k", "handoff.peak_mib_260k"], HandoffBench.run),
-    (["convergence.p99_ms_8"], ConvergenceBench.run),
+    (["convergence.p99_ms_8"], ConvergenceBench.run8),
+    (["convergence.p99_ms_32"], ConvergenceBench.run32),
+    (["mesh.idle_bytes_per_peer_s_64", "mesh.idle_cpu_pct_64"], MeshBench.idle),
+    (["mesh.slow_reader_extra_mib"], MeshBench.slowReader),
     (["keyframe.speedup_5m", "keyframe.max_error_pct"], KeyframeBench.run),
     (["lifecycle.join_ms_260k", "lifecycle.stop_ms_260k"], LifecycleBench.run),
 ]
