@@ -1,5 +1,6 @@
 // libFuzzer target for the decoders that read bytes from the network (RELIABILITY S8): frames,
-// batches, member lists, keyframes, handshake hellos (through Frame), sketches and snapshot chunks.
+// batches, member lists, keyframes, handshake hellos, holdings, probes and evidence, resends,
+// relayed frames, snapshot ends, sketches and snapshot chunks.
 //
 //   swift build --product MetFuzz -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 //   SWIFT_BACKTRACE=enable=no .build/release/MetFuzz -max_total_time=60
@@ -8,7 +9,6 @@
 // `main` calls LLVMFuzzerRunDriver itself. Without FUZZING it only explains how to build it.
 #if FUZZING
 import Glibc
-import MetMesh
 import MetStore
 import MetValues
 import MetWire
@@ -25,6 +25,13 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = try? KeyframeCodec.decode(f.payload)
             _ = try? HandoffCodec.decode(f.payload)
             _ = try? HandoffCodec.decodeAck(f.payload)
+            _ = try? Hello.decode(f.payload)
+            _ = try? Holdings.decode(f.payload)
+            _ = try? Evidence.decode(f.payload)
+            _ = try? Evidence.decodeProbe(f.payload)
+            _ = try? ResendRequest.decode(f.payload)
+            _ = try? RelayCodec.decode(f.payload)
+            _ = try? SnapshotEnd.decode(f.payload)
         }
     }
     _ = try? BatchCodec.decode(bytes)

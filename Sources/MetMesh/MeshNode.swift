@@ -43,12 +43,8 @@ package final class MeshNode {
         package var faults = FaultPlane()
 
         package init(cluster: String = "met", node: String, incarnation: UInt64, host: String = "127.0.0.1", port: Int = 0, secret: ClusterSecret) {
-            self.cluster = cluster
-            self.node = node
-            self.incarnation = incarnation
-            self.host = host
-            self.port = port
-            self.secret = secret
+            (self.cluster, self.node, self.incarnation) = (cluster, node, incarnation)
+            (self.host, self.port, self.secret) = (host, port, secret)
         }
 
         /// The period of the mesh's timer: a quarter heartbeat, at most 250 ms.

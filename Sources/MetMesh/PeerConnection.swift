@@ -35,12 +35,8 @@ final class PeerConnection {
     static let closedByPeer = "connection closed by peer"
 
     init(connection: UVConnection, loop: UVLoop, mesh: MeshNode, address: String, handshake: Handshake, dialled: Bool) {
-        self.connection = connection
-        self.loop = loop
-        self.mesh = mesh
-        self.address = address
-        self.handshake = handshake
-        self.dialled = dialled
+        (self.connection, self.loop, self.mesh) = (connection, loop, mesh)
+        (self.address, self.handshake, self.dialled) = (address, handshake, dialled)
         openedAt = UVTimer.now(loop)
         remote = connection.remoteAddress ?? address
     }
