@@ -19,7 +19,7 @@ extension MeshNode {
     /// A connection that never completed the handshake, or was refused after it, was closed:
     /// counted by reason, logged at most once per remote host per minute (S6).
     func rejected(_ c: PeerConnection, _ reason: String) {
-        rejections[reason, default: 0] += 1
+        counted.rejections[reason, default: 0] += 1
         let remoteHost = c.remoteHost
         guard rejectionLines.allows(remoteHost, now: UVTimer.now(loop)) else { return }
         host.log("connection \(c.dialled ? "to" : "from") \(c.remote.isEmpty ? "a peer" : c.remote) closed: \(reason) (further lines for \(remoteHost) suppressed for 60 s)")
@@ -126,7 +126,6 @@ extension MeshNode {
             switch action {
             case .transition(let t):
                 host.membershipChanged(t)
-                if case .status = t.change, t.member.status == .down || t.member.status == .alive { performCatchUp([]) }
             case .probe(let member):
                 let bytes = Frame(type: .probe, payload: Evidence.encodeProbe(member)).encoded()
                 for (name, c) in connections where name != member.node && !blackholed.contains(name) { c.send(encoded: bytes) }

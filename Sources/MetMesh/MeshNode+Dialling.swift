@@ -33,7 +33,7 @@ extension MeshNode {
             case .success(let connection): adopt(connection, address: address, dialled: true)
             case .failure(let error):
                 dialing.remove(address)
-                dialFailures += 1
+                counted.dialFailures += 1
                 if dialFailureLines.allows(address, now: UVTimer.now(loop)) {  // the retries go on regardless
                     self.host.log("dial \(address) failed: \(error); retrying with backoff up to \(config.maxBackoffMilliseconds) ms")
                 }

@@ -30,7 +30,7 @@ extension MeshNode {
         case .resend:
             resend(frame.payload, to: c)
         case .heartbeat:
-            heartbeatsReceived += 1
+            counted.heartbeatsReceived += 1
             // A heartbeat read just after this node stalled waited in the socket: its clock is stale.
             if !membership.isGuarded(now: now) { clockOffset(frame.payload, from: identity.node) }
         case .snapshotChunk:
@@ -117,7 +117,7 @@ extension MeshNode {
             guard let c = connections[name] else { continue }
             if bytes == nil { bytes = Frame(type: .relayed, payload: RelayCodec.encode(frame)).encoded() }
             c.send(encoded: bytes!)
-            relayedFrames += 1
+            counted.relayedFrames += 1
         }
     }
 

@@ -41,6 +41,8 @@ package final class MeshNode {
         package var outboundStallMilliseconds: UInt64 = 60_000
         /// Test-only fault injection (never set in production).
         package var faults = FaultPlane()
+        /// This node's wall clock in unix milliseconds (tests skew it).
+        package var wallClockMilliseconds: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
         package init(cluster: String = "met", node: String, incarnation: UInt64, host: String = "127.0.0.1", port: Int = 0, secret: ClusterSecret) {
             (self.cluster, self.node, self.incarnation) = (cluster, node, incarnation)
@@ -58,7 +60,7 @@ package final class MeshNode {
     var timer: UVTimer?
     var nextBeat: UInt64 = 0
     var beats = 0
-    package internal(set) var membership: Membership
+    var membership: Membership
     /// Established connections by peer name.
     var connections: [String: PeerConnection] = [:]
     var pending: [ObjectIdentifier: PeerConnection] = [:]
@@ -83,25 +85,17 @@ package final class MeshNode {
     var blackholed: Set<String> = []
     var unread: Set<String> = []
     /// This node is stopping: every peer, and every new connection, is told so.
-    package internal(set) var isLeaving = false
+    var isLeaving = false
     /// Peers that said they are stopping, with their incarnation: never chosen as successors.
     var leaving: [String: UInt64] = [:]
     var outgoing: HandoffRun?
     var receiver = HandoffReceiver()
     let antiEntropy = AntiEntropy()
 
-    /// Heartbeat frames received so far (for tests and metrics).
-    package internal(set) var heartbeatsReceived = 0
-    /// Rejected connections by reason (S6), for metrics and tests.
-    package internal(set) var rejections: [String: Int] = [:]
-    /// Dials that failed (for tests and metrics; the log shows one per address per minute).
-    package internal(set) var dialFailures = 0
-    /// Frames relayed for peers that could not hear their origin (C3).
-    package internal(set) var relayedFrames = 0
+    /// What the mesh counts, for tests and metrics (read through ``counters``).
+    var counted = MeshCounters()
     /// Per peer: its wall clock minus ours, in ms, from its last heartbeat.
-    package internal(set) var clockOffsets: [String: Int64] = [:]
-    /// This node's wall clock in unix milliseconds (replaceable in tests).
-    package var wallClockMilliseconds: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    var clockOffsets: [String: Int64] = [:]
     var rejectionLines = LogLimiter(period: 60_000)
     var closeLines = LogLimiter(period: 60_000)
     var dialFailureLines = LogLimiter(period: 60_000)
@@ -137,21 +131,47 @@ package final class MeshNode {
     }
 
     var me: PeerIdentity { PeerIdentity(node: config.node, incarnation: config.incarnation) }
+    func wallClockMilliseconds() -> Int64 { config.wallClockMilliseconds() }
     /// `host:port` peers dial to reach this node (the advertised address, or where it listens).
-    package var address: String { membership.me.address }
-    /// The port the mesh listener is bound to (the OS's choice when configured as 0).
-    package var boundPort: Int? { server?.port }
+    package var address: String {
+        assertOnLoop()
+        return membership.me.address
+    }
+    /// The member list as this node sees it now.
+    package var members: Membership {
+        assertOnLoop()
+        return membership
+    }
+    /// What the mesh has counted so far.
+    package var counters: MeshCounters {
+        assertOnLoop()
+        return counted
+    }
+    /// Per peer: its wall clock minus this node's, in ms, from its last heartbeat (O4).
+    package var peerClockOffsets: [String: Int64] {
+        assertOnLoop()
+        return clockOffsets
+    }
     /// Names of the peers with an established connection.
     package var connectedPeers: [String] {
         assertOnLoop()
         return connections.keys.sorted()
     }
     /// Names of the peers that said they are stopping.
-    package var leavingPeers: Set<String> { Set(leaving.keys) }
+    package var leavingPeers: Set<String> {
+        assertOnLoop()
+        return Set(leaving.keys)
+    }
     /// This node holds at least what every connected peer held when it joined (C6).
-    package var isReady: Bool { catchUp.isReady }
-    /// Bytes written to every connection so far, frame headers included.
-    package var bytesSent: Int { connections.values.reduce(0) { $0 + $1.bytesSent } }
+    package var isReady: Bool {
+        assertOnLoop()
+        return catchUp.isReady
+    }
+    /// Bytes written to the open connections so far, frame headers included.
+    package var bytesSent: Int {
+        assertOnLoop()
+        return connections.values.reduce(0) { $0 + $1.bytesSent }
+    }
 
     /// Joins the cluster through these seeds, retried forever with capped exponential backoff
     /// (plus up to 20 % jitter) until connected, and again whenever their connection is lost.
@@ -249,4 +269,16 @@ package final class MeshNode {
             if !blackholed.contains(name) { c.send(encoded: bytes) }
         }
     }
+}
+
+/// What a mesh node counts (RELIABILITY O2 will expose them in `/metrics`).
+package struct MeshCounters: Sendable, Equatable {
+    /// Heartbeat frames received.
+    package var heartbeatsReceived = 0
+    /// Rejected connections by reason (S6).
+    package var rejections: [String: Int] = [:]
+    /// Dials that failed (the log shows one per address per minute).
+    package var dialFailures = 0
+    /// Frames relayed for peers that could not hear their origin (C3).
+    package var relayedFrames = 0
 }

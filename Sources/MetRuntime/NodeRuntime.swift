@@ -174,7 +174,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     /// This node's view of the cluster, for `/api/cluster`.
     package func status() async -> ClusterStatus {
         let now = NodeRecorder.wallClockSecond()
-        let view = try? await loop.run { [self] in (mesh.membership, Set(mesh.connectedPeers), mesh.clockOffsets, mesh.leavingPeers, mesh.isReady) }
+        let view = try? await loop.run { [self] in (mesh.members, Set(mesh.connectedPeers), mesh.peerClockOffsets, mesh.leavingPeers, mesh.isReady) }
         let marks = collector.withStore { $0.watermarks }
         let last = collector.lastBatches
         func row(_ m: Member, connected: Bool, isSelf: Bool, offset: Int64?, leaving: Bool = false) -> ClusterStatus.Member {

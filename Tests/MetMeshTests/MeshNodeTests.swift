@@ -25,12 +25,12 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
             config.timings.closedConfirm = min(heartbeatMs, 1000)
             config.timings.indirectWindow = min(2000, silenceMs / 3)
             config.joinPatienceMilliseconds = 3_600_000  // no catch-up unless a test wants one
+            if clockSkewMs != 0 {
+                let real = config.wallClockMilliseconds
+                config.wallClockMilliseconds = { real() + clockSkewMs }
+            }
             configure(&config)
             node = try MeshNode(loop: loop, config: config, host: host)
-            if clockSkewMs != 0 {
-                let real = node.wallClockMilliseconds
-                node.wallClockMilliseconds = { real() + clockSkewMs }
-            }
         }
     }
 
@@ -39,11 +39,11 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
 
     func port() async throws -> Int { try await loop.run { [self] in Int(node.address.split(separator: ":").last!)! } }
     func peers() async throws -> [String] { try await loop.run { [self] in node.connectedPeers } }
-    func status(of name: String) async throws -> Member.Status? { try await loop.run { [self] in node.membership.member(name)?.status } }
-    func heartbeats() async throws -> Int { try await loop.run { [self] in node.heartbeatsReceived } }
-    func rejections() async throws -> [String: Int] { try await loop.run { [self] in node.rejections } }
-    func dialFailures() async throws -> Int { try await loop.run { [self] in node.dialFailures } }
-    func clockOffsets() async throws -> [String: Int64] { try await loop.run { [self] in node.clockOffsets } }
+    func status(of name: String) async throws -> Member.Status? { try await loop.run { [self] in node.members.member(name)?.status } }
+    func heartbeats() async throws -> Int { try await loop.run { [self] in node.counters.heartbeatsReceived } }
+    func rejections() async throws -> [String: Int] { try await loop.run { [self] in node.counters.rejections } }
+    func dialFailures() async throws -> Int { try await loop.run { [self] in node.counters.dialFailures } }
+    func clockOffsets() async throws -> [String: Int64] { try await loop.run { [self] in node.peerClockOffsets } }
     func dial(_ port: Int) { loop.execute { [self] in node.dial(host: "127.0.0.1", port: port) } }
     func join(_ port: Int) { loop.execute { [self] in node.join(seeds: ["127.0.0.1:\(port)"]) } }
     func broadcast(_ payload: [UInt8], seq: UInt64) { loop.execute { [self] in node.broadcast(batch: payload, seq: seq) } }
