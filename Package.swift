@@ -55,7 +55,7 @@ let package = Package(
         // MARK: The mesh: handshake, membership, broadcast (built on MetUV and MetWire).
         .target(
             name: "MetMesh",
-            dependencies: ["MetUV", "MetWire", "MetValues", "MetStore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["MetUV", "MetWire", "MetValues", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(name: "MetPostgres", dependencies: ["CLibPQ"], swiftSettings: strict),
@@ -63,7 +63,7 @@ let package = Package(
         // MARK: The node: collector (and, next, reporter, handoff, runtime).
         .target(
             name: "MetRuntime",
-            dependencies: ["MetStore", "MetRecorder", "MetMesh", "MetUV", "MetPostgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MetStore", "MetRecorder", "MetWire", "MetMesh", "MetUV", "MetPostgres", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
 
@@ -166,7 +166,7 @@ let package = Package(
         // Multi-process tests: real `met node` processes on loopback, driven through the HTTP API.
         .testTarget(
             name: "MetClusterTests",
-            dependencies: ["MetTestSupport", "MetPostgres", "met", "ObanMet", "ExampleWorker",
+            dependencies: ["MetTestSupport", "MetPostgres", "MetMesh", "MetWire", "met", "ObanMet", "ExampleWorker",
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict

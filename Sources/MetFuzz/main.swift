@@ -1,7 +1,7 @@
 // libFuzzer target for the decoders that read bytes from the network (RELIABILITY S8): frames,
-// batches (with their moves), member lists, keyframes and count deltas, handshake hellos (through
-// Frame), sketches and snapshot chunks; and the pgoutput messages the leader reads from Postgres's
-// replication stream.
+// batches (with their moves), member lists, keyframes and count deltas, handshake hellos, holdings,
+// probes and evidence, resends, relayed frames, snapshot ends, sketches and snapshot chunks; and
+// the pgoutput messages the leader reads from Postgres's replication stream.
 //
 //   swift build --product MetFuzz -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 //   SWIFT_BACKTRACE=enable=no .build/release/MetFuzz -max_total_time=60
@@ -29,6 +29,13 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = try? CountCodec.decode(f.payload)
             _ = try? HandoffCodec.decode(f.payload)
             _ = try? HandoffCodec.decodeAck(f.payload)
+            _ = try? Hello.decode(f.payload)
+            _ = try? Holdings.decode(f.payload)
+            _ = try? Evidence.decode(f.payload)
+            _ = try? Evidence.decodeProbe(f.payload)
+            _ = try? ResendRequest.decode(f.payload)
+            _ = try? RelayCodec.decode(f.payload)
+            _ = try? SnapshotEnd.decode(f.payload)
         }
     }
     _ = try? BatchCodec.decode(bytes)

@@ -14,6 +14,10 @@ import MetWire
 ///   comma-separated; a missing file is empty) and cuts itself off from those peers: open
 ///   connections to them close, new ones close as soon as they are established. Emptying the
 ///   file heals the partition. The test writes the files of both sides.
+/// - `blackhole:PATH` — the same list, but silently: connections stay open, every frame to or
+///   from those peers vanishes (a black-hole partition, a frozen link).
+/// - `unread:PATH` — this node stops reading its connections to those peers (a slow reader):
+///   their frames wait in the socket buffers and their writes stall.
 package struct FaultPlane: Sendable, Equatable {
     package enum Action: String, Sendable, CaseIterable { case cut, drop, kill, stop }
 
@@ -28,16 +32,21 @@ package struct FaultPlane: Sendable, Equatable {
     enum Verdict: Equatable { case deliver, deliverThenCut, drop }
 
     package private(set) var rules: [Rule] = []
+    /// Files naming peers: those this node is partitioned from (`partition:PATH`), black-holed
+    /// from (`blackhole:PATH`), or does not read (`unread:PATH`).
+    package enum PeerList: String, Sendable, CaseIterable { case partition, blackhole, unread }
+    package private(set) var files: [PeerList: String] = [:]
     /// The file naming the peers this node is partitioned from (`partition:PATH`).
-    package private(set) var partitionFile: String?
+    package var partitionFile: String? { files[.partition] }
 
     package init() {}
 
     package init(parsing spec: String) throws(FaultPlaneError) {
         for rule in spec.split(separator: ",") {
-            if rule.hasPrefix("partition:") {
-                partitionFile = String(rule.dropFirst("partition:".count))
-                guard partitionFile?.isEmpty == false else { throw .init(rule: String(rule)) }
+            if let list = PeerList.allCases.first(where: { rule.hasPrefix("\($0.rawValue):") }) {
+                let path = String(rule.dropFirst(list.rawValue.count + 1))
+                guard !path.isEmpty else { throw .init(rule: String(rule)) }
+                files[list] = path
                 continue
             }
             let parts = rule.split(separator: ":").map(String.init)
@@ -49,9 +58,9 @@ package struct FaultPlane: Sendable, Equatable {
         }
     }
 
-    /// The peers named in the partition file now (empty without one).
-    func partitionedPeers() -> Set<String> {
-        guard let partitionFile, let text = try? String(contentsOfFile: partitionFile, encoding: .utf8) else { return [] }
+    /// The peers named in one of the files now (empty without one).
+    func peers(_ list: PeerList) -> Set<String> {
+        guard let path = files[list], let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
         return Set(text.split(whereSeparator: { $0 == "\n" || $0 == "," }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
     }
 
@@ -77,6 +86,6 @@ package struct FaultPlane: Sendable, Equatable {
 package struct FaultPlaneError: Error, Equatable, CustomStringConvertible {
     package var rule: String
     package var description: String {
-        "unknown fault rule \"\(rule)\" (ACTION:FRAME-TYPE:N with ACTION one of cut, drop, kill, stop, e.g. cut:handoffAck:5; or partition:PATH)"
+        "unknown fault rule \"\(rule)\" (ACTION:FRAME-TYPE:N with ACTION one of cut, drop, kill, stop, e.g. cut:handoffAck:5; or partition:PATH, blackhole:PATH, unread:PATH)"
     }
 }

@@ -1,3 +1,5 @@
+import MetWire
+
 /// The sending side of one handoff transfer as a pure state machine (RELIABILITY H4): which
 /// index to send next within the in-flight window, what an acknowledgement changes, and where
 /// to resume after the connection dropped. Indices `0..<count` are store chunks; index `count`

@@ -2,17 +2,6 @@ import Crypto
 import MetValues
 import MetWire
 
-/// Who is at the other end of an authenticated connection.
-package struct PeerIdentity: Sendable, Equatable, Hashable {
-    package var node: String
-    package var incarnation: UInt64
-
-    package init(node: String, incarnation: UInt64) {
-        self.node = node
-        self.incarnation = incarnation
-    }
-}
-
 /// Why a handshake failed; the connection is closed with one log line naming this.
 package enum HandshakeError: Error, Equatable, Sendable, CustomStringConvertible {
     case clusterMismatch(String)
@@ -72,42 +61,6 @@ package struct Handshake: Sendable {
         case send(Frame)
         case established(PeerIdentity)
         case fail(HandshakeError)
-    }
-
-    struct Hello: Sendable, Equatable {
-        var version: UInt8
-        var cluster: String
-        var node: String
-        var incarnation: UInt64
-        var nonce: [UInt8]
-
-        func encoded() -> [UInt8] {
-            var w = ByteWriter()
-            w.writeByte(version)
-            w.writeString(cluster)
-            w.writeString(node)
-            w.writeVarint(incarnation)
-            w.writeBytes(nonce)
-            return w.bytes
-        }
-
-        static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Hello {
-            var result: Result<Hello, DecodeError> = .failure(.truncated)
-            bytes.withUnsafeBytes { raw in
-                // Unsafe pointer: the reader lives only inside this closure.
-                var r = ByteReader(raw)
-                result = Result { () throws(DecodeError) -> Hello in
-                    let version = try r.readByte()
-                    let cluster = try r.readString(maxBytes: 128)
-                    let node = try r.readString(maxBytes: 128)
-                    let incarnation = try r.readVarint()
-                    let nonce = Array(try r.readBytes(32))
-                    try r.expectEnd()
-                    return Hello(version: version, cluster: cluster, node: node, incarnation: incarnation, nonce: nonce)
-                }
-            }
-            return try result.get()
-        }
     }
 
     enum State: Sendable { case idle, awaitingHello, awaitingProof(peer: Hello), done, failed }

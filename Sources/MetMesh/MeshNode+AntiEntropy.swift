@@ -1,4 +1,3 @@
-import MetStore
 import MetUV
 import MetWire
 
@@ -6,12 +5,11 @@ import MetWire
 final class AntiEntropy {
     /// Origins this node is behind a peer on: since when (loop ms), the highest seq seen, and the
     /// peer (this incarnation of it) that has it.
-    var behind: [Origin: (since: UInt64, target: UInt64, peer: PeerIdentity)] = [:]
+    var behind: [PeerIdentity: (since: UInt64, target: UInt64, peer: PeerIdentity)] = [:]
     /// When each origin was last asked for (loop ms).
-    var asked: [Origin: UInt64] = [:]
+    var asked: [PeerIdentity: UInt64] = [:]
     /// Per peer: the hash of the last digest sent and when.
     var sent: [String: (hash: Int, at: UInt64)] = [:]
-    var beats = 0
 }
 
 /// Anti-entropy between replicas (RELIABILITY C2, C4). An origin's own resends repair a replica
@@ -25,37 +23,34 @@ final class AntiEntropy {
 /// per origin. If that peer goes away (or restarts) first, the lag is forgotten until another
 /// digest shows it again.
 extension MeshNode {
-    var digestPeriodMilliseconds: UInt64 { UInt64(max(1, digestEveryBeats)) * config.heartbeatMilliseconds }
+    var digestPeriodMilliseconds: UInt64 { UInt64(max(1, config.digestEveryBeats)) * config.timings.heartbeat }
 
     func antiEntropyBeat() {
-        antiEntropy.beats += 1
-        guard antiEntropy.beats % max(1, digestEveryBeats) == 0, !connections.isEmpty else { return }
+        guard beats % max(1, config.digestEveryBeats) == 0, !connections.isEmpty else { return }
         let now = UVTimer.now(loop)
         repairBehindOrigins(now: now)
-        let marks = digestWatermarks().filter { !isLive($0.key) && $0.key != me }
+        let marks = host.heldWatermarks().filter { !isLive($0.key) && $0.key != me }
         guard !marks.isEmpty else { return }
-        let payload = StoreSnapshot.encode(watermarks: marks)
+        let payload = WatermarksCodec.encode(marks)
         let hash = payload.hashValue
-        for (name, c) in connections where c.isEstablished {
+        for (name, c) in connections where c.isEstablished && !blackholed.contains(name) {
             if let last = antiEntropy.sent[name], last.hash == hash, now - last.at < 30_000 { continue }
             antiEntropy.sent[name] = (hash, now)
             c.send(Frame(type: .digest, payload: payload))
         }
     }
 
-    var me: Origin { Origin(node: config.node, incarnation: config.incarnation) }
-
     /// Connected with this very incarnation: its own batches and resends keep replicas whole.
-    func isLive(_ origin: Origin) -> Bool {
+    func isLive(_ origin: PeerIdentity) -> Bool {
         connections[origin.node]?.peer?.incarnation == origin.incarnation
     }
 
     func digestArrived(_ payload: [UInt8], from c: PeerConnection, _ identity: PeerIdentity) {
-        guard let theirs = try? StoreSnapshot.decode(watermarks: payload) else {
-            onLog("malformed digest from \(identity.node); closing its connection")
+        guard let theirs = try? WatermarksCodec.decode(payload) else {
+            host.log("malformed digest from \(identity.node); closing its connection")
             return c.close(nil)
         }
-        let mine = localWatermarks()
+        let mine = host.watermarks()
         let now = UVTimer.now(loop)
         for (origin, seq) in theirs where origin != me && !isLive(origin) && seq > (mine[origin] ?? 0) {
             let known = antiEntropy.behind[origin]
@@ -67,8 +62,8 @@ extension MeshNode {
     /// Asks, per peer, for the origins this node has been behind on for a digest period.
     func repairBehindOrigins(now: UInt64) {
         guard !antiEntropy.behind.isEmpty else { return }
-        let mine = localWatermarks()
-        var wanted: [String: [Origin: UInt64]] = [:]
+        let mine = host.watermarks()
+        var wanted: [String: [PeerIdentity: UInt64]] = [:]
         for (origin, state) in antiEntropy.behind {
             let peer = state.peer
             if (mine[origin] ?? 0) >= state.target || isLive(origin) || connections[peer.node]?.peer?.incarnation != peer.incarnation {
@@ -81,8 +76,8 @@ extension MeshNode {
             wanted[peer.node, default: [:]][origin] = mine[origin] ?? 0
         }
         for (peer, origins) in wanted {
-            onLog("behind \(peer) on \(origins.count) origin(s) no longer connected (\(origins.keys.map { "\($0.node)#\($0.incarnation)" }.sorted().joined(separator: ", "))); asking it for their data")
-            connections[peer]?.send(Frame(type: .snapshotRequest, payload: StoreSnapshot.encode(watermarks: origins)))
+            host.log("behind \(peer) on \(origins.count) origin(s) no longer connected (\(origins.keys.map(\.description).sorted().joined(separator: ", "))); asking it for their data")
+            connections[peer]?.send(Frame(type: .snapshotRequest, payload: WatermarksCodec.encode(origins)))
         }
     }
 }

@@ -1,15 +1,12 @@
 import Foundation
-import MetStore
-import MetValues
 import MetUV
 import MetWire
 
-/// A node's end of the mesh: listens, dials, authenticates every connection, keeps the member
-/// table, and sends and receives batches. Everything runs on the node's ``UVLoop``; create it,
-/// and call its methods, on the loop thread (inside `loop.execute`).
-///
-/// Connections, the handshake, membership from direct connections and gossip, heartbeats,
-/// re-dialling with backoff, broadcast, resends and per-origin snapshots.
+/// A node's end of the mesh: listens, dials, authenticates every connection, keeps the
+/// membership (with its failure detector), relays for peers that cannot hear each other, and
+/// moves the node's batches, keyframes and snapshots as frames. The node it serves is its
+/// ``MeshHost``. Everything runs on the node's ``UVLoop``: create it, and call it, on the loop
+/// thread (inside `loop.execute`); every entry point checks that at run time.
 package final class MeshNode {
     package struct Config: Sendable {
         package var cluster: String
@@ -18,225 +15,197 @@ package final class MeshNode {
         package var host: String
         package var port: Int
         package var secret: ClusterSecret
-        /// How often each connection gets a heartbeat frame (ms).
-        package var heartbeatMilliseconds: UInt64 = 1000
-        /// A connection that has been silent this long is closed, and its peer marked down (ms).
-        package var silenceLimitMilliseconds: UInt64 = 5000
         /// `host:port` peers should dial, when it differs from the listening address.
         package var advertise: String?
+        /// Heartbeats and failure detection (RELIABILITY M2–M7, M11).
+        package var timings = MembershipTimings()
         /// Bytes of store per chunk of a snapshot sent to a peer (catch-up, per-origin snapshots).
         package var snapshotChunkBytes = 1 << 20
+        /// How many of its own batches a node keeps for resends (at 1 s intervals, 2 minutes).
+        package var retransmitWindow = 120
+        /// A digest goes to every peer every this many heartbeats.
+        package var digestEveryBeats = 5
+        /// A connection must prove the secret within this many ms of opening (S2, S7).
+        package var handshakeDeadlineMilliseconds: UInt64 = 2000
+        /// A receiver drops a transfer whose sender sent nothing for this long (H6).
+        package var handoffReceiverTimeoutMilliseconds: UInt64 = 10_000
+        /// Cap of the exponential backoff between dials of one address (M9: 5 s).
+        package var maxBackoffMilliseconds: UInt64 = 5000
+        /// How long a starting node waits for a peer, and for each known member's holdings (C6).
+        package var joinPatienceMilliseconds: UInt64 = 5000
+        /// At most one snapshot of this node's own data per peer per this long (M7).
+        package var resyncIntervalMilliseconds: UInt64 = 30_000
+        /// A peer's outbound queue past this many bytes is dropped (B1: 8 MiB)...
+        package var outboundCapBytes = 8 << 20
+        /// ...and so is one that has not moved for this long (B1: 60 broadcast intervals).
+        package var outboundStallMilliseconds: UInt64 = 60_000
+        /// Test-only fault injection (never set in production).
+        package var faults = FaultPlane()
+        /// This node's wall clock in unix milliseconds (tests skew it).
+        package var wallClockMilliseconds: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
         package init(cluster: String = "met", node: String, incarnation: UInt64, host: String = "127.0.0.1", port: Int = 0, secret: ClusterSecret) {
-            self.cluster = cluster
-            self.node = node
-            self.incarnation = incarnation
-            self.host = host
-            self.port = port
-            self.secret = secret
+            (self.cluster, self.node, self.incarnation) = (cluster, node, incarnation)
+            (self.host, self.port, self.secret) = (host, port, secret)
         }
+
+        /// The period of the mesh's timer: a quarter heartbeat, at most 250 ms.
+        var tickMilliseconds: UInt64 { max(5, min(250, timings.heartbeat / 4)) }
     }
 
     let loop: UVLoop
-    let config: Config
+    package let config: Config
+    let host: any MeshHost
     var server: UVTCPServer?
-    var heartbeat: UVTimer?
-    package private(set) var table: MemberTable
+    var timer: UVTimer?
+    var nextBeat: UInt64 = 0
+    var beats = 0
+    var membership: Membership
     /// Established connections by peer name.
     var connections: [String: PeerConnection] = [:]
     var pending: [ObjectIdentifier: PeerConnection] = [:]
-    /// Heartbeat frames received so far (for tests and metrics).
-    package private(set) var heartbeatsReceived = 0
     /// Addresses being dialled, so gossip heard twice does not open a second connection.
     var dialing: Set<String> = []
-
-    /// A batch arrived from a peer.
-    package var onBatch: (DeltaBatch, PeerIdentity) -> Void = { _, _ in }
-    /// Membership changed.
-    package var onChange: (MemberTable.Change) -> Void = { _ in }
-    /// A keyframe or a count delta arrived from the leader (or from a node that believes it
-    /// leads, or from a peer passing on the keyframe it holds as this node connects).
-    package var onCounts: (CountMessage, PeerIdentity) -> Void = { _, _ in }
-    /// A snapshot chunk arrived (merge it; it is idempotent).
-    package var onSnapshotChunk: ([UInt8], PeerIdentity) -> Void = { _, _ in }
-    /// A snapshot's watermarks arrived after all its chunks.
-    package var onSnapshotEnd: (SnapshotKind, [UInt8], PeerIdentity) -> Void = { _, _, _ in }
-    /// A connection to a peer was established (after the handshake).
-    package var onEstablished: (PeerIdentity) -> Void = { _ in }
-    /// A connection was refused or closed: one line for the log (never contains the secret).
-    package var onLog: (String) -> Void = { _ in }
-
-    // The store's side of every snapshot sent: handoffs, a catching-up peer's whole store, and
-    // one origin's data (resends beyond the retransmit window, anti-entropy repairs).
-    /// The store's plan for chunks of about this many bytes of one origin's data (nil: all of
-    /// it), with the watermarks, at one instant.
-    package var snapshotPlan: (Int, Origin?) -> SnapshotPlan = { _, origin in
-        SnapshotPlan(starts: [0], end: 0, watermarks: StoreSnapshot.encode(watermarks: [:]), origin: origin)
-    }
-    /// Chunk `index` of a plan, taken from the store as it is now.
-    package var snapshotChunk: (Int, SnapshotPlan) -> [UInt8] = { _, _ in StoreSnapshot.emptyChunk }
-
-    // Handoff (MeshNode+Handoff.swift): the receiving side, then the state.
-    /// A handoff chunk arrived: merge it (idempotent); false refuses it.
-    package var onHandoffChunk: ([UInt8], PeerIdentity) -> Bool = { _, _ in true }
-    /// A handoff's watermarks arrived after all its chunks: raise them; false refuses them.
-    package var onHandoffEnd: ([UInt8], PeerIdentity) -> Bool = { _, _ in true }
-    /// A receiver drops a transfer whose sender sent nothing for this long (RELIABILITY H6).
-    package var handoffReceiverTimeoutMilliseconds: UInt64 = 10_000
-    /// Test-only fault injection (never set in production).
-    package var faults = FaultPlane()
-    /// Peers the test fault plane partitions this node from.
-    var partitioned: Set<String> = []
-    /// This node is stopping: every peer, and every new connection, is told so.
-    package internal(set) var isLeaving = false
-    /// Peers that said they are stopping, with their incarnation: never chosen as successors.
-    var leaving: [String: UInt64] = [:]
-    var outgoing: HandoffRun?
-    var incoming: [UInt64: IncomingHandoff] = [:]
-    /// Names of the peers that said they are stopping.
-    package var leavingPeers: Set<String> { Set(leaving.keys) }
-
-    // Anti-entropy (MeshNode+AntiEntropy.swift).
-    /// The store's watermark per origin.
-    package var localWatermarks: () -> [Origin: UInt64] = { [:] }
-    /// The watermarks of the origins the store still holds data of (what a digest offers).
-    package var digestWatermarks: () -> [Origin: UInt64] = { [:] }
-    /// A digest goes to every peer every this many heartbeats.
-    package var digestEveryBeats = 5
-    let antiEntropy = AntiEntropy()
-
-    /// Binds the listener (the bound port is in ``address``).
-    package init(loop: UVLoop, config: Config) throws(UVError) {
-        self.loop = loop
-        self.config = config
-        table = MemberTable(me: Member(name: config.node, incarnation: config.incarnation, address: "", status: .alive))
-        let server = try UVTCPServer(loop: loop, host: config.host, port: config.port) { [weak self] connection in
-            self?.adopt(connection, address: "", dialled: false)  // its listening address comes with its member list
-        }
-        self.server = server
-        table = MemberTable(me: Member(name: config.node, incarnation: config.incarnation, address: config.advertise ?? "\(config.host):\(server.port)", status: .alive))
-        heartbeat = try UVTimer(loop: loop, every: config.heartbeatMilliseconds) { [weak self] in self?.beat() }
-    }
-
     /// Seeds (`host:port`) this node keeps trying until it is connected to them.
     var seeds: [String] = []
     /// Per address: when the next dial may start (loop ms) and the current backoff (ms).
     var retry: [String: (next: UInt64, backoff: UInt64)] = [:]
-    /// Cap of the exponential backoff between dials of one address (RELIABILITY M9: 5 s).
-    package var maxBackoffMilliseconds: UInt64 = 5000
+    /// Catch-up as this node starts (ready means complete, C6).
+    var catchUp: CatchUp
+    /// This node's own recent batches, by sequence number, for peers that missed some.
+    var sent: [(seq: UInt64, payload: [UInt8])] = []
+    /// Per origin, the peers that asked about it and until when their relay lasts (C3).
+    var relays: [String: [String: UInt64]] = [:]
+    /// Per peer: when it last got a snapshot of this node's own data (M7: one per resync interval).
+    var resyncs: [String: UInt64] = [:]
+    /// Test-only fault injection, counting the frames it has seen (never set in production).
+    var faults: FaultPlane
+    /// Fault plane state: peers this node is partitioned, black-holed or not reading from.
+    var partitioned: Set<String> = []
+    var blackholed: Set<String> = []
+    var unread: Set<String> = []
+    /// This node is stopping: every peer, and every new connection, is told so.
+    var isLeaving = false
+    /// Peers that said they are stopping, with their incarnation: never chosen as successors.
+    var leaving: [String: UInt64] = [:]
+    var outgoing: HandoffRun?
+    var receiver = HandoffReceiver()
+    let antiEntropy = AntiEntropy()
+
+    /// What the mesh counts, for tests and metrics (read through ``counters``).
+    var counted = MeshCounters()
+    /// Per peer: its wall clock minus ours, in ms, from its last heartbeat.
+    var clockOffsets: [String: Int64] = [:]
+    var rejectionLines = LogLimiter(period: 60_000)
+    var closeLines = LogLimiter(period: 60_000)
+    var dialFailureLines = LogLimiter(period: 60_000)
+    var clockWarnings = LogLimiter(period: 3_600_000)
+    var resyncLines = LogLimiter(period: 60_000)
+
+    /// Most connections in the handshake at once that others opened to us (RELIABILITY S7).
+    package static let maxUnauthenticated = 32
+
+    /// Binds the listener (the bound port is in ``address``) and starts the mesh's timer.
+    package init(loop: UVLoop, config: Config, host: any MeshHost) throws(UVError) {
+        precondition(loop.isLoopThread, "a MeshNode is made on its loop's thread")
+        self.loop = loop
+        self.config = config
+        self.host = host
+        faults = config.faults
+        let me = PeerIdentity(node: config.node, incarnation: config.incarnation)
+        let now = UVTimer.now(loop)
+        catchUp = CatchUp(me: me, patience: config.joinPatienceMilliseconds, now: now)
+        membership = Membership(me: Member(name: config.node, incarnation: config.incarnation, address: "", status: .alive), timings: config.timings)
+        let server = try UVTCPServer(loop: loop, host: config.host, port: config.port) { [weak self] connection in
+            self?.adopt(connection, address: "", dialled: false)  // its listening address comes with its member list
+        }
+        self.server = server
+        let address = config.advertise ?? "\(config.host):\(server.port)"
+        membership = Membership(me: Member(name: config.node, incarnation: config.incarnation, address: address, status: .alive), timings: config.timings)
+        timer = try UVTimer(loop: loop, every: config.tickMilliseconds) { [weak self] in self?.tick() }
+    }
+
+    /// Traps unless called on the loop's thread: the mesh's state is loop-thread only.
+    @inline(__always) func assertOnLoop() {
+        precondition(loop.isLoopThread, "MeshNode used off its loop thread")
+    }
+
+    var me: PeerIdentity { PeerIdentity(node: config.node, incarnation: config.incarnation) }
+    func wallClockMilliseconds() -> Int64 { config.wallClockMilliseconds() }
+    /// `host:port` peers dial to reach this node (the advertised address, or where it listens).
+    package var address: String {
+        assertOnLoop()
+        return membership.me.address
+    }
+    /// The member list as this node sees it now.
+    package var members: Membership {
+        assertOnLoop()
+        return membership
+    }
+    /// What the mesh has counted so far.
+    package var counters: MeshCounters {
+        assertOnLoop()
+        return counted
+    }
+    /// Per peer: its wall clock minus this node's, in ms, from its last heartbeat (O4).
+    package var peerClockOffsets: [String: Int64] {
+        assertOnLoop()
+        return clockOffsets
+    }
+    /// Names of the peers with an established connection.
+    package var connectedPeers: [String] {
+        assertOnLoop()
+        return connections.keys.sorted()
+    }
+    /// Names of the peers that said they are stopping.
+    package var leavingPeers: Set<String> {
+        assertOnLoop()
+        return Set(leaving.keys)
+    }
+    /// This node holds at least what every connected peer held when it joined (C6).
+    package var isReady: Bool {
+        assertOnLoop()
+        return catchUp.isReady
+    }
+    /// Bytes written to the open connections so far, frame headers included.
+    package var bytesSent: Int {
+        assertOnLoop()
+        return connections.values.reduce(0) { $0 + $1.bytesSent }
+    }
 
     /// Joins the cluster through these seeds, retried forever with capped exponential backoff
     /// (plus up to 20 % jitter) until connected, and again whenever their connection is lost.
     package func join(seeds: [String]) {
+        assertOnLoop()
         self.seeds = seeds
         redial()
     }
 
-    /// Most connections in the handshake at once that others opened to us (RELIABILITY S7).
-    package static let maxUnauthenticated = 32
-    /// A connection must prove the secret within this many ms of opening (S2, S7).
-    package var handshakeDeadlineMilliseconds: UInt64 = 2000
-    /// Rejected connections by reason (S6), for metrics and tests.
-    package private(set) var rejections: [String: Int] = [:]
-    /// One rejection line per remote host per minute.
-    var rejectionLines = LogLimiter(period: 60_000)
-    /// One line per peer per minute for an established connection closed for a reason.
-    var closeLines = LogLimiter(period: 60_000)
-    /// One dial-failure line per address per minute.
-    var dialFailureLines = LogLimiter(period: 60_000)
-    /// Dials that failed (for tests and metrics; the log shows one per address per minute).
-    package internal(set) var dialFailures = 0
-
-    /// A connection that never completed the handshake, or was refused after it, was closed:
-    /// counted by reason, logged at most once per remote host per minute (S6).
-    func rejected(_ c: PeerConnection, _ reason: String) {
-        rejections[reason, default: 0] += 1
-        let host = c.remoteHost
-        guard rejectionLines.allows(host, now: UVTimer.now(loop)) else { return }
-        onLog("connection \(c.dialled ? "to" : "from") \(c.remote.isEmpty ? "a peer" : c.remote) closed: \(reason) (further lines for \(host) suppressed for 60 s)")
+    /// Sends this node's batch (its `seq` and encoded payload) to every established peer and
+    /// keeps it for resends.
+    package func broadcast(batch payload: [UInt8], seq: UInt64) {
+        assertOnLoop()
+        sent.append((seq, payload))
+        if sent.count > config.retransmitWindow { sent.removeFirst(sent.count - config.retransmitWindow) }
+        let bytes = Frame(type: .batch, payload: payload).encoded()
+        for c in connections.values where !blackholed.contains(c.peer?.node ?? "") { c.send(encoded: bytes) }
     }
 
-    /// Heartbeats out; connections silent past the limit closed (their peers go down); seeds and
-    /// members not connected are dialled again as their backoff allows; handshakes past their
-    /// deadline cut.
-    func beat() {
-        applyPartition()
-        redial()
-        abandonStaleHandoffs()
-        antiEntropyBeat()
-        let now = UVTimer.now(loop)
-        for c in Array(pending.values) where now > c.openedAt + handshakeDeadlineMilliseconds {
-            c.close("no handshake within \(handshakeDeadlineMilliseconds) ms")
-        }
-        var stamp = ByteWriter()
-        stamp.writeVarint(UInt64(max(0, wallClockMilliseconds())))
-        let frame = Frame(type: .heartbeat, payload: stamp.bytes)
-        for c in Array(connections.values) {
-            if now > c.lastHeard + config.silenceLimitMilliseconds {
-                onLog("\(c.peer?.node ?? "peer") silent for \(now - c.lastHeard) ms; closing its connection")
-                c.close(nil)  // logged just above
-            } else {
-                c.send(frame)
-            }
-        }
+    /// Sends a keyframe or a count delta this node made, as leader (a ``CountCodec`` payload),
+    /// to every established peer.
+    package func broadcast(counts payload: [UInt8]) {
+        assertOnLoop()
+        let bytes = Frame(type: .counts, payload: payload).encoded()
+        for c in connections.values where !blackholed.contains(c.peer?.node ?? "") { c.send(encoded: bytes) }
     }
-
-    /// `host:port` peers dial to reach this node (the advertised address, or where it listens).
-    package var address: String { table.me.address }
-    /// The port the mesh listener is bound to (the OS's choice when configured as 0).
-    package var boundPort: Int? { server?.port }
-
-    /// This node's own recent batches, for peers that missed some (the retransmit window).
-    var sent: [DeltaBatch] = []
-    /// How many of its own batches a node keeps for resends (at 1 s intervals, 2 minutes).
-    package var retransmitWindow = 120
-
-    /// Sends a batch to every established peer and keeps it for resends.
-    package func broadcast(_ batch: DeltaBatch) {
-        sent.append(batch)
-        if sent.count > retransmitWindow { sent.removeFirst(sent.count - retransmitWindow) }
-        let frame = Frame(type: .batch, payload: BatchCodec.encode(batch))
-        for c in connections.values { c.send(frame) }
-    }
-
-    /// Sends a keyframe or a count delta this node made, as leader, to every established peer.
-    package func broadcast(_ message: CountMessage) {
-        let frame = Frame(type: .counts, payload: CountCodec.encode(message))
-        for c in connections.values { c.send(frame) }
-    }
-
-    /// Sends `message` to one peer (the keyframe this node holds, to a peer that just connected).
-    package func send(_ message: CountMessage, to peer: String) {
-        connections[peer]?.send(Frame(type: .counts, payload: CountCodec.encode(message)))
-    }
-
-    /// Asks `origin` to send its own batches `range` again (a receiver saw a sequence gap). An
-    /// origin that no longer holds the start of the range sends a snapshot of its own data.
-    package func requestResend(from origin: Origin, _ range: ClosedRange<UInt64>) {
-        var w = ByteWriter()
-        w.writeVarint(range.lowerBound)
-        w.writeVarint(range.upperBound)
-        w.writeVarint(origin.incarnation)
-        connections[origin.node]?.send(Frame(type: .resend, payload: w.bytes))
-    }
-
-    /// This node's wall clock in unix milliseconds (replaceable in tests).
-    package var wallClockMilliseconds: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
-    /// Per peer: its wall clock minus ours, in ms, from its last heartbeat (transit time, well
-    /// under a millisecond on a LAN, is not subtracted).
-    package internal(set) var clockOffsets: [String: Int64] = [:]
-    /// One clock warning per peer per hour (DESIGN §3, O4).
-    var clockWarnings = LogLimiter(period: 3_600_000)
-
-    /// Names of the peers with an established connection.
-    package var connectedPeers: [String] { connections.keys.sorted() }
 
     /// Closes every connection and the listener.
     package func close() {
+        assertOnLoop()
         server?.close()
         server = nil
-        heartbeat?.close()
-        heartbeat = nil
+        timer?.close()
+        timer = nil
         for c in Array(connections.values) + Array(pending.values) { c.close(nil) }
     }
 
@@ -244,10 +213,11 @@ package final class MeshNode {
     /// go out (the node's last batch among them), then closes everything and calls `done`;
     /// after `timeoutMilliseconds` whatever is still open is closed anyway.
     package func close(flushingWithin timeoutMilliseconds: UInt64, then done: @escaping () -> Void) {
+        assertOnLoop()
         server?.close()
         server = nil
-        heartbeat?.close()
-        heartbeat = nil
+        timer?.close()
+        timer = nil
         for c in Array(pending.values) { c.close(nil) }
         let open = Array(connections.values)
         var remaining = open.count
@@ -270,162 +240,46 @@ package final class MeshNode {
         }
     }
 
-    func adopt(_ connection: UVConnection, address: String, dialled: Bool) {
-        let handshake = Handshake(role: dialled ? .initiator : .responder, cluster: config.cluster, node: config.node,
-                                  incarnation: config.incarnation, secret: config.secret)
-        let peer = PeerConnection(connection: connection, address: address, handshake: handshake, dialled: dialled)
-        let loop = self.loop
-        peer.heard = { UVTimer.now(loop) }
-        peer.lastHeard = UVTimer.now(loop)
-        peer.openedAt = peer.lastHeard
-        peer.remote = connection.remoteAddress ?? address
-        if !dialled, pending.values.filter({ !$0.dialled }).count >= Self.maxUnauthenticated {
-            // S7: a flood of unauthenticated sockets is refused at once, before any handshake.
-            peer.onClosed = { [weak self] c, reason in self?.rejected(c, reason ?? "closed") }
-            return peer.close("more than \(Self.maxUnauthenticated) unauthenticated connections at once")
-        }
-        pending[ObjectIdentifier(peer)] = peer
-        peer.onEstablished = { [weak self] c, identity in self?.established(c, identity) }
-        peer.onFrame = { [weak self] c, frame in self?.frame(frame, from: c) }
-        peer.onClosed = { [weak self] c, reason in self?.closed(c, reason) }
-        peer.onUnknownType = { [weak self] c, type in
-            guard let self, let name = c.peer?.node, closeLines.allows("\(name) type \(type)", now: UVTimer.now(loop)) else { return }
-            onLog("\(name) sent a frame of type \(type), unknown to this version; skipped (a newer version? logged once a minute)")
-        }
-        peer.start()
+    /// The mesh's one timer: failure detection and catch-up every tick; heartbeats, dials,
+    /// handshake deadlines, stalled queues, anti-entropy and the fault plane every heartbeat.
+    func tick() {
+        let now = UVTimer.now(loop)
+        // Test fault plane: a node that does not read a peer still believes it hears it (its
+        // reader is stuck, its timers are not), so the peer's queue to it fills (B1).
+        for name in unread where connections[name] != nil { perform(membership.heard(name, now: now)) }
+        perform(membership.tick(now: now, every: config.tickMilliseconds))
+        stepCatchUp()
+        guard now >= nextBeat else { return }
+        nextBeat = now + config.timings.heartbeat
+        beat(now: now)
     }
 
-    func established(_ c: PeerConnection, _ identity: PeerIdentity) {
-        pending[ObjectIdentifier(c)] = nil
-        if c.dialled {
-            dialing.remove(c.address)
-            retry[c.address] = nil  // connected: the next loss starts the backoff afresh
+    func beat(now: UInt64) {
+        beats += 1
+        applyFaults()
+        redial()
+        abandonStaleHandoffs()
+        antiEntropyBeat()
+        expireRelays(now: now)
+        for c in Array(pending.values) where now > c.openedAt + config.handshakeDeadlineMilliseconds {
+            c.close("no handshake within \(config.handshakeDeadlineMilliseconds) ms")
         }
-        if partitioned.contains(identity.node) { return c.close(nil) }  // test fault plane: cut off
-        guard table.accepts(name: identity.node, incarnation: identity.incarnation) else {
-            // Counted and logged (once a minute per host) by `rejected`, as the connection closes.
-            let reason = identity.node == config.node ? "it claims this node's name"
-                : "incarnation \(identity.incarnation) of \(identity.node) is older than the live one"
-            return c.close("refused \(identity.node): \(reason)")
+        let bytes = Frame(type: .heartbeat, payload: HeartbeatCodec.encode(wallClockMilliseconds: wallClockMilliseconds())).encoded()
+        for (name, c) in connections {
+            c.checkStall(now: now, limit: config.outboundStallMilliseconds)
+            if !blackholed.contains(name) { c.send(encoded: bytes) }
         }
-        if let existing = connections[identity.node], !existing.isClosed,
-           let old = existing.peer, old.incarnation < identity.incarnation {
-            // Two live processes claim one name (RELIABILITY M10): the newer incarnation wins.
-            onLog("two processes claim the name \(identity.node): incarnation \(old.incarnation) at \(existing.remote) is refused in favour of \(identity.incarnation) at \(c.remote)")
-            connections[identity.node] = nil
-            existing.close(nil)
-        }
-        if let existing = connections[identity.node], !existing.isClosed {
-            // Both dialled at once: keep the connection dialled by the name that sorts first.
-            let dialler = c.dialled ? config.node : identity.node
-            guard MemberTable.keeps(dialler: dialler, listener: dialler == config.node ? identity.node : config.node) else {
-                return c.close(nil)
-            }
-            connections[identity.node] = nil
-            existing.close(nil)
-        }
-        connections[identity.node] = c
-        // A peer that dialled us tells where it listens in its member list; until then keep the
-        // address known for this same incarnation (a restarted peer listens somewhere new).
-        let known = table.members[identity.node].flatMap { $0.incarnation == identity.incarnation ? $0.address : nil }
-        for change in table.connected(name: identity.node, incarnation: identity.incarnation, address: c.dialled ? c.address : (known ?? "")) {
-            onChange(change)
-        }
-        // Tell everyone who we know now (ourselves first), so they can dial the rest (M8).
-        gossip()
-        antiEntropy.sent[identity.node] = nil  // a new connection gets the next digest in full
-        handoffConnectionEstablished(c, identity)
-        onEstablished(identity)
     }
+}
 
-    /// Sends this node's member list to every established peer. Called whenever the list
-    /// changes; a node only re-sends when its own list changed, so gossip settles.
-    func gossip() {
-        let frame = Frame(type: .members, payload: MemberListCodec.encode([table.me] + table.peers.filter { !$0.address.isEmpty }))
-        for c in connections.values { c.send(frame) }
-    }
-
-    func frame(_ frame: Frame, from c: PeerConnection) {
-        guard !c.isClosed, let identity = c.peer else { return }
-        let verdict = faults.received(frame.type)
-        guard verdict != .drop else { return }
-        defer {
-            if verdict == .deliverThenCut {
-                onLog("fault plane: cutting the connection to \(identity.node) after a \(frame.type) frame")
-                c.close(nil)  // logged just above
-            }
-        }
-        switch frame.type {
-        case .batch:
-            guard let batch = try? BatchCodec.decode(frame.payload) else {
-                onLog("malformed batch from \(identity.node); closing its connection")
-                return c.close(nil)
-            }
-            onBatch(batch, identity)
-        case .members:
-            guard let list = try? MemberListCodec.decode(frame.payload) else { return c.close("malformed member list") }
-            // The sender's own entry carries the address it listens on.
-            let before = table.members
-            let changes = table.learn(list.filter { $0.name != identity.node })
-            for change in changes { onChange(change) }
-            if let own = list.first(where: { $0.name == identity.node }) {
-                _ = table.connected(name: own.name, incarnation: own.incarnation, address: own.address)
-            }
-            if table.members != before { gossip() }
-            for m in table.toDial where connections[m.name] == nil {
-                if let (host, port) = Self.split(m.address) { dial(host: host, port: port) }
-            }
-        case .resend:
-            resend(frame.payload, to: c)
-        case .heartbeat:
-            heartbeatsReceived += 1
-            clockOffset(frame.payload, from: identity.node)
-        case .snapshotChunk:
-            onSnapshotChunk(frame.payload, identity)
-        case .snapshotEnd:
-            snapshotEnded(frame.payload, from: c, identity)
-        case .snapshotRequest:
-            serveSnapshot(frame.payload, to: c)
-        case .digest:
-            digestArrived(frame.payload, from: c, identity)
-        case .keyframe:  // from a leader of an older version
-            guard let keyframe = try? KeyframeCodec.decode(frame.payload) else {
-                onLog("malformed keyframe from \(identity.node); closing its connection")
-                return c.close(nil)
-            }
-            onCounts(.keyframe(keyframe, nil), identity)
-        case .counts:
-            guard let message = try? CountCodec.decode(frame.payload) else {
-                onLog("malformed count message from \(identity.node); closing its connection")
-                return c.close(nil)
-            }
-            onCounts(message, identity)
-        case .handoffChunk, .handoffEnd:
-            handoffReceived(frame, from: c, identity)
-        case .handoffAck:
-            handoffAcked(frame.payload, from: c, identity)
-        case .leaving:
-            leaving[identity.node] = identity.incarnation
-            onLog("\(identity.node) is stopping; it will not be chosen as a handoff successor")
-        case .hello, .proof:
-            onLog("unexpected \(frame.type) frame from \(identity.node); closing its connection")
-            c.close(nil)
-        }
-    }
-
-    func closed(_ c: PeerConnection, _ reason: String?) {
-        pending[ObjectIdentifier(c)] = nil
-        if c.dialled { dialing.remove(c.address) }
-        guard let identity = c.peer, connections[identity.node] === c else {
-            if let reason { rejected(c, reason) }
-            return
-        }
-        connections[identity.node] = nil
-        if let reason, reason != PeerConnection.closedByPeer, closeLines.allows(identity.node, now: UVTimer.now(loop)) {
-            // A frame this node could not take (another protocol version, say): say which (H12).
-            onLog("connection with \(identity.node) closed: \(reason)")
-        }
-        for change in table.disconnected(name: identity.node, incarnation: identity.incarnation) { onChange(change) }
-        handoffConnectionLost(c)
-    }
+/// What a mesh node counts (RELIABILITY O2 will expose them in `/metrics`).
+package struct MeshCounters: Sendable, Equatable {
+    /// Heartbeat frames received.
+    package var heartbeatsReceived = 0
+    /// Rejected connections by reason (S6).
+    package var rejections: [String: Int] = [:]
+    /// Dials that failed (the log shows one per address per minute).
+    package var dialFailures = 0
+    /// Frames relayed for peers that could not hear their origin (C3).
+    package var relayedFrames = 0
 }

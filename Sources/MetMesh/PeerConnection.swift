@@ -1,47 +1,50 @@
 import MetUV
 import MetWire
 
-/// One mesh connection: frames in and out over a `UVConnection`, the handshake first, then
-/// application frames. Loop thread only.
+/// One mesh connection: the handshake first, then frames in and out over a `UVConnection`, with
+/// its outbound queue bounded (RELIABILITY B1, B2) and its inbound buffer too (B3, B4). Every
+/// frame a node sends or receives passes here. Loop thread only.
 final class PeerConnection {
     enum Phase { case handshaking, established(PeerIdentity), closed }
 
     let connection: UVConnection
+    let loop: UVLoop
+    /// The node it belongs to (weak: the node owns its connections).
+    weak var mesh: MeshNode?
+    /// For a dialled connection, the address dialled.
     let address: String
+    let dialled: Bool
     var handshake: Handshake
     var decoder = FrameDecoder(limit: WireProtocol.maxPreAuthFrameBytes)
     var phase: Phase = .handshaking
-    /// The member address the peer dialled from (for outgoing connections, the one we dialled).
-    let dialled: Bool
-
-    /// Loop-clock milliseconds of the last bytes received (heartbeats included).
-    var lastHeard: UInt64 = 0
     /// Loop-clock milliseconds when the connection was adopted (the handshake deadline counts from here).
-    var openedAt: UInt64 = 0
+    let openedAt: UInt64
     /// The remote `host:port` as the socket reports it (for log lines about rejections).
-    var remote = ""
+    let remote: String
+    /// The fault plane stopped reading it (a slow reader, for tests).
+    private(set) var readingStopped = false
+
+    /// Bytes handed to libuv and not yet written to the socket: the outbound queue (B1).
+    private(set) var queuedBytes = 0
+    /// When the outbound queue last moved (a write completed, or it stopped being empty).
+    private(set) var queueMovedAt: UInt64 = 0
+    /// Bytes written to the socket, frame headers included (for the idle-traffic benchmark).
+    private(set) var bytesSent = 0
+
+    /// The reason given when the peer closed or reset the connection.
+    static let closedByPeer = "connection closed by peer"
+
+    init(connection: UVConnection, loop: UVLoop, mesh: MeshNode, address: String, handshake: Handshake, dialled: Bool) {
+        (self.connection, self.loop, self.mesh) = (connection, loop, mesh)
+        (self.address, self.handshake, self.dialled) = (address, handshake, dialled)
+        openedAt = UVTimer.now(loop)
+        remote = connection.remoteAddress ?? address
+    }
+
     /// The remote host alone (rejection log lines are limited per host).
     var remoteHost: String {
         guard let colon = remote.lastIndex(of: ":") else { return remote }
         return String(remote[..<colon])
-    }
-
-    var onEstablished: (PeerConnection, PeerIdentity) -> Void = { _, _ in }
-    var onFrame: (PeerConnection, Frame) -> Void = { _, _ in }
-    var onClosed: (PeerConnection, String?) -> Void = { _, _ in }
-    /// An authenticated peer sent a frame of a type this build does not know; it was skipped.
-    var onUnknownType: (PeerConnection, UInt8) -> Void = { _, _ in }
-    /// The reason given when the peer closed or reset the connection.
-    static let closedByPeer = "connection closed by peer"
-
-    /// Reads the loop clock (set by the node).
-    var heard: () -> UInt64 = { 0 }
-
-    init(connection: UVConnection, address: String, handshake: Handshake, dialled: Bool) {
-        self.connection = connection
-        self.address = address
-        self.handshake = handshake
-        self.dialled = dialled
     }
 
     /// Who the peer proved to be; kept after the connection closes, so its end can be reported.
@@ -58,21 +61,51 @@ final class PeerConnection {
         perform(handshake.start())
     }
 
-    func send(_ frame: Frame) {
-        guard case .established = phase else { return }
-        connection.write(frame.encoded())
+    /// Sends a frame once established (dropped before and after).
+    func send(_ frame: Frame) { send(encoded: frame.encoded()) }
+
+    /// Sends a frame already encoded (one broadcast encodes once for every peer).
+    func send(encoded bytes: [UInt8], written: ((Bool) -> Void)? = nil) {
+        guard isEstablished else { written?(false); return }
+        write(bytes, written: written)
     }
 
     /// Sends a frame and calls `written` once it has left for the socket (true) or never will
     /// (false: the connection is not established, failed or closed).
-    func send(_ frame: Frame, written: @escaping (Bool) -> Void) {
-        guard case .established = phase else { return written(false) }
-        connection.write(frame.encoded()) { error in written(error == nil) }
+    func send(_ frame: Frame, written: @escaping (Bool) -> Void) { send(encoded: frame.encoded(), written: written) }
+
+    /// Queues bytes, counting them against the outbound cap: a peer that stops reading has its
+    /// connection closed (and so its queue freed) instead of growing this node's memory; it is
+    /// resynced when it comes back (B1, B2).
+    private func write(_ bytes: [UInt8], written: ((Bool) -> Void)?) {
+        guard let mesh else { written?(false); return }
+        let now = UVTimer.now(loop)
+        if queuedBytes == 0 { queueMovedAt = now }
+        queuedBytes += bytes.count
+        bytesSent += bytes.count
+        guard queuedBytes <= mesh.config.outboundCapBytes else {
+            written?(false)
+            return close("its outbound queue passed \(mesh.config.outboundCapBytes >> 20) MiB (the peer is not reading); dropped, to be resynced when it reads again")
+        }
+        let count = bytes.count  // the completion must not keep the frame's bytes alive: libuv holds its own copy
+        connection.write(bytes) { [weak self] error in
+            if let self {
+                queuedBytes -= count
+                queueMovedAt = UVTimer.now(loop)
+            }
+            written?(error == nil)
+        }
+    }
+
+    /// Closes the connection if its outbound queue has not moved for `limit` ms (B1: 60 intervals).
+    func checkStall(now: UInt64, limit: UInt64) {
+        guard queuedBytes > 0, now - min(now, queueMovedAt) >= limit else { return }
+        close("its outbound queue (\(queuedBytes) bytes) has not moved for \(limit / 1000) s (the peer is not reading); dropped, to be resynced when it reads again")
     }
 
     /// Lets the frames already queued go out, then closes (a graceful stop's last batch).
     func finish(then done: @escaping () -> Void) {
-        guard case .established = phase else {
+        guard isEstablished else {
             close(nil)
             return done()
         }
@@ -86,7 +119,19 @@ final class PeerConnection {
         guard !isClosed else { return }
         phase = .closed
         connection.close()
-        onClosed(self, reason)
+        mesh?.closed(self, reason)
+    }
+
+    /// The test fault plane's slow reader: stop (or resume) reading this connection.
+    func setReading(_ reading: Bool) {
+        guard reading == readingStopped else { return }
+        readingStopped = !reading
+        if reading {
+            connection.resumeReading()
+        } else {
+            connection.limitReceiveBuffer(to: 64 << 10)  // what it holds unread stays small: the sender's queue fills
+            connection.stopReading()
+        }
     }
 
     var isEstablished: Bool {
@@ -100,7 +145,6 @@ final class PeerConnection {
     }
 
     private func received(_ bytes: [UInt8]) {
-        lastHeard = heard()
         decoder.append(bytes)
         // One frame at a time: the frame that completes the handshake raises the decoder's limit
         // for the frames behind it in the same read.
@@ -111,11 +155,11 @@ final class PeerConnection {
             } catch {
                 return close(error.description)
             }
-            for type in decoder.takeSkipped() { onUnknownType(self, type) }
-            guard let frame = next else { return }
+            for type in decoder.takeSkipped() { mesh?.skipped(type, from: self) }
+            guard let frame = next else { return decoder.releaseIdleBuffer() }
             switch phase {
             case .handshaking: perform(handshake.receive(frame))
-            case .established: onFrame(self, frame)
+            case .established: mesh?.received(frame, from: self)
             case .closed: return
             }
         }
@@ -125,13 +169,13 @@ final class PeerConnection {
         for action in actions {
             switch action {
             case .send(let frame):
-                connection.write(frame.encoded())
+                write(frame.encoded(), written: nil)
             case .established(let peer):
                 phase = .established(peer)
                 self.peer = peer
                 decoder.limit = WireProtocol.maxFrameBytes
                 decoder.skipsUnknownTypes = true
-                onEstablished(self, peer)
+                mesh?.established(self, peer)
             case .fail(let error):
                 close(error.description)
             }
@@ -141,6 +185,6 @@ final class PeerConnection {
     private func ended(_ reason: String?) {
         guard !isClosed else { return }
         phase = .closed
-        onClosed(self, reason ?? Self.closedByPeer)
+        mesh?.closed(self, reason ?? Self.closedByPeer)
     }
 }

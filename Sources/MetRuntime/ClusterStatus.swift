@@ -6,7 +6,7 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
         public var name: String
         public var incarnation: UInt64
         public var address: String
-        /// `self`, `alive` or `down`.
+        /// `self`, `alive`, `suspect`, `alive (indirect)`, `leaving` or `down` (RELIABILITY M1–M7).
         public var status: String
         public var connected: Bool
         /// The last batch of this member (this incarnation) applied here.
@@ -26,6 +26,8 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
     public var address: String
     public var startedAt: Int64
     public var now: Int64
+    /// This node holds, for every origin, at least what every connected peer held when it
+    /// joined (RELIABILITY C6).
     public var ready: Bool
     public var members: [Member]
     public var leadership: Leadership

@@ -36,8 +36,32 @@ public struct NodeConfig: Sendable, Equatable {
     public var retention = 30
     /// Seconds between heartbeats on every mesh connection.
     public var heartbeatInterval = 1.0
-    /// Seconds of silence after which a connection is closed and its peer marked down.
-    public var silenceLimit = 5.0
+    /// Seconds of silence (or, after its connection closed, of no peer vouching for it) after
+    /// which a peer is `suspect` and the other peers are asked about it (RELIABILITY M2).
+    public var suspectAfter = 2.5
+    /// Seconds of silence after which a peer no other peer has heard is `down` and its
+    /// connection is closed (M2); one another peer heard stays `alive (indirect)` (M3).
+    public var silenceLimit = 6.0
+    /// Seconds: another peer's word that it heard a suspect counts when this recent (M3).
+    public var indirectWindow = 2.0
+    /// Seconds: a node whose own timer fired this late (it was paused, stopped or starved)
+    /// accuses nobody for the next two heartbeats (M5).
+    public var localLagGuard = 1.0
+    /// Seconds: more than 3 downs of one peer within this window is flapping (M7).
+    public var flapWindow = 60.0
+    /// Seconds after which a member that is down and unheard of is forgotten; its data stays (M11).
+    public var reapAfter = 86_400.0
+    /// Seconds a starting node waits for a peer, and for each known member's holdings, before it
+    /// is ready without them (C6).
+    public var joinPatience = 5.0
+    /// Seconds: at most one snapshot of this node's own data per peer in this long (M7).
+    public var resyncInterval = 30.0
+    /// Seconds: the cap of the exponential backoff between dials of one address (M9).
+    public var redialBackoffMax = 5.0
+    /// Bytes a peer's outbound queue may hold before its connection is dropped (B1).
+    public var outboundQueueBytes = 8 << 20
+    /// Broadcast intervals a peer's outbound queue may stand still before it is dropped (B1).
+    public var outboundQueueIntervals = 60
     /// How many of its own batches a node keeps for resends (beyond: a per-origin snapshot).
     public var retransmitWindow = 120
     /// Seconds a keyframe leader's lease lasts (renewed every third of it).
@@ -64,6 +88,8 @@ public struct NodeConfig: Sendable, Equatable {
         "broadcastInterval", "keyframeInterval", "deltaInterval", "countMode", "compaction", "estimateLimit", "retention",
         "heartbeatInterval", "silenceLimit", "retransmitWindow", "leaseDuration", "prefix",
         "handoffTimeout", "handoffAckTimeout", "handoffChunkBytes", "maxLabelSets",
+        "suspectAfter", "indirectWindow", "localLagGuard", "flapWindow", "reapAfter", "joinPatience",
+        "resyncInterval", "outboundQueueBytes", "outboundQueueIntervals", "redialBackoffMax",
     ]
 
     /// Reads a config file. Unknown keys and wrong types are errors that name the key.
@@ -116,6 +142,16 @@ public struct NodeConfig: Sendable, Equatable {
         c.handoffAckTimeout = try value("handoffAckTimeout", Double.self, "a number of seconds") ?? c.handoffAckTimeout
         c.handoffChunkBytes = try value("handoffChunkBytes", Int.self, "an integer number of bytes") ?? c.handoffChunkBytes
         c.maxLabelSets = try value("maxLabelSets", Int.self, "an integer") ?? c.maxLabelSets
+        c.suspectAfter = try value("suspectAfter", Double.self, "a number of seconds") ?? c.suspectAfter
+        c.indirectWindow = try value("indirectWindow", Double.self, "a number of seconds") ?? c.indirectWindow
+        c.localLagGuard = try value("localLagGuard", Double.self, "a number of seconds") ?? c.localLagGuard
+        c.flapWindow = try value("flapWindow", Double.self, "a number of seconds") ?? c.flapWindow
+        c.reapAfter = try value("reapAfter", Double.self, "a number of seconds") ?? c.reapAfter
+        c.joinPatience = try value("joinPatience", Double.self, "a number of seconds") ?? c.joinPatience
+        c.resyncInterval = try value("resyncInterval", Double.self, "a number of seconds") ?? c.resyncInterval
+        c.outboundQueueBytes = try value("outboundQueueBytes", Int.self, "an integer number of bytes") ?? c.outboundQueueBytes
+        c.outboundQueueIntervals = try value("outboundQueueIntervals", Int.self, "an integer") ?? c.outboundQueueIntervals
+        c.redialBackoffMax = try value("redialBackoffMax", Double.self, "a number of seconds") ?? c.redialBackoffMax
         return c
     }
 
@@ -136,11 +172,18 @@ public struct NodeConfig: Sendable, Equatable {
         for (key, v) in [("broadcastInterval", broadcastInterval), ("keyframeInterval", keyframeInterval), ("deltaInterval", deltaInterval),
                          ("heartbeatInterval", heartbeatInterval), ("silenceLimit", silenceLimit),
                          ("leaseDuration", leaseDuration), ("handoffTimeout", handoffTimeout),
-                         ("handoffAckTimeout", handoffAckTimeout)] where !(v > 0 && v <= 3600) {
+                         ("handoffAckTimeout", handoffAckTimeout), ("suspectAfter", suspectAfter),
+                         ("indirectWindow", indirectWindow), ("localLagGuard", localLagGuard), ("flapWindow", flapWindow),
+                         ("joinPatience", joinPatience), ("resyncInterval", resyncInterval), ("redialBackoffMax", redialBackoffMax)] where !(v > 0 && v <= 3600) {
             throw .bad(key, "must be between 0 and 3600 seconds, not \(v)")
         }
         guard silenceLimit > heartbeatInterval else { throw .bad("silenceLimit", "must exceed heartbeatInterval") }
         guard ["auto", "snapshots"].contains(countMode) else { throw .bad("countMode", "must be \"auto\" or \"snapshots\", not \"\(countMode)\"") }
+        guard suspectAfter > heartbeatInterval else { throw .bad("suspectAfter", "must exceed heartbeatInterval (\(heartbeatInterval) s)") }
+        guard silenceLimit > suspectAfter else { throw .bad("silenceLimit", "must exceed suspectAfter (\(suspectAfter) s)") }
+        guard reapAfter >= silenceLimit, reapAfter <= 30 * 86_400 else { throw .bad("reapAfter", "must be between silenceLimit and 30 days, not \(reapAfter)") }
+        guard outboundQueueBytes >= 1 << 20 else { throw .bad("outboundQueueBytes", "must be at least 1048576 bytes (a frame may be 1 MiB)") }
+        guard outboundQueueIntervals >= 2 else { throw .bad("outboundQueueIntervals", "must be at least 2") }
         guard !prefix.isEmpty else { throw .bad("prefix", "the schema name may not be empty") }
         guard retransmitWindow >= 1 else { throw .bad("retransmitWindow", "must be at least 1") }
         guard estimateLimit >= 0 else { throw .bad("estimateLimit", "must not be negative") }

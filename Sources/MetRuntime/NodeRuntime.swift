@@ -4,6 +4,7 @@ import MetMesh
 import MetRecorder
 import MetStore
 import MetUV
+import MetWire
 
 /// One running node: a recorder for its own events, a collector holding the whole cluster's
 /// metrics, and the mesh on its own libuv loop. Every `broadcastInterval` the recorder's batch is
@@ -15,16 +16,16 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     package let collector: Collector
     package let logger: Logger
     let loop: UVLoop
-    let meshSlot = LoopOwned<MeshNode>()
+    /// The mesh, on its loop's thread (every access checks it).
+    let meshSlot: LoopBound<MeshNode>
     /// The mesh (loop thread only).
-    var mesh: MeshNode { meshSlot.value! }
+    var mesh: MeshNode { meshSlot.value }
     /// The mesh's `host:port` as peers dial it.
     package let meshAddress: String
     /// When this process started (unix seconds).
     package let startedAt: Int64
     /// The keyframe reporter, when `database` is set.
     package let reporter: KeyframeReporter?
-    let catchUp: CatchUp
     /// What the label-set limit refused, logged at most once a minute.
     package let cardinalityWatch = CardinalityWatch()
 
@@ -44,88 +45,14 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         self.recorder = recorder
         self.collector = collector ?? Self.makeCollector(resolved)
         loop = try UVLoop()
-        var meshConfig = MeshNode.Config(cluster: resolved.config.cluster, node: origin.node, incarnation: origin.incarnation,
-                                         host: resolved.listenHost, port: resolved.listenPort, secret: resolved.secret)
-        meshConfig.heartbeatMilliseconds = UInt64(resolved.config.heartbeatInterval * 1000)
-        meshConfig.silenceLimitMilliseconds = UInt64(resolved.config.silenceLimit * 1000)
-        meshConfig.snapshotChunkBytes = resolved.config.handoffChunkBytes
-        meshConfig.advertise = resolved.config.advertise
-        let window = resolved.config.retransmitWindow
-        let settings = meshConfig
+        let meshConfig = try Self.meshConfig(resolved, incarnation: origin.incarnation)
+        if resolved.config.testFaults != nil { logger.warning("test faults are enabled (--test-faults): this node is not fit for production") }
         let collector = self.collector
         let logger = self.logger
-        let slot = meshSlot
-        let hasSeeds = resolved.config.seeds.contains { $0 != resolved.config.listen && $0 != resolved.config.advertise }
-        let catchUp = CatchUp(ready: !hasSeeds, logger: logger)
-        let faults = try resolved.config.testFaults.map { spec throws(FaultPlaneError) in try FaultPlane(parsing: spec) }
-        if faults != nil { logger.warning("test faults are enabled (--test-faults): this node is not fit for production") }
-        self.catchUp = catchUp
-        meshAddress = try await loop.run { [loop] in
-            let mesh = try MeshNode(loop: loop, config: settings)
-            mesh.retransmitWindow = window
-            mesh.onLog = { line in logger.info("\(line)") }
-            mesh.onChange = { [weak mesh] change in
-                NodeRuntime.log(change, logger)
-                if case .down(let m) = change, let mesh { catchUp.down(m.name, mesh: mesh) }
-            }
-            mesh.onEstablished = { [weak mesh] peer in
-                guard let mesh else { return }
-                // A joining node gets the keyframe (and delta) this node holds with its catch-up,
-                // even while the leader cannot take a new one (Postgres down); newest wins.
-                if let counts = collector.countMessage { mesh.send(counts, to: peer.node) }
-                catchUp.established(peer.node, mesh: mesh)
-            }
-            mesh.onBatch = { [weak mesh] batch, _ in
-                if let gap = collector.receive(batch, now: NodeRecorder.wallClockSecond()) {
-                    mesh?.requestResend(from: gap.origin, gap.missing)
-                }
-            }
-            mesh.localWatermarks = { collector.watermarks }
-            mesh.digestWatermarks = {
-                collector.withStore { store in
-                    let held = store.originsWithData
-                    return store.watermarks.filter { held.contains($0.key) }
-                }
-            }
-            mesh.snapshotPlan = { bytes, origin in collector.withStore { $0.snapshotPlan(maxChunkBytes: bytes, of: origin) } }
-            mesh.snapshotChunk = { index, plan in collector.withStore { $0.snapshotChunk(index, of: plan) } }
-            mesh.onHandoffChunk = { chunk, peer in
-                do { try collector.merge(chunk: chunk, now: NodeRecorder.wallClockSecond()) } catch {
-                    logger.warning("handoff chunk from \(peer.node) refused: \(error)")
-                    return false
-                }
-                return true
-            }
-            mesh.onHandoffEnd = { marks, peer in
-                do { try collector.merge(watermarks: marks, now: NodeRecorder.wallClockSecond()) } catch {
-                    logger.warning("handoff watermarks from \(peer.node) refused: \(error)")
-                    return false
-                }
-                return true
-            }
-            if let faults { mesh.faults = faults }
-            mesh.onSnapshotChunk = { chunk, peer in
-                do { try collector.merge(chunk: chunk, now: NodeRecorder.wallClockSecond()) } catch {
-                    logger.warning("snapshot chunk from \(peer.node) refused: \(error)")
-                }
-            }
-            mesh.onCounts = { message, peer in
-                if !collector.apply(message), case .keyframe(let keyframe, _) = message {
-                    logger.debug("ignored keyframe \(keyframe.term).\(keyframe.number) from \(peer.node): not newer than the current one")
-                }
-            }
-            mesh.onSnapshotEnd = { kind, marks, peer in
-                do {
-                    try collector.merge(watermarks: marks, now: NodeRecorder.wallClockSecond())
-                    logger.info("merged a snapshot of \(kind == .whole ? "the whole store" : "the data") of \(peer.node)")
-                    catchUp.merged(kind, from: peer.node)
-                } catch {
-                    logger.warning("snapshot watermarks from \(peer.node) refused: \(error)")
-                }
-            }
-            slot.value = mesh
-            return mesh.address
-        }
+        let host = ReplicaHost(collector: collector, logger: logger)
+        let slot = try await loop.run { [loop] in LoopBound(try MeshNode(loop: loop, config: meshConfig, host: host), loop: loop) }
+        meshSlot = slot
+        meshAddress = try await loop.run { slot.value.address }
         if resolved.config.database != nil {
             let (config, retention) = (resolved.config, resolved.tiers.retention)
             await Task.detached { LastNodeSnapshot.load(config, maxAgeSeconds: retention, collector: collector, logger: logger) }.value
@@ -141,7 +68,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
             let loop = self.loop
             reporter = KeyframeReporter(settings: settings, origin: origin, collector: collector, logger: logger) { message in
                 collector.apply(message)
-                loop.execute { slot.value?.broadcast(message) }
+                let payload = CountCodec.encode(message)
+                loop.execute { slot.value.broadcast(counts: payload) }
             }
         } else {
             reporter = nil
@@ -155,13 +83,30 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         return Collector(store: store)
     }
 
-    static func log(_ change: MemberTable.Change, _ logger: Logger) {
-        switch change {
-        case .joined(let m): logger.notice("member \(m.name) joined (incarnation \(m.incarnation), \(m.address.isEmpty ? "address not yet known" : m.address))")
-        case .replaced(let old, let new): logger.notice("member \(new.name) restarted: incarnation \(old.incarnation) → \(new.incarnation)")
-        case .down(let m): logger.notice("member \(m.name) is down (its connection closed)")
-        case .alive(let m): logger.notice("member \(m.name) is alive again")
-        }
+    /// The mesh's settings from the node's configuration (seconds become milliseconds).
+    static func meshConfig(_ resolved: NodeConfig.Resolved, incarnation: UInt64) throws(FaultPlaneError) -> MeshNode.Config {
+        let c = resolved.config
+        func ms(_ seconds: Double) -> UInt64 { UInt64((seconds * 1000).rounded()) }
+        var mesh = MeshNode.Config(cluster: c.cluster, node: c.node, incarnation: incarnation,
+                                   host: resolved.listenHost, port: resolved.listenPort, secret: resolved.secret)
+        mesh.advertise = c.advertise
+        mesh.timings.heartbeat = ms(c.heartbeatInterval)
+        mesh.timings.suspectAfter = ms(c.suspectAfter)
+        mesh.timings.downAfter = ms(c.silenceLimit)
+        mesh.timings.indirectWindow = ms(c.indirectWindow)
+        mesh.timings.closedConfirm = min(ms(c.heartbeatInterval), 1000)
+        mesh.timings.lagGuard = ms(c.localLagGuard)
+        mesh.timings.flapWindow = ms(c.flapWindow)
+        mesh.timings.reapAfter = ms(c.reapAfter)
+        mesh.snapshotChunkBytes = c.handoffChunkBytes
+        mesh.retransmitWindow = c.retransmitWindow
+        mesh.joinPatienceMilliseconds = ms(c.joinPatience)
+        mesh.resyncIntervalMilliseconds = ms(c.resyncInterval)
+        mesh.maxBackoffMilliseconds = ms(c.redialBackoffMax)
+        mesh.outboundCapBytes = c.outboundQueueBytes
+        mesh.outboundStallMilliseconds = ms(c.broadcastInterval * Double(c.outboundQueueIntervals))
+        if let spec = c.testFaults { mesh.faults = try FaultPlane(parsing: spec) }
+        return mesh
     }
 
     /// Joins the seeds, then broadcasts a batch every interval and compacts the store, until the
@@ -180,10 +125,10 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                     collector.receive(batch, now: NodeRecorder.wallClockSecond())
                     ticks += 1
                     if ticks % 3 == 0 { collector.retryGaps() }  // a lost resend request is asked again
-                    catchUp.tick()
                     collector.noKeyframeReason = noKeyframeReason()
                     cardinalityWatch.tick(collector, logger)
-                    loop.execute { [self] in mesh.broadcast(batch) }
+                    let payload = BatchCodec.encode(batch)
+                    loop.execute { [self] in mesh.broadcast(batch: payload, seq: batch.seq) }
                     // The leader writes full_count's history into its next batch (DESIGN §3).
                     let leading = reporter?.status.isLeader == true
                     history.write(leading ? collector.fullCount().counts : nil, into: recorder)
@@ -241,20 +186,20 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     /// This node's view of the cluster, for `/api/cluster`.
     package func status() async -> ClusterStatus {
         let now = NodeRecorder.wallClockSecond()
-        let view = try? await loop.run { [self] in (mesh.table, Set(mesh.connectedPeers), mesh.clockOffsets, mesh.leavingPeers) }
+        let view = try? await loop.run { [self] in (mesh.members, Set(mesh.connectedPeers), mesh.peerClockOffsets, mesh.leavingPeers, mesh.isReady) }
         let marks = collector.withStore { $0.watermarks }
         let last = collector.lastBatches
         func row(_ m: Member, connected: Bool, isSelf: Bool, offset: Int64?, leaving: Bool = false) -> ClusterStatus.Member {
             let o = Origin(node: m.name, incarnation: m.incarnation)
             let l = last[o]
             return .init(name: m.name, incarnation: m.incarnation, address: m.address,
-                         status: isSelf ? "self" : (m.status == .alive ? (leaving ? "leaving" : "alive") : "down"),
+                         status: isSelf ? "self" : (m.status == .alive && leaving ? "leaving" : m.status.rawValue),
                          connected: connected, seq: marks[o] ?? 0,
                          lastBatchAge: l.map { max(0, now - $0.stamped - 1) }, lagSeconds: l.map { max(0, $0.at - $0.stamped - 1) },
                          clockOffsetMs: isSelf ? 0 : offset)
         }
         var members: [ClusterStatus.Member] = []
-        if let (table, connected, offsets, leaving) = view {
+        if let (table, connected, offsets, leaving, _) = view {
             members.append(row(table.me, connected: true, isSelf: true, offset: 0))
             for m in table.peers {
                 members.append(row(m, connected: connected.contains(m.name), isSelf: false, offset: offsets[m.name], leaving: leaving.contains(m.name)))
@@ -280,7 +225,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         let cardinality = ClusterStatus.CardinalityInfo(limit: limit, refusedEntries: refused, refusedRequests: cardinalityWatch.refusedRequests,
                                                         recorderInstruments: recorder.registeredCount)
         return ClusterStatus(cluster: config.cluster, node: origin.node, incarnation: origin.incarnation,
-                             address: meshAddress, startedAt: startedAt, now: now, ready: catchUp.isReady, members: members,
+                             address: meshAddress, startedAt: startedAt, now: now, ready: view?.4 ?? false, members: members,
                              leadership: leadership, keyframe: latest, fullCount: fullCount, postgres: postgres, store: store,
                              cardinality: cardinality)
     }
@@ -297,9 +242,4 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         if let leader = db.leader { return "waiting for the first keyframe of the leader, \(leader) (term \(db.term ?? 0))" }
         return "no leader yet"
     }
-}
-
-/// A value created and used on one loop thread only, held by an object other threads share.
-final class LoopOwned<T>: @unchecked Sendable {  // `value` is read and written only on the owning loop's thread.
-    var value: T?
 }

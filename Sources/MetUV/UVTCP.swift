@@ -159,6 +159,27 @@ package final class UVConnection {
         try uvCheck(uv_read_start(box.stream, allocateReadBuffer, bytesRead), "uv_read_start")
     }
 
+    /// Stops delivering received bytes (they wait in the kernel's buffers, then the peer's
+    /// writes stall): the test fault plane's slow reader. ``resumeReading()`` undoes it.
+    package func stopReading() {
+        guard !box.ended else { return }
+        uv_read_stop(box.stream)
+    }
+
+    /// Caps the kernel's receive buffer of this socket (`SO_RCVBUF`, which also stops Linux from
+    /// growing it): a slow reader of the test fault plane then holds only this much unread.
+    package func limitReceiveBuffer(to bytes: Int32) {
+        guard !box.ended else { return }
+        var value = bytes
+        _ = UnsafeMutableRawPointer(box.stream).withMemoryRebound(to: uv_handle_t.self, capacity: 1) { uv_recv_buffer_size($0, &value) }
+    }
+
+    /// Delivers received bytes again, to the callbacks given to ``startReading(onData:onEnd:)``.
+    package func resumeReading() {
+        guard !box.ended else { return }
+        uv_read_start(box.stream, allocateReadBuffer, bytesRead)
+    }
+
     /// Queues `bytes`; they stay owned until libuv reports the write done.
     package func write(_ bytes: [UInt8], completion: ((UVError?) -> Void)? = nil) {
         guard !bytes.isEmpty else {

@@ -114,17 +114,7 @@ package enum BatchCodec {
     }
 
     package static func decode(_ bytes: [UInt8]) throws(DecodeError) -> DeltaBatch {
-        var result: Result<DeltaBatch, DecodeError> = .failure(.truncated)
-        bytes.withUnsafeBytes { raw in
-            // Unsafe pointer: the reader lives only inside this closure.
-            var r = ByteReader(raw)
-            result = Result { () throws(DecodeError) -> DeltaBatch in
-                let batch = try decode(&r)
-                try r.expectEnd()
-                return batch
-            }
-        }
-        return try result.get()
+        try decodeWhole(bytes) { r throws(DecodeError) in try decode(&r) }
     }
 
     static func decode(_ r: inout ByteReader) throws(DecodeError) -> DeltaBatch {

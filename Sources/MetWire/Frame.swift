@@ -7,8 +7,9 @@ import MetValues
 /// The length is checked against the connection's limit before anything is allocated: 1 KiB
 /// before authentication, 4 MiB after (RELIABILITY B3).
 package enum WireProtocol {
-    /// The protocol version this build speaks.
-    package static let version: UInt8 = 1
+    /// The protocol version this build speaks. Version 2 (suspicion, relays, holdings, every
+    /// mesh message encoded here) does not interoperate with version 1: the two refuse each other.
+    package static let version: UInt8 = 2
     /// Largest frame accepted after the handshake.
     package static let maxFrameBytes = 4 << 20
     /// Largest frame accepted before the peer has proved the cluster secret.
@@ -29,6 +30,14 @@ package enum FrameType: UInt8, Sendable, CaseIterable {
     case digest = 15
     /// The leader's `full_count`: a keyframe with its snapshot, or a delta since it (``CountCodec``).
     case counts = 16
+    /// "Do you hear this member?" (the sender suspects it), which also asks for its frames to be
+    /// relayed; `evidence` answers.
+    case probe = 17, evidence = 18
+    /// What the sender holds (every origin's watermark) and whether it is ready: sent on every
+    /// new connection, so a joining node knows what complete means (RELIABILITY C6).
+    case holdings = 19
+    /// A batch or keyframe of another node, relayed to a peer that cannot hear that node (C3).
+    case relayed = 20
 }
 
 /// One decoded frame: its type and payload.
@@ -64,7 +73,7 @@ package enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
     package var description: String {
         switch self {
         case .oversized(let length, let limit): "frame of \(length) bytes exceeds the limit of \(limit)"
-        case .unknownVersion(let v): "unknown protocol version \(v) (this node speaks \(WireProtocol.version))"
+        case .unknownVersion(let v): "the peer speaks protocol version \(v), this node version \(WireProtocol.version); they do not interoperate (finish upgrading every node to one version)"
         case .unknownType(let t): "unknown frame type \(t)"
         case .empty: "frame too short for its header"
         }

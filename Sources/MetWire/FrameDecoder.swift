@@ -39,6 +39,17 @@ package struct FrameDecoder: Sendable {
         return frames
     }
 
+    /// With nothing left buffered, lets go of a buffer a large frame grew, so an idle connection
+    /// holds at most 64 KiB (RELIABILITY B4).
+    package mutating func releaseIdleBuffer() {
+        guard start == buffer.count, start > 0 || buffer.capacity > 65_536 else { return }
+        if buffer.capacity > 65_536 { buffer = [] } else { buffer.removeAll(keepingCapacity: true) }
+        start = 0
+    }
+
+    /// Bytes of buffer this decoder holds now (its capacity), for tests of the bound.
+    package var bufferCapacity: Int { buffer.capacity }
+
     /// Appends received bytes without decoding them.
     package mutating func append(_ bytes: some Collection<UInt8>) {
         // Drop consumed bytes once they dominate the buffer, keeping the copy cost linear.

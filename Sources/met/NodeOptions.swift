@@ -24,7 +24,17 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Job groups estimated at this size or more are not counted exactly (default 50000).") var estimateLimit: Int?
     @Option(help: "Seconds queue checks are kept (default 30).") var retention: Int?
     @Option(help: "Seconds between mesh heartbeats (default 1).") var heartbeatInterval: Double?
-    @Option(help: "Seconds of silence before a peer's connection is closed (default 5).") var silenceLimit: Double?
+    @Option(help: "Seconds of silence before a peer is suspect and the others are asked about it (default 2.5).") var suspectAfter: Double?
+    @Option(help: "Seconds of silence before a peer nobody else heard is down and its connection closed (default 6).") var silenceLimit: Double?
+    @Option(help: "Seconds: another peer's word that it heard a suspect counts when this recent (default 2).") var indirectWindow: Double?
+    @Option(help: "Seconds of lateness of its own timer after which a node accuses nobody for two heartbeats (default 1).") var localLagGuard: Double?
+    @Option(help: "Seconds: more than 3 downs of a peer within this window is flapping (default 60).") var flapWindow: Double?
+    @Option(help: "Seconds before a departed member is forgotten; its data stays (default 86400).") var reapAfter: Double?
+    @Option(help: "Seconds a starting node waits for peers and their holdings before it is ready without them (default 5).") var joinPatience: Double?
+    @Option(help: "Seconds: at most one snapshot of this node's own data per peer in this long (default 30).") var resyncInterval: Double?
+    @Option(help: "Bytes a peer's outbound queue may hold before it is dropped (default 8388608).") var outboundQueueBytes: Int?
+    @Option(help: "Seconds: the cap of the backoff between dials of one address (default 5).") var redialBackoffMax: Double?
+    @Option(help: "Broadcast intervals a peer's outbound queue may stand still before it is dropped (default 60).") var outboundQueueIntervals: Int?
     @Option(help: "Own batches kept for resends (default 120).") var retransmitWindow: Int?
     @Option(help: "Seconds a keyframe leader's lease lasts (default 10).") var leaseDuration: Double?
     @Option(help: "Postgres schema holding oban_jobs and ObanMet's tables (default public).") var prefix: String?
@@ -62,6 +72,16 @@ struct NodeOptions: ParsableArguments {
         if let retention { c.retention = retention }
         if let heartbeatInterval { c.heartbeatInterval = heartbeatInterval }
         if let silenceLimit { c.silenceLimit = silenceLimit }
+        if let suspectAfter { c.suspectAfter = suspectAfter }
+        if let indirectWindow { c.indirectWindow = indirectWindow }
+        if let localLagGuard { c.localLagGuard = localLagGuard }
+        if let flapWindow { c.flapWindow = flapWindow }
+        if let reapAfter { c.reapAfter = reapAfter }
+        if let joinPatience { c.joinPatience = joinPatience }
+        if let resyncInterval { c.resyncInterval = resyncInterval }
+        if let outboundQueueBytes { c.outboundQueueBytes = outboundQueueBytes }
+        if let outboundQueueIntervals { c.outboundQueueIntervals = outboundQueueIntervals }
+        if let redialBackoffMax { c.redialBackoffMax = redialBackoffMax }
         if let retransmitWindow { c.retransmitWindow = retransmitWindow }
         if let leaseDuration { c.leaseDuration = leaseDuration }
         if let prefix { c.prefix = prefix }

@@ -3,7 +3,7 @@ import Testing
 
 /// Catch-up when the snapshot's connection fails (DESIGN §6, RELIABILITY H11): the joiner asks
 /// again and reports ready only once it holds the whole history.
-@Suite struct CatchUpTests {
+@Suite(.reapsProcesses) struct CatchUpTests {
     @Test(.timeLimit(.minutes(2)))
     func aJoinerWhoseSnapshotConnectionIsCutAsksAgainAndGetsTheWholeHistory() async throws {
         // a's history reaches a joiner only through catch-up (a keeps one batch for resends and
@@ -13,10 +13,8 @@ import Testing
             "--retransmit-window", "1", "--handoff-chunk-bytes", "1024",
             "--test-faults", "drop:resend:1,cut:snapshotRequest:1",
         ])
-        defer { Task { try? await a.stop(SIGKILL) } }
         try await HandoffTests.postHistory(to: a)
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
-        defer { Task { try? await b.stop() } }
         try await waitUntil("b ready with a's whole history") {
             let ready = await b.cluster()?["ready"] as? Bool == true
             let jobs = await HandoffTests.jobCount(b)

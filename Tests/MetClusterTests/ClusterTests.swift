@@ -3,7 +3,7 @@ import Testing
 
 /// Real `met node` processes on loopback, checked through the HTTP API against what the test
 /// itself posted. One test at a time: each starts several processes on a 2-core machine.
-@Suite(.serialized) struct ClusterTests {
+@Suite(.serialized, .reapsProcesses) struct ClusterTests {
     /// Posts `n` `inserted` events and `jobs` job stops (exec 1 ms) of queue `q` to a node.
     static func post(to node: MetProcess, inserted n: Int, jobs: Int = 0, queue: String = "q") async throws {
         var lines = [#"{"event":"inserted","queue":"\#(queue)","state":"available","count":\#(n)}"#]
@@ -29,7 +29,6 @@ import Testing
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
         let c = try await MetProcess(name: "c", seeds: [a.meshAddress])
         let nodes = [a, b, c]
-        defer { Task { await Self.stopAll(nodes) } }
         for (i, n) in nodes.enumerated() { try await Self.post(to: n, inserted: 100 * (i + 1), jobs: 10 * (i + 1)) }
         // More while the mesh may still be forming, in several requests per node.
         for round in 1...5 { for n in nodes { try await Self.post(to: n, inserted: round) } }
@@ -52,7 +51,6 @@ import Testing
     func aNodeStartedWithOneSeedLearnsEveryMemberAndTheMeshIsFull() async throws {
         // A chain: each node knows only the one started before it.
         var nodes: [MetProcess] = []
-        defer { let started = nodes; Task { await Self.stopAll(started) } }
         for i in 0..<5 {
             nodes.append(try await MetProcess(name: "n\(i)", seeds: nodes.last.map { [$0.meshAddress] } ?? []))
         }
@@ -70,7 +68,6 @@ import Testing
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
         let c = try await MetProcess(name: "c", seeds: [a.meshAddress])
         var nodes = [a, b, c]
-        defer { let all = nodes; Task { await Self.stopAll(all) } }
         try await Self.post(to: b, inserted: 10)
         try await Self.post(to: a, inserted: 1)
         try await waitUntil("b's events everywhere") {
@@ -112,7 +109,6 @@ import Testing
         let c = try await MetProcess(name: "c", seeds: [a.meshAddress])
         let old = try await MetProcess(name: "b", seeds: [a.meshAddress])
         var nodes = [a, c, old]
-        defer { let all = nodes; Task { await Self.stopAll(all) } }
         try await waitUntil("the first b alive on a and c") {
             let alive = await a.members("alive").union(await c.members("alive"))
             return alive.contains("b")
@@ -143,12 +139,12 @@ import Testing
         // x keeps only its last 3 batches (0.6 s at 0.2 s intervals).
         let x = try await MetProcess(name: "x", arguments: ["--retransmit-window", "3"])
         let y = try await MetProcess(name: "y", seeds: [x.meshAddress])
-        defer {
-            kill(y.process.processIdentifier, SIGCONT)
-            Task { await Self.stopAll([x, y]) }
-        }
         try await Self.post(to: x, inserted: 40, jobs: 5)
-        try await waitUntil("y holds x's events") { await Self.total(y) == 40 }
+        try await waitUntil("y holds x's events, both ready") {
+            let rx = await x.cluster()?["ready"] as? Bool, ry = await y.cluster()?["ready"] as? Bool
+            let total = await Self.total(y)
+            return rx == true && ry == true && total == 40
+        }
         kill(y.process.processIdentifier, SIGSTOP)
         try await waitUntil("x dropped the silent y", within: 10) { await x.members("down").contains("y") }
         try await Self.post(to: x, inserted: 7)
@@ -173,8 +169,9 @@ import Testing
         let a = try await MetProcess(name: "a")
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
         var nodes = [a, b]
-        defer { let all = nodes; Task { await Self.stopAll(all) } }
-        #expect(await a.cluster()?["ready"] as? Bool == true, "the first node of a cluster is ready at once")
+        try await waitUntil("the first node of a cluster is ready once no peer came within its patience", within: 5) {
+            await a.cluster()?["ready"] as? Bool == true
+        }
         try await Self.post(to: b, inserted: 30, jobs: 4)
         try await Self.post(to: a, inserted: 5)
         try await waitUntil("a holds everything") { await Self.total(a) == 35 }
@@ -204,7 +201,6 @@ import Testing
         let a = try await MetProcess(name: "a", arguments: slow)
         var nodes = [a]
         for name in ["b", "c", "d"] { nodes.append(try await MetProcess(name: name, seeds: [a.meshAddress], arguments: slow)) }
-        defer { let all = nodes; Task { await Self.stopAll(all) } }
         try await waitUntil("a full mesh of 4") {
             for n in nodes where await n.members("alive").count != 3 { return false }
             return true
@@ -231,8 +227,6 @@ import Testing
         let a = try await MetProcess(name: "a")
         let c = try await MetProcess(name: "c", seeds: [a.meshAddress])
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: ["--test-faults", "drop:batch:1"])
-        let nodes = [a, b, c]
-        defer { Task { await Self.stopAll(nodes) } }
         try await waitUntil("b is ready") { await b.cluster()?["ready"] as? Bool == true }
         try await Self.post(to: a, inserted: 17)
         try await waitUntil("c holds a's events") { await Self.total(c) == 17 }

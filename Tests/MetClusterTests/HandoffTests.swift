@@ -6,7 +6,7 @@ import Testing
 /// catch-up and resend requests, and it keeps a single batch for resends, so the peers that join
 /// after the events were posted can only get them from a's handoff. Small chunks (1 KiB) make a
 /// few thousand events a transfer of hundreds of chunks.
-@Suite(.serialized) struct HandoffTests {
+@Suite(.serialized, .reapsProcesses) struct HandoffTests {
     /// Job stops posted to `a` (MET_HANDOFF_JOBS: 3,000 in CI, more in `scripts/soak`).
     static let jobs = RestartTests.setting("MET_HANDOFF_JOBS", 3000)
     /// F12's store: RELIABILITY asks 50k rows in CI (260k in the long tier, `scripts/soak`).
@@ -90,7 +90,6 @@ import Testing
     @Test(.timeLimit(.minutes(3)))
     func aDroppedHandoffConnectionResumesFromTheLastAcknowledgedChunk() async throws {
         let a = try await Self.isolated(faults: "cut:handoffAck:100", chunkBytes: Self.f12ChunkBytes)
-        defer { Task { try? await a.stop(SIGKILL) } }
         // One job per label set (2 rows each: exec_time and wait_time) over queues × 27
         // workers; a queue count that is not a multiple of 3 keeps the two coprime, so every
         // pair occurs.
@@ -101,7 +100,6 @@ import Testing
         try await waitUntil("a holds \(Self.f12Rows) rows") { await Self.rows(a) >= Self.f12Rows }
         let joined = try await Self.joiners(["b"], to: a)
         let b = joined[0]
-        defer { Task { await ClusterTests.stopAll(joined) } }
         let took = try await Self.timedStop(a)
         #expect(a.process.terminationStatus == 0)
         #expect(took < .seconds(10), "the stop ends well within its deadline (took \(took))")
@@ -128,11 +126,9 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func aSuccessorKilledMidHandoffIsReplacedByTheNext() async throws {
         let a = try await Self.isolated()
-        defer { Task { try? await a.stop(SIGKILL) } }
         try await Self.postHistory(to: a)
         let nodes = try await Self.joiners(["b", "c"], to: a, arguments: ["b": ["--test-faults", "kill:handoffChunk:2"]])
         let (b, c) = (nodes[0], nodes[1])
-        defer { Task { await ClusterTests.stopAll(nodes) } }
         let took = try await Self.timedStop(a)
         #expect(a.process.terminationStatus == 0)
         #expect(!b.process.isRunning && b.process.terminationReason == .uncaughtSignal, "b killed itself mid-handoff")
@@ -149,14 +145,9 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func aStalledSuccessorIsGivenUpAndDropsItsPartialTransferWhenResumed() async throws {
         let a = try await Self.isolated(arguments: ["--handoff-ack-timeout", "1"])
-        defer { Task { try? await a.stop(SIGKILL) } }
         try await Self.postHistory(to: a)
         let nodes = try await Self.joiners(["b", "c"], to: a, arguments: ["b": ["--test-faults", "stop:handoffChunk:2"]])
         let (b, c) = (nodes[0], nodes[1])
-        defer {
-            kill(b.process.processIdentifier, SIGCONT)
-            Task { await ClusterTests.stopAll(nodes) }
-        }
         let took = try await Self.timedStop(a)
         #expect(a.process.terminationStatus == 0)
         #expect(took < .seconds(10), "H5: the next successor after the 1 s ack timeout (the whole stop took \(took))")

@@ -4,13 +4,12 @@ import Testing
 
 /// Peers that send garbage, oversized lengths, unknown versions, nothing at all, or the wrong
 /// secret are cut off; the real nodes carry on (RELIABILITY S1, S2, S6, S7, B3).
-@Suite(.serialized) struct HostilePeerTests {
+@Suite(.serialized, .reapsProcesses) struct HostilePeerTests {
     @Test(.timeLimit(.minutes(2)))
     func hostilePeersAreCutOffWhileTheRestCarryOn() async throws {
         let a = try await MetProcess(name: "a")
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
         var nodes = [a, b]
-        defer { let all = nodes; Task { for n in all { try? await n.stop() } } }
 
         var random = SplitMix64(seed: 0x5EED_4)
         let garbage = (0..<256).map { _ in UInt8.random(in: 0...255, using: &random) }
@@ -67,7 +66,6 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func aBadEventLineRejectsTheWholeRequestWithItsLineNumber() async throws {
         let a = try await MetProcess(name: "a")
-        defer { Task { try? await a.stop() } }
         let (status, body) = try await a.post(events: [
             #"{"event":"inserted","queue":"q","count":5}"#,
             "",

@@ -7,13 +7,14 @@ import Testing
 /// name, so its lease and jobs are its own. Timings are compressed: keyframes every 1 s, a 3 s lease.
 @Suite(
     .serialized,
+    .reapsProcesses,
     .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"),
     .enabled(if: databaseURL != nil, "MET_TEST_DATABASE_URL is not set: run scripts/test")
 )
 struct KeyframeClusterTests {
     static let queues = ["q0", "q1"]
 
-    struct Setup {
+    struct Setup: @unchecked Sendable {  // `conn` is used by one test at a time: its body, then its cleanup after every process exited.
         let url: String
         let prefix = "kf_\(UInt32.random(in: 0...UInt32.max))"
         let cluster = "kf\(UInt32.random(in: 0...UInt32.max))"
@@ -91,7 +92,7 @@ struct KeyframeClusterTests {
     @Test(.timeLimit(.minutes(2)))
     func fullCountOnEveryNodeEqualsTheExactCountOnceActivityStops() async throws {
         let setup = try Setup(url: try #require(databaseURL))
-        defer { setup.drop() }
+        ProcessGroup.afterProcesses { setup.drop() }
         for q in Self.queues { try setup.insert(150, queue: q) }
         let a = try await MetProcess(name: "a", arguments: setup.arguments)
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
@@ -100,7 +101,6 @@ struct KeyframeClusterTests {
             "--queues", Self.queues.joined(separator: ","), "--concurrency", "3", "--min-ms", "1", "--max-ms", "4", "--retryable-rate", "0",
         ], command: "worker")
         let nodes = [a, b, worker]
-        defer { Task { await ClusterTests.stopAll(nodes) } }
         // Real SQL moves jobs too, beside the worker: some scheduled, some cancelled, more inserted.
         _ = try setup.conn.query("UPDATE \(setup.table) SET state = 'scheduled' WHERE id % 7 = 0 AND state = 'available'")
         try setup.insert(40, queue: "q1")
@@ -128,10 +128,9 @@ struct KeyframeClusterTests {
     @Test(.timeLimit(.minutes(2)))
     func killingTheLeaderMovesLeadershipToANewTermAndCountsKeepFlowing() async throws {
         let setup = try Setup(url: try #require(databaseURL))
-        defer { setup.drop() }
+        ProcessGroup.afterProcesses { setup.drop() }
         try setup.insert(10, queue: "q0")
         let nodes = try await Self.startThree(setup)
-        defer { Task { await ClusterTests.stopAll(nodes) } }
         let old = try await Self.agreedLeader(nodes)
         let leaderNode = try #require(nodes.first { $0.name == old.name })
         let survivors = nodes.filter { $0 !== leaderNode }
@@ -157,9 +156,8 @@ struct KeyframeClusterTests {
     @Test(.timeLimit(.minutes(2)))
     func aGracefulLeaderStopHandsLeadershipOnAtOnce() async throws {
         let setup = try Setup(url: try #require(databaseURL))
-        defer { setup.drop() }
+        ProcessGroup.afterProcesses { setup.drop() }
         let nodes = try await Self.startThree(setup)
-        defer { Task { await ClusterTests.stopAll(nodes) } }
         let old = try await Self.agreedLeader(nodes)
         let leaderNode = try #require(nodes.first { $0.name == old.name })
         try await leaderNode.stop(SIGTERM)
@@ -181,10 +179,9 @@ struct KeyframeClusterTests {
     @Test(.timeLimit(.minutes(2)))
     func aFrozenLeaderIsReplacedAndFencesItselfWhenItResumes() async throws {
         let setup = try Setup(url: try #require(databaseURL))
-        defer { setup.drop() }
+        ProcessGroup.afterProcesses { setup.drop() }
         try setup.insert(8, queue: "q0")
         let nodes = try await Self.startThree(setup)
-        defer { Task { await ClusterTests.stopAll(nodes) } }
         let old = try await Self.agreedLeader(nodes)
         try await waitUntil("its keyframes everywhere") {
             for n in nodes where await Self.served(n)?["q0"]?["available"] != 8 { return false }
@@ -229,11 +226,10 @@ struct KeyframeClusterTests {
     @Test(.timeLimit(.minutes(2)))
     func aWholeClusterStopAndStartKeepsItsHistoryThroughPostgres() async throws {
         let setup = try Setup(url: try #require(databaseURL))
-        defer { setup.drop() }
+        ProcessGroup.afterProcesses { setup.drop() }
         let a = try await MetProcess(name: "a", arguments: setup.arguments)
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
         var nodes = [a, b]
-        defer { let all = nodes; Task { await ClusterTests.stopAll(all) } }
         try await ClusterTests.post(to: a, inserted: 20, jobs: 3)
         try await ClusterTests.post(to: b, inserted: 7)
         try await waitUntil("both hold everything") {
@@ -262,13 +258,12 @@ struct KeyframeClusterTests {
     @Test(.timeLimit(.minutes(2)))
     func aPostgresOutageIsRiddenOutAndKeyframesResume() async throws {
         let pg = try ThrowawayPostgres()
-        defer { pg.destroy() }
+        ProcessGroup.afterProcesses { pg.destroy() }
         let setup = try Setup(url: pg.url)
         try setup.insert(12, queue: "q0")
         let a = try await MetProcess(name: "a", arguments: setup.arguments)
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: setup.arguments)
         let nodes = [a, b]
-        defer { Task { await ClusterTests.stopAll(nodes) } }
         try await waitUntil("full_count served on both") {
             let sa = await Self.served(a), sb = await Self.served(b)
             return sa?["q0"]?["available"] == 12 && sb?["q0"]?["available"] == 12

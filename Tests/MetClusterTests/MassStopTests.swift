@@ -7,6 +7,7 @@ import Testing
 /// from nothing serves the whole history.
 @Suite(
     .serialized,
+    .reapsProcesses,
     .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"),
     .enabled(if: databaseURL != nil, "MET_TEST_DATABASE_URL is not set: run scripts/test")
 )
@@ -14,14 +15,13 @@ struct MassStopTests {
     @Test(.timeLimit(.minutes(4)))
     func allNodesStoppedAtOnceKeepTheirHistoryThroughPostgres() async throws {
         let setup = try KeyframeClusterTests.Setup(url: try #require(databaseURL))
-        defer { setup.drop() }
+        ProcessGroup.afterProcesses { setup.drop() }
         let arguments = setup.arguments + ["--handoff-timeout", "20"]
         let names = (0..<RestartTests.setting("MET_RESTART_NODES", 3)).map { "n\($0)" }  // 8 in scripts/soak (F14)
         let count = names.count
         let a = try await MetProcess(name: names[0], arguments: arguments)
         var nodes = [a]
         for name in names.dropFirst() { nodes.append(try await MetProcess(name: name, seeds: [a.meshAddress], arguments: arguments)) }
-        defer { let all = nodes; Task { await ClusterTests.stopAll(all) } }
         for (i, n) in nodes.enumerated() { try await ClusterTests.post(to: n, inserted: 10 + i, jobs: i + 1) }
         // Posted again right before the signal: the last interval of each node is in flight.
         for n in nodes { try await ClusterTests.post(to: n, inserted: 5) }

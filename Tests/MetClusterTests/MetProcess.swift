@@ -6,8 +6,13 @@ import Testing
 
 /// One real `met node` process on loopback, with its log in a temporary file and its mesh and
 /// HTTP ports chosen by the OS (read back from its log).
-final class MetProcess: @unchecked Sendable {  // `process` is started once in init and only signalled after; the log is a file.
+final class MetProcess: ReapableProcess, @unchecked Sendable {  // `process` is started once in init and only signalled after; the log is a file.
     let name: String
+    var label: String { "met \(command) \(name)" }
+    var pid: pid_t { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    var stopSignal: Int32 { SIGTERM }
+    let command: String
     let process = Process()
     let logURL: URL
     private(set) var meshAddress = ""
@@ -24,17 +29,26 @@ final class MetProcess: @unchecked Sendable {  // `process` is started once in i
 
     /// Starts `met node --node NAME --listen 127.0.0.1:0 --http 127.0.0.1:0` plus `arguments`, and
     /// waits until both listeners are up. `secret` nil leaves MET_CLUSTER_SECRET unset.
+    /// CI's compressed timings (RELIABILITY: "every timing knob configurable so tests compress
+    /// time"): 0.2 s broadcasts and heartbeats, suspect after 1 s, down after 2.5 s, 1.5 s of
+    /// patience for a joiner, a resync snapshot at most every 5 s, dials backing off to 1 s at
+    /// most. Later arguments override them.
+    static let compressedTimings = [
+        "--broadcast-interval", "0.2", "--heartbeat-interval", "0.2", "--suspect-after", "1", "--silence-limit", "2.5",
+        "--indirect-window", "1", "--join-patience", "1.5", "--resync-interval", "5", "--redial-backoff-max", "1",
+    ]
+
     init(name: String, seeds: [String] = [], arguments: [String] = [], secret: String? = MetProcess.secret,
-         command: String = "node", waitForHTTP: Bool = true) async throws {
+         command: String = "node", listen: String = "127.0.0.1:0", waitForHTTP: Bool = true) async throws {
         self.name = name
+        self.command = command
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("met-cluster-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         logURL = dir.appendingPathComponent("\(name)-\(UInt32.random(in: 0...UInt32.max)).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         process.executableURL = Self.binary
-        process.arguments = [command, "--node", name, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
-                             "--broadcast-interval", "0.2", "--heartbeat-interval", "0.2", "--silence-limit", "2"]
+        process.arguments = [command, "--node", name, "--listen", listen, "--http", "127.0.0.1:0"] + Self.compressedTimings
             + seeds.flatMap { ["--seed", $0] } + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["MET_CLUSTER_SECRET"] = secret
@@ -42,6 +56,7 @@ final class MetProcess: @unchecked Sendable {  // `process` is started once in i
         process.standardOutput = log
         process.standardError = log
         try process.run()
+        ProcessGroup.enrol(self)  // the test's scope awaits its exit, whatever happens below
         guard waitForHTTP else { return }
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
@@ -81,10 +96,6 @@ final class MetProcess: @unchecked Sendable {  // `process` is started once in i
             kill(process.processIdentifier, SIGKILL)
             throw Failure("\(name) did not stop within 20 s of signal \(signal)")
         }
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
     // MARK: HTTP

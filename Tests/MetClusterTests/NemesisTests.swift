@@ -15,7 +15,7 @@ private let nemesisSeeds: [UInt64] = {
 /// Afterwards every node reports the same per-node totals, equal to the test's own model: exact
 /// for every node never killed, and short by at most what a killed node took in its last second.
 /// No term ever has two leaders, and every graceful stop exits 0.
-@Suite(.serialized, .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"))
+@Suite(.serialized, .reapsProcesses, .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"))
 struct NemesisTests {
     /// What the test posted, per node name, with when; and the loss a SIGKILL may cause.
     struct Model {
@@ -45,11 +45,11 @@ struct NemesisTests {
         print("nemesis seed \(seed) (rerun: MET_NEMESIS_SEEDS=\(seed) scripts/test --filter NemesisTests)")
         var rng = SplitMix64(seed: seed)
         let pg = try ThrowawayPostgres()
-        defer { pg.destroy() }
+        ProcessGroup.afterProcesses { pg.destroy() }
         let setup = try KeyframeClusterTests.Setup(url: pg.url)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("met-nemesis-\(getpid())-\(seed)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        ProcessGroup.afterProcesses { try? FileManager.default.removeItem(at: dir) }
         let names = (0..<4).map { "n\($0)" }
         func partitionFile(_ name: String) -> URL { dir.appendingPathComponent("\(name).partition") }
         func arguments(_ name: String) -> [String] {
@@ -57,8 +57,6 @@ struct NemesisTests {
         }
         var nodes: [MetProcess] = [try await MetProcess(name: "n0", arguments: arguments("n0"))]
         for name in names.dropFirst() { nodes.append(try await MetProcess(name: name, seeds: [nodes[0].meshAddress], arguments: arguments(name))) }
-        var everyProcess = nodes
-        defer { let all = everyProcess; Task { for p in all { kill(p.process.processIdentifier, SIGCONT) }; await ClusterTests.stopAll(all) } }
         var model = Model()
         var leaders: [Int: Set<String>] = [:]
         var trace: [String] = []
@@ -68,7 +66,6 @@ struct NemesisTests {
             let seedNode = nodes[(i + 1 + pick(3)) % 4]
             let again = try await MetProcess(name: nodes[i].name, seeds: [seedNode.meshAddress], arguments: arguments(nodes[i].name))
             nodes[i] = again
-            everyProcess.append(again)
             try await waitUntil("\(again.name) is ready again") { await again.cluster()?["ready"] as? Bool == true }
         }
         func post(to i: Int) async throws {

@@ -2,12 +2,11 @@ import Foundation
 import Testing
 
 /// The `met query` CLI against a real node.
-@Suite struct QueryCommandTests {
+@Suite(.reapsProcesses) struct QueryCommandTests {
     /// `met query` prints the API as a table or as JSON, and exits 1 with the API's message.
     @Test(.timeLimit(.minutes(1)))
     func metQueryPrintsTablesAndJSONAndFailsClearly() async throws {
         let a = try await MetProcess(name: "a")
-        defer { Task { try? await a.stop() } }
         try await ClusterTests.post(to: a, inserted: 4, queue: "mailers")
         try await waitUntil("the events are visible") { await ClusterTests.total(a) == 4 }
         let table = try Self.met(["query", "--at", a.httpAddress, "latest", "inserted", "--group", "queue", "--lookback", "600"])

@@ -5,10 +5,15 @@ import Foundation
 final class RawClient {
     let fd: Int32
 
-    init(_ address: String) throws {
+    /// Connects to `address`; `receiveBuffer` caps the socket's receive buffer (`SO_RCVBUF`,
+    /// set before connecting so the window never grows past it).
+    init(_ address: String, receiveBuffer: Int32? = nil) throws {
         let parts = address.split(separator: ":")
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw MetProcess.Failure("socket: \(errno)") }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = UInt16(parts[1])!.bigEndian

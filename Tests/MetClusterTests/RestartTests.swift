@@ -4,7 +4,7 @@ import Testing
 /// Restarts while events flow (RELIABILITY H8 at N = 4, CI tier) and a SIGKILL's bounded loss
 /// (H10): every node restarted in turn comes back with the whole history (catch-up), and
 /// nothing posted to a node that stops gracefully is lost.
-@Suite(.serialized) struct RestartTests {
+@Suite(.serialized, .reapsProcesses) struct RestartTests {
     /// Posts one `inserted` event at a time to the nodes in turn until stopped; counts the
     /// requests that were accepted (a node being restarted refuses some).
     final class Feeder: @unchecked Sendable {  // `accepted` and `stopped` are guarded by `lock`.
@@ -67,7 +67,6 @@ import Testing
         var started = [first]
         for i in 1..<n { started.append(try await MetProcess(name: "n\(i)", seeds: [first.meshAddress])) }
         let nodes = Nodes(started)
-        defer { Task { await ClusterTests.stopAll(nodes.all) } }
         let feeder = Feeder()
         let feeding = Task { await feeder.run { nodes.all.filter { $0.process.isRunning } } }
         for i in 0..<n {
@@ -121,7 +120,6 @@ import Testing
         let interval = ["--broadcast-interval", "1"]
         let a = try await MetProcess(name: "a", arguments: interval)
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: interval)
-        defer { Task { await ClusterTests.stopAll([a, b]) } }
         try await ClusterTests.post(to: b, inserted: 50)
         try await ClusterTests.post(to: a, inserted: 7)
         try await waitUntil("everything visible on a") { await ClusterTests.total(a) == 57 }

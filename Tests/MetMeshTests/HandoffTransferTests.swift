@@ -86,7 +86,9 @@ import Testing
         #expect(plane.rules.map(\.type) == [.handoffAck, .resend, .handoffChunk, .batch])
         #expect(plane.rules.map(\.after) == [5, 1, 2, 3])
         #expect(try FaultPlane(parsing: "partition:/tmp/p,cut:batch:1").partitionFile == "/tmp/p")
-        for bad in ["cut:handoffAck", "explode:batch:1", "cut:nonsense:1", "cut:batch:0", "cut:batch:x", "partition:"] {
+        let lists = try FaultPlane(parsing: "blackhole:/tmp/b,unread:/tmp/u,partition:/tmp/p")
+        #expect(lists.files == [.blackhole: "/tmp/b", .unread: "/tmp/u", .partition: "/tmp/p"])
+        for bad in ["cut:handoffAck", "explode:batch:1", "cut:nonsense:1", "cut:batch:0", "cut:batch:x", "partition:", "blackhole:", "unread:"] {
             #expect(throws: FaultPlaneError.self) { try FaultPlane(parsing: bad) }
         }
     }

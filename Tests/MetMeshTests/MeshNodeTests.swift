@@ -10,36 +10,43 @@ import Testing
 /// A mesh node on its own loop, for tests: the node is touched only on that loop's thread.
 final class TestNode: @unchecked Sendable {  // `node` is created and used only inside `loop.run`/`execute`.
     let loop: UVLoop
+    let host = TestHost()
     var node: MeshNode!
-    let batches = Mutex<[DeltaBatch]>([])
-    let logs = Mutex<[String]>([])
 
     init(name: String, incarnation: UInt64 = 1, cluster: String = "met", secret: ClusterSecret,
-         heartbeatMs: UInt64 = 1000, silenceMs: UInt64 = 5000, port: Int = 0, clockSkewMs: Int64 = 0) async throws {
+         heartbeatMs: UInt64 = 1000, suspectMs: UInt64? = nil, silenceMs: UInt64 = 6000, port: Int = 0, clockSkewMs: Int64 = 0,
+         configure: @escaping @Sendable (inout MeshNode.Config) -> Void = { _ in }) async throws {
         loop = try UVLoop()
         try await loop.run { [self] in
             var config = MeshNode.Config(cluster: cluster, node: name, incarnation: incarnation, port: port, secret: secret)
-            config.heartbeatMilliseconds = heartbeatMs
-            config.silenceLimitMilliseconds = silenceMs
-            node = try MeshNode(loop: loop, config: config)
-            node.onBatch = { [self] batch, _ in batches.withLock { $0.append(batch) } }
-            node.onLog = { [self] line in logs.withLock { $0.append(line) } }
+            config.timings.heartbeat = heartbeatMs
+            config.timings.suspectAfter = suspectMs ?? min(2500, silenceMs / 2)
+            config.timings.downAfter = silenceMs
+            config.timings.closedConfirm = min(heartbeatMs, 1000)
+            config.timings.indirectWindow = min(2000, silenceMs / 3)
+            config.joinPatienceMilliseconds = 3_600_000  // no catch-up unless a test wants one
             if clockSkewMs != 0 {
-                let real = node.wallClockMilliseconds
-                node.wallClockMilliseconds = { real() + clockSkewMs }
+                let real = config.wallClockMilliseconds
+                config.wallClockMilliseconds = { real() + clockSkewMs }
             }
+            configure(&config)
+            node = try MeshNode(loop: loop, config: config, host: host)
         }
     }
 
+    var batches: [[UInt8]] { host.batches.withLock { $0 } }
+    var logs: [String] { host.logs.withLock { $0 } }
+
     func port() async throws -> Int { try await loop.run { [self] in Int(node.address.split(separator: ":").last!)! } }
     func peers() async throws -> [String] { try await loop.run { [self] in node.connectedPeers } }
-    func heartbeats() async throws -> Int { try await loop.run { [self] in node.heartbeatsReceived } }
-    func rejections() async throws -> [String: Int] { try await loop.run { [self] in node.rejections } }
-    func dialFailures() async throws -> Int { try await loop.run { [self] in node.dialFailures } }
-    func clockOffsets() async throws -> [String: Int64] { try await loop.run { [self] in node.clockOffsets } }
+    func status(of name: String) async throws -> Member.Status? { try await loop.run { [self] in node.members.member(name)?.status } }
+    func heartbeats() async throws -> Int { try await loop.run { [self] in node.counters.heartbeatsReceived } }
+    func rejections() async throws -> [String: Int] { try await loop.run { [self] in node.counters.rejections } }
+    func dialFailures() async throws -> Int { try await loop.run { [self] in node.counters.dialFailures } }
+    func clockOffsets() async throws -> [String: Int64] { try await loop.run { [self] in node.peerClockOffsets } }
     func dial(_ port: Int) { loop.execute { [self] in node.dial(host: "127.0.0.1", port: port) } }
     func join(_ port: Int) { loop.execute { [self] in node.join(seeds: ["127.0.0.1:\(port)"]) } }
-    func broadcast(_ b: DeltaBatch) { loop.execute { [self] in node.broadcast(b) } }
+    func broadcast(_ payload: [UInt8], seq: UInt64) { loop.execute { [self] in node.broadcast(batch: payload, seq: seq) } }
 
     func stop() async throws {
         try await loop.run { [self] in node.close() }
@@ -70,10 +77,9 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
             .init(series: "exec_time", labels: LabelSet(["queue": "q"]), value: .sketch(s)),
             .init(series: "inserted", labels: LabelSet(["queue": "q"]), value: .count(3)),
         ])
-        a.broadcast(batch)
-        try await eventually("the batch on b and c") {
-            b.batches.withLock { $0 } == [batch] && c.batches.withLock { $0 } == [batch]
-        }
+        let payload = BatchCodec.encode(batch)
+        a.broadcast(payload, seq: batch.seq)
+        try await eventually("the batch on b and c") { b.batches == [payload] && c.batches == [payload] }
         try await c.stop()
         try await eventually("c down on a and b") {
             let (pa, pb) = (try await a.peers(), try await b.peers())
@@ -100,14 +106,22 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
         }
         try await eventually("both refusals counted on a") { try await a.rejections().values.reduce(0, +) >= 2 }
         // Both came from 127.0.0.1: one log line per remote host per minute (RELIABILITY S6).
-        #expect(a.logs.withLock { $0.filter { $0.contains("connection from 127.0.0.1") }.count } == 1)
+        #expect(a.host.lines(containing: "connection from 127.0.0.1").count == 1)
         let aPeers = try await a.peers()
         #expect(aPeers == ["b"])
         let intruderPeers = try await intruder.peers()
         let strangerPeers = try await stranger.peers()
         #expect(intruderPeers.isEmpty && strangerPeers.isEmpty)
-        #expect(a.logs.withLock { $0 }.allSatisfy { !$0.contains("a-cluster-secret") }, "the secret never reaches a log line")
+        #expect(a.logs.allSatisfy { !$0.contains("a-cluster-secret") }, "the secret never reaches a log line")
         for n in [a, b, intruder, stranger] { try await n.stop() }
+    }
+
+    /// The mesh's state is loop-thread only, and checked: a call from any other thread traps.
+    @Test func usingAMeshOffItsLoopTraps() async {
+        await #expect(processExitsWith: .failure) {
+            let n = try await TestNode(name: "a", secret: MeshNodeTests.secret)
+            _ = n.node.connectedPeers  // the test's thread, not the loop's
+        }
     }
 
     /// Heartbeats keep quiet but live connections up; a peer that stops sending anything is
@@ -120,7 +134,10 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
         let seed = try await a.port()
         b.dial(seed)
         silent.dial(seed)
-        try await eventually("the silent node cut off by a") { a.logs.withLock { $0 }.contains { $0.contains("s silent") } }
+        try await eventually("the silent node down on a, its connection closed") {
+            a.host.transitions.withLock { $0 }.contains { $0.member.name == "s" && $0.member.status == .down }
+                && !a.host.lines(containing: "connection with s closed: no frame for").isEmpty
+        }
         // Many heartbeats later, a and b are still connected (a keeps re-dialling s, which is
         // reachable, and keeps cutting it off while it stays silent).
         try await eventually("a hears 30 heartbeats from b") { try await a.heartbeats() >= 30 }
@@ -140,7 +157,7 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
         let a = try await TestNode(name: "a", secret: Self.secret, heartbeatMs: 20, silenceMs: 2000)
         a.join(port)
         try await eventually("a few refused dials") { try await a.dialFailures() >= 3 }
-        #expect(a.logs.withLock { $0.filter { $0.contains("failed") }.count } == 1, "one line per address per minute")
+        #expect(a.host.lines(containing: "failed").count == 1, "one line per address per minute")
         let b = try await TestNode(name: "b", incarnation: 2, secret: Self.secret, port: port)
         try await eventually("a joined through the restarted seed") { try await a.peers() == ["b"] }
         for n in [a, b] { try await n.stop() }
@@ -159,7 +176,7 @@ final class TestNode: @unchecked Sendable {  // `node` is created and used only 
         try await eventually("20 heartbeats on a") { try await a.heartbeats() >= 40 }
         let offsets = try await a.clockOffsets()
         #expect(abs((offsets["b"] ?? 0) - 30_000) < 500 && abs((offsets["c"] ?? 0) - 200) < 500, "\(offsets)")
-        let warnings = a.logs.withLock { $0.filter { $0.contains("clock of") } }
+        let warnings = a.host.lines(containing: "clock of")
         #expect(warnings.count == 1 && warnings[0].contains("clock of b is ahead"), "\(warnings)")
         for n in [a, ahead, close] { try await n.stop() }
     }

@@ -1,9 +1,11 @@
+import Logging
 import MetMesh
 import MetRuntime
 import MetRecorder
 import MetStore
 import MetUV
 import MetValues
+import MetWire
 import Synchronization
 import MetTestSupport
 import Testing
@@ -22,13 +24,9 @@ final class TestRuntime: @unchecked Sendable {  // `mesh` is created and used on
         let origin = Origin(node: name, incarnation: UInt64.random(in: 1...UInt64.max >> 1))
         recorder = NodeRecorder(origin: origin)
         loop = try UVLoop()
+        let host = ReplicaHost(collector: collector, logger: Logger(label: "test"))
         try await loop.run { [self] in
-            mesh = try MeshNode(loop: loop, config: .init(node: name, incarnation: origin.incarnation, secret: secret))
-            mesh.onBatch = { [self] batch, _ in
-                if let gap = collector.receive(batch, now: NodeRecorder.wallClockSecond()) {
-                    mesh.requestResend(from: gap.origin, gap.missing)
-                }
-            }
+            mesh = try MeshNode(loop: loop, config: .init(node: name, incarnation: origin.incarnation, secret: secret), host: host)
         }
     }
 
@@ -38,7 +36,8 @@ final class TestRuntime: @unchecked Sendable {  // `mesh` is created and used on
             await recorder.run(every: interval) { [self] batch in
                 collector.receive(batch, now: NodeRecorder.wallClockSecond())
                 collector.retryGaps()  // a lost resend request is asked again with the next early batch
-                loop.execute { [self] in mesh.broadcast(batch) }
+                let payload = BatchCodec.encode(batch)
+                loop.execute { [self] in mesh.broadcast(batch: payload, seq: batch.seq) }
             }
         }
     }

@@ -28,6 +28,24 @@ import Testing
         #expect(h.handoffTimeout == 8 && h.handoffAckTimeout == 2.5 && h.handoffChunkBytes == 4096)
     }
 
+    /// Every timing knob of failure detection, catch-up and the outbound queues is a key
+    /// (RELIABILITY: "every timing knob configurable"), with RELIABILITY's defaults.
+    @Test func failureDetectionAndQueueKnobsAreKeysWithReliabilitysDefaults() throws {
+        let d = try Self.parse(#"{"node": "n"}"#)
+        #expect(d.heartbeatInterval == 1 && d.suspectAfter == 2.5 && d.silenceLimit == 6 && d.indirectWindow == 2)
+        #expect(d.localLagGuard == 1 && d.flapWindow == 60 && d.reapAfter == 86_400 && d.joinPatience == 5)
+        #expect(d.resyncInterval == 30 && d.outboundQueueBytes == 8 << 20 && d.outboundQueueIntervals == 60 && d.redialBackoffMax == 5)
+        let c = try Self.parse("""
+        {"node": "n", "heartbeatInterval": 0.2, "suspectAfter": 1, "silenceLimit": 2.5, "indirectWindow": 1,
+         "localLagGuard": 0.5, "flapWindow": 10, "reapAfter": 600, "joinPatience": 1.5, "resyncInterval": 5,
+         "outboundQueueBytes": 2097152, "outboundQueueIntervals": 30, "redialBackoffMax": 1}
+        """)
+        let r = try c.validate(environment: Self.secret).config
+        #expect(r.suspectAfter == 1 && r.silenceLimit == 2.5 && r.indirectWindow == 1 && r.localLagGuard == 0.5)
+        #expect(r.flapWindow == 10 && r.reapAfter == 600 && r.joinPatience == 1.5 && r.resyncInterval == 5)
+        #expect(r.outboundQueueBytes == 2 << 20 && r.outboundQueueIntervals == 30 && r.redialBackoffMax == 1)
+    }
+
     @Test func handoffLimitsAndTestFaultsAreChecked() throws {
         var c = NodeConfig()
         c.node = "n"
@@ -70,6 +88,11 @@ import Testing
         (#"{"node": "n", "seeds": ["a"]}"#, "bad seeds"),
         (#"{"node": "n", "broadcastInterval": 0}"#, "bad broadcastInterval"),
         (#"{"node": "n", "heartbeatInterval": 5, "silenceLimit": 2}"#, "bad silenceLimit"),
+        (#"{"node": "n", "suspectAfter": 7}"#, "bad silenceLimit: must exceed suspectAfter"),
+        (#"{"node": "n", "heartbeatInterval": 3}"#, "bad suspectAfter: must exceed heartbeatInterval"),
+        (#"{"node": "n", "reapAfter": 1}"#, "bad reapAfter"),
+        (#"{"node": "n", "outboundQueueBytes": 1000}"#, "bad outboundQueueBytes"),
+        (#"{"node": "n", "joinPatience": 0}"#, "bad joinPatience"),
         (#"{"node": "n", "compaction": [[5, 100], [3, 900]]}"#, "bad compaction"),
         (#"{"node": "n", "compaction": [[5]]}"#, "bad compaction"),
     ])

@@ -91,17 +91,13 @@ enum HandoffBench {
         defer { loopA.shutdown(); loopB.shutdown() }
         let receiver = Box<MeshNode?>(nil)
         let receiverAddress = onLoop(loopB) {
-            let mesh = try! MeshNode(loop: loopB, config: .init(node: "b", incarnation: 2, secret: secret))
-            mesh.onHandoffChunk = { chunk, _ in (try? target.value.merge(chunk: chunk, now: Datasets.now)) != nil }
-            mesh.onHandoffEnd = { marks, _ in (try? target.value.merge(watermarks: marks)) != nil }
+            let mesh = try! MeshNode(loop: loopB, config: Self.config("b", 2, secret), host: StoreHost(target))
             receiver.value = mesh
             return mesh.address
         }
         let sender = Box<MeshNode?>(nil)
         onLoop(loopA) {
-            let mesh = try! MeshNode(loop: loopA, config: .init(node: "a", incarnation: 1, secret: secret))
-            mesh.snapshotPlan = { bytes, _ in source.value.snapshotPlan(maxChunkBytes: bytes) }
-            mesh.snapshotChunk = { index, plan in source.value.snapshotChunk(index, of: plan) }
+            let mesh = try! MeshNode(loop: loopA, config: Self.config("a", 1, secret), host: StoreHost(source))
             mesh.join(seeds: [receiverAddress])
             sender.value = mesh
         }
@@ -133,6 +129,39 @@ enum HandoffBench {
         }
         guard case .completed(_, let chunks, let bytes, _, _) = outcome.value! else { fatalError("handoff failed: \(outcome.value!)") }
         return (ms, bytes, chunks, peak, lag)
+    }
+
+    /// A mesh's settings for the bench: no catch-up (the receiver must not ask for the sender's
+    /// store before the handoff does).
+    static func config(_ name: String, _ incarnation: UInt64, _ secret: ClusterSecret) -> MeshNode.Config {
+        var c = MeshNode.Config(node: name, incarnation: incarnation, secret: secret)
+        c.joinPatienceMilliseconds = 3_600_000
+        return c
+    }
+
+    /// A mesh host over a bare store (one loop at a time uses it, as the box says).
+    final class StoreHost: MeshHost {
+        let store: Box<SeriesStore>
+        init(_ store: Box<SeriesStore>) { self.store = store }
+        func receivedBatch(_ payload: [UInt8], from peer: PeerIdentity) -> BatchReceipt { .taken }
+        func receivedKeyframe(_ payload: [UInt8], from peer: PeerIdentity) -> Bool { true }
+        func watermarks() -> [PeerIdentity: UInt64] { [:] }
+        func heldWatermarks() -> [PeerIdentity: UInt64] { [:] }
+        func planSnapshot(of origin: PeerIdentity?, chunkBytes: Int) -> any SnapshotSource {
+            Planned(store: store.value, plan: store.value.snapshotPlan(maxChunkBytes: chunkBytes))
+        }
+        func merge(chunk: [UInt8], from peer: PeerIdentity) throws { try store.value.merge(chunk: chunk, now: Datasets.now) }
+        func merge(watermarks: [UInt8], from peer: PeerIdentity) throws { try store.value.merge(watermarks: watermarks) }
+        func membershipChanged(_ transition: MemberTransition) {}
+        func log(_ line: String) {}
+
+        struct Planned: SnapshotSource {
+            let store: SeriesStore
+            let plan: SnapshotPlan
+            var chunkCount: Int { plan.count }
+            var watermarks: [UInt8] { plan.watermarks }
+            func chunk(_ index: Int) -> [UInt8] { store.snapshotChunk(index, of: plan) }
+        }
     }
 
     /// The peer: the whole store as one buffer over one loopback connection, merged on arrival.
