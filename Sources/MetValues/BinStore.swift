@@ -33,11 +33,14 @@ public struct BinStore: Sendable {
             let slot = slotOfPage[j]
             if slot != 0 {
                 let k = (Int(slot &- 1) << Self.pageShift) | Int(i & 63)
-                let c = counts[k]
-                if c != .max {
-                    counts[k] = c &+ 1
-                    return
+                let done = counts.withUnsafeMutableBufferPointer { p in
+                    // Unsafe pointer: a slot's page lies inside `counts` (slot ≤ pageCount), so k < count.
+                    let c = p.baseAddress.unsafelyUnwrapped[k]
+                    guard c != .max else { return false }
+                    p.baseAddress.unsafelyUnwrapped[k] = c &+ 1
+                    return true
                 }
+                if done { return }
             }
         }
         addSlow(i, 1)
