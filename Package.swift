@@ -122,7 +122,7 @@ let package = Package(
         ),
 
         // MARK: libFuzzer target for the network decoders (scripts/fuzz).
-        .executableTarget(name: "MetFuzz", dependencies: ["MetWire", "MetMesh", "MetStore", "MetValues"], swiftSettings: strict),
+        .executableTarget(name: "MetFuzz", dependencies: ["MetWire", "MetMesh", "MetRuntime", "MetStore", "MetValues"], swiftSettings: strict),
 
         // MARK: Tests.
         .target(name: "MetTestSupport", path: "Tests/MetTestSupport", swiftSettings: strict),
@@ -189,7 +189,7 @@ if ProcessInfo.processInfo.environment["MET_BENCHMARKS"] == "1" {
         .executableTarget(
             name: "MetBench",
             dependencies: [
-                "CMallocStats", "MetValues", "MetStore", "MetRecorder", "MetWire", "MetUV", "MetMesh", "MetPostgres",
+                "CMallocStats", "MetValues", "MetStore", "MetRecorder", "MetWire", "MetUV", "MetMesh", "MetPostgres", "MetRuntime",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

@@ -1,5 +1,6 @@
 // libFuzzer target for the decoders that read bytes from the network (RELIABILITY S8): frames,
-// batches, member lists, keyframes, handshake hellos (through Frame), sketches and snapshot chunks.
+// batches, member lists, keyframes, handshake hellos (through Frame), sketches and snapshot chunks;
+// and the `POST /api/events` reader, which must also agree with JSONSerialization on every input.
 //
 //   swift build --product MetFuzz -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 //   SWIFT_BACKTRACE=enable=no .build/release/MetFuzz -max_total_time=60
@@ -9,6 +10,7 @@
 #if FUZZING
 import Glibc
 import MetMesh
+import MetRuntime
 import MetStore
 import MetValues
 import MetWire
@@ -32,6 +34,14 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = try? HandoffCodec.decode(bytes)
     _ = try? Sketch(decoding: bytes)
     _ = try? SeriesStore().merge(chunk: bytes, now: 1_800_000_000)
+    // The events reader: never traps, and accepts or refuses exactly as JSONSerialization does.
+    let fast = Result { () throws(JobEvent.ParseError) in try JobEvent.parseLines(bytes) }
+    let reference = Result { () throws(JobEvent.ParseError) in try JobEvent.parseLinesWithFoundation(bytes) }
+    switch (fast, reference) {
+    case (.success(let a), .success(let b)): precondition(a == b, "EventLineReader and JSONSerialization read different events")
+    case (.failure(let a), .failure(let b)): precondition(a == b, "EventLineReader and JSONSerialization refuse differently: \(a) / \(b)")
+    default: preconditionFailure("EventLineReader and JSONSerialization disagree: \(fast) / \(reference)")
+    }
     return 0
 }
 
