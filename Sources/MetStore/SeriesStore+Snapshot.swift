@@ -101,13 +101,33 @@ extension SeriesStore {
                 let data = TimelineData(
                     series: catalog.series[Int(key.series)].name, kind: t.kind,
                     labels: catalog.labelSetValues[Int(key.labels)], origin: catalog.origins[Int(key.origin)],
-                    points: (0..<t.count).map { t.record($0) })
+                    points: (0..<t.count).map { t.record($0) }, labelsKey: Int(key.labels))
                 size += t.heapBytes
                 batch.append(data)
             }
             i += 1
         }
         return (SnapshotCodec.encode(timelines: batch), i)
+    }
+
+    /// The whole store's snapshot in the version-1 chunk format, which older nodes write (names
+    /// repeated per timeline): for the compatibility tests and the benchmark's peer.
+    package func snapshotVersion1(maxChunkBytes: Int = 1 << 20) -> StoreSnapshot {
+        let plan = snapshotPlan(maxChunkBytes: maxChunkBytes)
+        var chunks: [[UInt8]] = []
+        for index in 0..<plan.count {
+            let end = index + 1 < plan.starts.count ? plan.starts[index + 1] : plan.end
+            var batch: [TimelineData] = []
+            for i in plan.starts[index]..<end where !timelines[i].isEmpty {
+                let key = catalog.keys[i]
+                let t = timelines[i]
+                batch.append(TimelineData(series: catalog.series[Int(key.series)].name, kind: t.kind,
+                                          labels: catalog.labelSetValues[Int(key.labels)], origin: catalog.origins[Int(key.origin)],
+                                          points: (0..<t.count).map { t.record($0) }))
+            }
+            chunks.append(SnapshotCodec.encodeVersion1(timelines: batch))
+        }
+        return StoreSnapshot(chunks: chunks, watermarks: plan.watermarks)
     }
 
     /// Merges a whole snapshot: every chunk, then the watermarks.
@@ -129,7 +149,9 @@ extension SeriesStore {
     package func merge(chunk: [UInt8], now: Int64) throws(DecodeError) -> MergeStats {
         let data = try SnapshotCodec.decode(chunk)
         var stats = MergeStats()
-        for t in data { merge(t, now: now, stats: &stats) }
+        // A chunk's label set table index → the catalog's label set: each resolved once a chunk.
+        var labelSets: [Int: UInt32] = [:]
+        for t in data { merge(t, now: now, stats: &stats, labelSets: &labelSets) }
         return stats
     }
 
@@ -142,13 +164,20 @@ extension SeriesStore {
     }
 
     func merge(_ incoming: TimelineData, now: Int64, stats: inout MergeStats) {
+        var none: [Int: UInt32] = [:]
+        merge(incoming, now: now, stats: &stats, labelSets: &none)
+    }
+
+    func merge(_ incoming: TimelineData, now: Int64, stats: inout MergeStats, labelSets: inout [Int: UInt32]) {
         guard let series = catalog.seriesID(incoming.series, kind: incoming.kind) else { return }
         while rollups.count <= Int(series) { rollups.append(nil) }
         let points = incoming.points.filter { tiers.targetStep(for: $0.header.start, now: now) != nil }
         guard !points.isEmpty else { return }
         stats.timelines += 1
         let origin = originID(incoming.origin)
-        guard let (id, created) = timelineID(series: series, labels: incoming.labels, origin: origin) else { return }
+        let known = incoming.labelsKey >= 0 ? labelSets[incoming.labelsKey] : nil
+        guard let (id, created) = timelineID(series: series, labels: incoming.labels, origin: origin, labelSet: known) else { return }
+        if known == nil, incoming.labelsKey >= 0 { labelSets[incoming.labelsKey] = catalog.keys[Int(id)].labels }
         originIDsWithData.insert(origin)
         if created {
             var t = Timeline(kind: incoming.kind)

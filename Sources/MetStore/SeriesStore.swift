@@ -140,16 +140,17 @@ package final class SeriesStore {
 
     /// The timeline of a series, label set and origin, created if the origin is still under
     /// ``maxLabelSets`` in the series; nil (and counted) when refused.
-    func timelineID(series: UInt16, labels: LabelSet, origin: UInt32) -> (UInt32, created: Bool)? {
-        if let existing = catalog.existingLabelSetID(labels),
-           let id = catalog.existingTimelineID(.init(series: series, labels: existing, origin: origin)) {
+    /// `labelSet`: the catalog id of `labels` when the caller knows it (saves hashing them).
+    func timelineID(series: UInt16, labels: LabelSet, origin: UInt32, labelSet known: UInt32? = nil) -> (UInt32, created: Bool)? {
+        let existing = known ?? catalog.existingLabelSetID(labels)
+        if let existing, let id = catalog.existingTimelineID(.init(series: series, labels: existing, origin: origin)) {
             return (id, false)
         }
         guard catalog.labelSetCount(origin: origin, series: series) < maxLabelSets else {
             refusedLabelSets[catalog.series[Int(series)].name, default: 0] += 1
             return nil
         }
-        return catalog.timelineID(.init(series: series, labels: catalog.labelSetID(labels), origin: origin))
+        return catalog.timelineID(.init(series: series, labels: existing ?? catalog.labelSetID(labels), origin: origin))
     }
 
     /// How many label sets `origin` has in `series` here.

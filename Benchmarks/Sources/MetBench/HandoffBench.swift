@@ -2,6 +2,7 @@ import Foundation
 import MetMesh
 import MetStore
 import MetUV
+import MetValues
 import MetWire
 
 /// `handoff.*` (DESIGN §8, RELIABILITY H2): the 260k-row store handed from one mesh node to
@@ -80,6 +81,44 @@ enum HandoffBench {
                note: "\(rows) rows, \(chunks) chunks, \(chunkedBytes) bytes, to an empty node; to a replica holding the data \(format(replicaMs)) ms; worst loop lag \(lag.sender) ms sending, \(lag.receiver) ms receiving; peer = unchunked, \(plainBytes) bytes")
         report("handoff.peak_mib_260k", replicaPeak, "MiB", peer: plainPeak,
                note: "extra peak RSS of both sides together, to a replica (peer the same); \(format(bigPeak)) MiB at \(bigRows) rows; to an empty node RSS grew \(format(emptyGrowth)) MiB, the store's own size")
+    }
+
+    /// 150,000 one-point timelines: 2,400 queues × 25 workers, each with an `exec_time` and a
+    /// `wait_time` of state `completed` and every second one an `exec_time` of state `discarded`,
+    /// one value each, all at one recent second (a burst of new label sets, as a sidecar's first
+    /// seconds make them).
+    static func manyTimelinesStore() -> SeriesStore {
+        let store = SeriesStore()
+        let origin = Origin(node: "n1", incarnation: 1)
+        var rng = SplitMix64(seed: 41)
+        let ts = Datasets.now - 30
+        var pair = 0
+        for q in 0..<2400 {
+            for w in 0..<25 {
+                var states = ["completed"]
+                if pair % 2 == 1 { states.append("discarded") }
+                pair += 1
+                for state in states {
+                    let labels = LabelSet(["node": "n1", "queue": "queue-\(q)", "worker": "MyApp.Workers.Worker\(w)", "state": state])
+                    for series in state == "completed" ? ["exec_time", "wait_time"] : ["exec_time"] {
+                        let point = TimelineSnapshot.Point(ts: ts, step: 1, seq: 1, value: .sketch(Sketch([rng.lognormal()])))
+                        try! store.merge(TimelineSnapshot(series: series, labels: labels, origin: origin, points: [point]), now: Datasets.now)
+                    }
+                }
+            }
+        }
+        return store
+    }
+
+    static func manyTimelines() {
+        let source = Box(manyTimelinesStore())
+        let timelines = source.value.timelineCount
+        let (ms, bytes, chunks, growth, lag) = meshHandoff(from: source, to: Box(SeriesStore()))
+        let version1 = source.value.snapshotVersion1().byteCount
+        report("handoff.ms_150k_timelines", ms, "ms",
+               note: "\(timelines) one-point timelines, \(chunks) chunks, to an empty node (its RSS grew \(format(growth)) MiB); worst loop lag \(lag.sender) ms sending, \(lag.receiver) ms receiving")
+        report("handoff.mib_150k_timelines", Double(bytes) / mib, "MiB", peer: Double(version1) / mib,
+               note: "bytes of the handoff's chunks and watermarks; peer = the same snapshot in the chunk format before string tables (version 1)")
     }
 
     /// Hands `source` to `target` through two mesh nodes; returns (ms, bytes, chunks, extra peak

@@ -21,6 +21,7 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["recorder.two_threads_ratio"], RecorderBench.twoThreads),
     (["wire.json_ratio"], WireBench.jsonRatio),
     (["handoff.ms_260k", "handoff.peak_mib_260k"], HandoffBench.run),
+    (["handoff.ms_150k_timelines", "handoff.mib_150k_timelines"], HandoffBench.manyTimelines),
     (["convergence.p99_ms_8"], ConvergenceBench.run),
     (["keyframe.speedup_5m", "keyframe.max_error_pct"], KeyframeBench.run),
     (["lifecycle.join_ms_260k", "lifecycle.stop_ms_260k"], LifecycleBench.run),
