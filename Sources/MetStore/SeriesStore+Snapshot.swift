@@ -147,11 +147,10 @@ extension SeriesStore {
     /// Merges one chunk. Decoded and validated first, so a bad chunk changes nothing.
     @discardableResult
     package func merge(chunk: [UInt8], now: Int64) throws(DecodeError) -> MergeStats {
-        let data = try SnapshotCodec.decode(chunk)
+        let tables = ReceivedTables()
+        let data = try SnapshotCodec.decode(chunk, tables: tables)
         var stats = MergeStats()
-        // A chunk's label set table index → the catalog's label set: each resolved once a chunk.
-        var labelSets: [Int: UInt32] = [:]
-        for t in data { merge(t, now: now, stats: &stats, labelSets: &labelSets) }
+        for t in data { merge(t, now: now, stats: &stats, tables: tables) }
         return stats
     }
 
@@ -163,21 +162,28 @@ extension SeriesStore {
         }
     }
 
-    func merge(_ incoming: TimelineData, now: Int64, stats: inout MergeStats) {
-        var none: [Int: UInt32] = [:]
-        merge(incoming, now: now, stats: &stats, labelSets: &none)
-    }
-
-    func merge(_ incoming: TimelineData, now: Int64, stats: inout MergeStats, labelSets: inout [Int: UInt32]) {
+    /// Merges one timeline; `tables`: the version-2 chunk it came in, whose label sets and
+    /// strings are resolved to catalog ids once a chunk (`incoming.labelsKey` indexes them).
+    func merge(_ incoming: TimelineData, now: Int64, stats: inout MergeStats, tables: ReceivedTables? = nil) {
         guard let series = catalog.seriesID(incoming.series, kind: incoming.kind) else { return }
         while rollups.count <= Int(series) { rollups.append(nil) }
         let points = incoming.points.filter { tiers.targetStep(for: $0.header.start, now: now) != nil }
         guard !points.isEmpty else { return }
         stats.timelines += 1
         let origin = originID(incoming.origin)
-        let known = incoming.labelsKey >= 0 ? labelSets[incoming.labelsKey] : nil
-        guard let (id, created) = timelineID(series: series, labels: incoming.labels, origin: origin, labelSet: known) else { return }
-        if known == nil, incoming.labelsKey >= 0 { labelSets[incoming.labelsKey] = catalog.keys[Int(id)].labels }
+        let set = tables != nil && incoming.labelsKey >= 0 ? incoming.labelsKey : -1
+        let known = set >= 0 && tables!.labelSetIDs[set] != .max ? tables!.labelSetIDs[set] : nil
+        let pairs: (() -> [(key: UInt32, value: UInt32)])? = set < 0 ? nil : { [self] in
+            // The chunk's strings, each interned once a chunk.
+            let t = tables!
+            return t.labelSetStrings[set].map { p in
+                if t.stringIDs[p.key] == .max { t.stringIDs[p.key] = catalog.stringID(t.strings[p.key]) }
+                if t.stringIDs[p.value] == .max { t.stringIDs[p.value] = catalog.stringID(t.strings[p.value]) }
+                return (t.stringIDs[p.key], t.stringIDs[p.value])
+            }
+        }
+        guard let (id, created) = timelineID(series: series, labels: incoming.labels, origin: origin, labelSet: known, pairs: pairs) else { return }
+        if known == nil, set >= 0 { tables!.labelSetIDs[set] = catalog.keys[Int(id)].labels }
         originIDsWithData.insert(origin)
         if created {
             var t = Timeline(kind: incoming.kind)

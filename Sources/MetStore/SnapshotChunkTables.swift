@@ -67,6 +67,12 @@ extension SnapshotCodec {
     /// index checked against its table. Decoded timelines carry their label set's table index as
     /// `labelsKey`, so the receiver resolves each label set once per chunk.
     static func decodeVersion2(_ r: inout ByteReader, _ bytes: [UInt8]) throws(DecodeError) -> [TimelineData] {
+        try decodeVersion2(&r, bytes, tables: nil)
+    }
+
+    /// As above; `tables` (when given) receives the chunk's strings and each label set's string
+    /// indices, so that the receiver interns each string once a chunk.
+    static func decodeVersion2(_ r: inout ByteReader, _ bytes: [UInt8], tables: ReceivedTables?) throws(DecodeError) -> [TimelineData] {
         // Every string takes at least one byte (its length).
         let nStrings = try r.readLength(max: r.remaining, "string count")
         var strings: [String] = []
@@ -83,11 +89,20 @@ extension SnapshotCodec {
             let nLabels = try r.readLength(max: maxLabels, "label count")
             var pairs: [(String, String)] = []
             pairs.reserveCapacity(nLabels)
-            for _ in 0..<nLabels { pairs.append((try string(r.readVarint()), try string(r.readVarint()))) }
+            var indices: [(key: Int, value: Int)] = []
+            indices.reserveCapacity(nLabels)
+            for _ in 0..<nLabels {
+                let (k, v) = (try r.readVarint(), try r.readVarint())
+                pairs.append((try string(k), try string(v)))
+                indices.append((Int(k), Int(v)))
+            }
             let labels = LabelSet(pairs)
             guard labels.pairs.count == nLabels else { throw .invalid("repeated label") }
             sets.append(labels)
+            // The set's pairs in key order, as the catalog keeps them.
+            tables?.labelSetStrings.append(indices.sorted { strings[$0.key] < strings[$1.key] })
         }
+        tables?.strings = strings
         // An origin takes at least two bytes.
         let nOrigins = try r.readLength(max: r.remaining / 2, "origin count")
         var origins: [Origin] = []
@@ -116,4 +131,15 @@ extension SnapshotCodec {
         }
         return out
     }
+}
+
+/// What a receiver keeps of a version-2 chunk's tables while merging it: the strings, each label
+/// set's (key, value) string indices, and the catalog ids they resolved to so far.
+final class ReceivedTables {
+    var strings: [String] = []
+    var labelSetStrings: [[(key: Int, value: Int)]] = []
+    /// Catalog string id of each chunk string; `UInt32.max` until resolved.
+    lazy var stringIDs = [UInt32](repeating: .max, count: strings.count)
+    /// Catalog label set id of each chunk label set; `UInt32.max` until resolved.
+    lazy var labelSetIDs = [UInt32](repeating: .max, count: labelSetStrings.count)
 }

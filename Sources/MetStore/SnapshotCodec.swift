@@ -138,7 +138,7 @@ enum SnapshotCodec {
     }
 
     /// Decodes and validates a chunk: sorted, aligned, non-overlapping buckets; valid values.
-    static func decode(_ bytes: [UInt8]) throws(DecodeError) -> [TimelineData] {
+    static func decode(_ bytes: [UInt8], tables: ReceivedTables? = nil) throws(DecodeError) -> [TimelineData] {
         var result: Result<[TimelineData], DecodeError> = .failure(.truncated)
         bytes.withUnsafeBytes { raw in
             // Unsafe pointer: the reader lives only inside this closure.
@@ -146,7 +146,7 @@ enum SnapshotCodec {
             result = Result { () throws(DecodeError) -> [TimelineData] in
                 let v = try r.readByte()
                 if v == 2 {
-                    let out = try decodeVersion2(&r, bytes)
+                    let out = try decodeVersion2(&r, bytes, tables: tables)
                     try r.expectEnd()
                     return out
                 }

@@ -115,23 +115,36 @@ enum HandoffBench {
         let timelines = source.value.timelineCount
         let (ms, bytes, chunks, growth, lag) = meshHandoff(from: source, to: Box(SeriesStore()))
         let version1 = source.value.snapshotVersion1().byteCount
+        let merges = mergeTimes.value
         report("handoff.ms_150k_timelines", ms, "ms",
-               note: "\(timelines) one-point timelines, \(chunks) chunks, to an empty node (its RSS grew \(format(growth)) MiB); worst loop lag \(lag.sender) ms sending, \(lag.receiver) ms receiving")
+               note: "\(timelines) one-point timelines, \(chunks) chunks, to an empty node (its RSS grew \(format(growth)) MiB); merging took \(format(Double(merges.total) / 1e6)) ms of CPU, the longest chunk \(format(Double(merges.worst) / 1e6)) ms; worst loop lag \(lag.sender) ms sending, \(lag.receiver) ms receiving")
         report("handoff.mib_150k_timelines", Double(bytes) / mib, "MiB", peer: Double(version1) / mib,
                note: "bytes of the handoff's chunks and watermarks; peer = the same snapshot in the chunk format before string tables (version 1)")
     }
 
     /// Hands `source` to `target` through two mesh nodes; returns (ms, bytes, chunks, extra peak
     /// MiB, worst loop lag in ms on either side).
+    /// The receiver's chunk merges in the last handoff: their total and the longest (ns).
+    nonisolated(unsafe) static let mergeTimes = Box((total: UInt64(0), worst: UInt64(0)))  // touched by the receiving loop during a transfer, by the bench thread after it
+
     static func meshHandoff(from source: Box<SeriesStore>, to target: Box<SeriesStore>)
         -> (Double, Int, Int, Double, (sender: UInt64, receiver: UInt64)) {
+        mergeTimes.value = (0, 0)
         let secret = try! ClusterSecret(Array("handoff-bench-secret-0123456789ab".utf8))
         let (loopA, loopB) = (try! UVLoop(), try! UVLoop())
         defer { loopA.shutdown(); loopB.shutdown() }
         let receiver = Box<MeshNode?>(nil)
         let receiverAddress = onLoop(loopB) {
             let mesh = try! MeshNode(loop: loopB, config: .init(node: "b", incarnation: 2, secret: secret))
-            mesh.onHandoffChunk = { chunk, _ in (try? target.value.merge(chunk: chunk, now: Datasets.now)) != nil }
+            mesh.onHandoffChunk = { chunk, _ in
+                let t0 = threadCPUTime()
+                defer {
+                    let ns = threadCPUTime() - t0
+                    mergeTimes.value.total += ns
+                    mergeTimes.value.worst = max(mergeTimes.value.worst, ns)
+                }
+                return (try? target.value.merge(chunk: chunk, now: Datasets.now)) != nil
+            }
             mesh.onHandoffEnd = { marks, _ in (try? target.value.merge(watermarks: marks)) != nil }
             receiver.value = mesh
             return mesh.address
