@@ -23,6 +23,7 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["handoff.ms_260k", "handoff.peak_mib_260k"], HandoffBench.run),
     (["handoff.ms_150k_timelines", "handoff.mib_150k_timelines"], HandoffBench.manyTimelines),
     (["convergence.p99_ms_8"], ConvergenceBench.run),
+    (["node.rss_mib_idle"], NodeBench.idleRSS),
     (["keyframe.speedup_5m", "keyframe.max_error_pct"], KeyframeBench.run),
     (["lifecycle.join_ms_260k", "lifecycle.stop_ms_260k"], LifecycleBench.run),
 ]
