@@ -3,8 +3,9 @@ public struct LabelSet: Sendable, Hashable, Codable, CustomStringConvertible {
     public private(set) var pairs: [(key: String, value: String)]
     /// The pairs' hash, computed once: stores, catalogs and chunk tables hash a label set many
     /// times (every lookup), its eight-odd strings only once. Same process, same seed, so equal
-    /// sets have equal digests.
-    private var digest: Int = 0
+    /// sets have equal digests. (Visible to the package, not private, so that adding it changes
+    /// the module's interface and every dependent module is rebuilt for the new layout.)
+    package private(set) var digest: Int = 0
 
     public init(_ pairs: [(String, String)] = []) {
         var sorted = pairs.map { (key: $0.0, value: $0.1) }
