@@ -125,7 +125,7 @@ let package = Package(
         ),
 
         // MARK: libFuzzer target for the network decoders (scripts/fuzz).
-        .executableTarget(name: "MetFuzz", dependencies: ["MetWire", "MetMesh", "MetPostgres", "MetStore", "MetValues"], swiftSettings: strict),
+        .executableTarget(name: "MetFuzz", dependencies: ["MetWire", "MetMesh", "MetPostgres", "MetRuntime", "MetStore", "MetValues"], swiftSettings: strict),
 
         // MARK: Tests.
         .target(name: "MetTestSupport", path: "Tests/MetTestSupport", swiftSettings: strict),

@@ -1,7 +1,8 @@
 // libFuzzer target for the decoders that read bytes from the network (RELIABILITY S8): frames,
 // batches (with their moves), member lists, keyframes and count deltas, handshake hellos, holdings,
 // probes and evidence, resends, relayed frames, snapshot ends, sketches and snapshot chunks; and
-// the pgoutput messages the leader reads from Postgres's replication stream.
+// the pgoutput messages the leader reads from Postgres's replication stream; and the `POST /api/events` reader, which must also agree with
+// JSONSerialization on every input.
 //
 //   swift build --product MetFuzz -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 //   SWIFT_BACKTRACE=enable=no .build/release/MetFuzz -max_total_time=60
@@ -12,6 +13,7 @@
 import Glibc
 import MetMesh
 import MetPostgres
+import MetRuntime
 import MetStore
 import MetValues
 import MetWire
@@ -51,6 +53,14 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = try? HandoffCodec.decode(bytes)
     _ = try? Sketch(decoding: bytes)
     _ = try? SeriesStore().merge(chunk: bytes, now: 1_800_000_000)
+    // The events reader: never traps, and accepts or refuses exactly as JSONSerialization does.
+    let fast = Result { () throws(JobEvent.ParseError) in try JobEvent.parseLines(bytes) }
+    let reference = Result { () throws(JobEvent.ParseError) in try JobEvent.parseLinesWithFoundation(bytes) }
+    switch (fast, reference) {
+    case (.success(let a), .success(let b)): precondition(a == b, "EventLineReader and JSONSerialization read different events")
+    case (.failure(let a), .failure(let b)): precondition(a == b, "EventLineReader and JSONSerialization refuse differently: \(a) / \(b)")
+    default: preconditionFailure("EventLineReader and JSONSerialization disagree: \(fast) / \(reference)")
+    }
     return 0
 }
 

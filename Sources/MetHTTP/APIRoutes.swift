@@ -74,7 +74,7 @@ package enum APIRoutes {
             } catch {
                 return try JSONBody(EventsRejected(error: .init(message: error.description, line: error.line))).response(status: .badRequest)
             }
-            let wanted = events.flatMap { $0.seriesLabels(node: node.origin.node) }
+            let wanted = JobEvent.seriesLabels(of: events, node: node.origin.node)
             if let refusal = node.collector.refusal(adding: wanted, origin: node.origin) {
                 node.cardinalityWatch.refused(refusal)
                 return try JSONBody(EventsRejected(error: .init(message: refusal.description, line: nil, series: refusal.series, limit: refusal.limit)))

@@ -66,6 +66,16 @@ struct Catalog: Sendable {
 
     func existingLabelSetID(_ labels: LabelSet) -> UInt32? { labelSetIDs[labels] }
 
+    /// Adds a label set the caller found missing (``existingLabelSetID(_:)`` returned nil).
+    /// `pairs`: its (key, value) string ids in key order, when the caller has them.
+    mutating func insertLabelSet(_ labels: LabelSet, pairs: [(key: UInt32, value: UInt32)]? = nil) -> UInt32 {
+        let id = UInt32(labelSets.count)
+        labelSets.append(pairs ?? labels.pairs.map { (stringID($0.key), stringID($0.value)) })
+        labelSetValues.append(labels)
+        labelSetIDs[labels] = id
+        return id
+    }
+
     mutating func originID(_ origin: Origin) -> UInt32 {
         if let id = originIDs[origin] { return id }
         let id = UInt32(origins.count)

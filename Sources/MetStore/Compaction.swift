@@ -45,13 +45,16 @@ extension SeriesStore {
         var scratch = Sketch()
         for s in rollups.indices where rollups[s] != nil {
             for i in rollups[s]!.timelines.indices {
-                stats += Self.compact(&rollups[s]!.timelines[i], tiers: tiers, now: now, scratch: &scratch)
+                stats += Self.compact(&rollups[s]!.timelines[i], tiers: tiers, now: now, scratch: &scratch, keepPages: true)
             }
         }
         return stats
     }
 
-    static func compact(_ t: inout Timeline, tiers: CompactionTiers, now: Int64, scratch: inout Sketch) -> CompactionStats {
+    /// `keepPages`: the scratch keeps its pages between groups (rollups: sums over many label sets
+    /// use most of the same pages every time); otherwise it drops them, so that encoding a
+    /// timeline's small merged sketch visits only the pages it uses.
+    static func compact(_ t: inout Timeline, tiers: CompactionTiers, now: Int64, scratch: inout Sketch, keepPages: Bool = false) -> CompactionStats {
         guard !t.isEmpty else { return CompactionStats() }
         // Only the points before the newest cut can change.
         let end = t.needsFullCompaction ? t.count : t.lowerBound(tiers.cut(tier: 0, now: now))
@@ -73,7 +76,7 @@ extension SeriesStore {
                 out.copy(t, range, as: h)
             } else {
                 let seq = t.headers[range].reduce(0) { Swift.max($0, $1.seq) }
-                out.merge(t, range, as: PointHeader(seq: seq, ts: UInt32(groupStart), step: UInt16(groupStep)), scratch: &scratch)
+                out.merge(t, range, as: PointHeader(seq: seq, ts: UInt32(groupStart), step: UInt16(groupStep)), scratch: &scratch, keepPages: keepPages)
             }
             kept += 1
             groupFirst = -1

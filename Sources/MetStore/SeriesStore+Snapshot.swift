@@ -101,13 +101,33 @@ extension SeriesStore {
                 let data = TimelineData(
                     series: catalog.series[Int(key.series)].name, kind: t.kind,
                     labels: catalog.labelSetValues[Int(key.labels)], origin: catalog.origins[Int(key.origin)],
-                    points: (0..<t.count).map { t.record($0) })
+                    points: (0..<t.count).map { t.record($0) }, labelsKey: Int(key.labels))
                 size += t.heapBytes
                 batch.append(data)
             }
             i += 1
         }
         return (SnapshotCodec.encode(timelines: batch), i)
+    }
+
+    /// The whole store's snapshot in the version-1 chunk format, which older nodes write (names
+    /// repeated per timeline): for the compatibility tests and the benchmark's peer.
+    package func snapshotVersion1(maxChunkBytes: Int = 1 << 20) -> StoreSnapshot {
+        let plan = snapshotPlan(maxChunkBytes: maxChunkBytes)
+        var chunks: [[UInt8]] = []
+        for index in 0..<plan.count {
+            let end = index + 1 < plan.starts.count ? plan.starts[index + 1] : plan.end
+            var batch: [TimelineData] = []
+            for i in plan.starts[index]..<end where !timelines[i].isEmpty {
+                let key = catalog.keys[i]
+                let t = timelines[i]
+                batch.append(TimelineData(series: catalog.series[Int(key.series)].name, kind: t.kind,
+                                          labels: catalog.labelSetValues[Int(key.labels)], origin: catalog.origins[Int(key.origin)],
+                                          points: (0..<t.count).map { t.record($0) }))
+            }
+            chunks.append(SnapshotCodec.encodeVersion1(timelines: batch))
+        }
+        return StoreSnapshot(chunks: chunks, watermarks: plan.watermarks)
     }
 
     /// Merges a whole snapshot: every chunk, then the watermarks.
@@ -127,9 +147,10 @@ extension SeriesStore {
     /// Merges one chunk. Decoded and validated first, so a bad chunk changes nothing.
     @discardableResult
     package func merge(chunk: [UInt8], now: Int64) throws(DecodeError) -> MergeStats {
-        let data = try SnapshotCodec.decode(chunk)
+        let tables = ReceivedTables()
+        let data = try SnapshotCodec.decode(chunk, tables: tables)
         var stats = MergeStats()
-        for t in data { merge(t, now: now, stats: &stats) }
+        for t in data { merge(t, now: now, stats: &stats, tables: tables) }
         return stats
     }
 
@@ -141,14 +162,28 @@ extension SeriesStore {
         }
     }
 
-    func merge(_ incoming: TimelineData, now: Int64, stats: inout MergeStats) {
+    /// Merges one timeline; `tables`: the version-2 chunk it came in, whose label sets and
+    /// strings are resolved to catalog ids once a chunk (`incoming.labelsKey` indexes them).
+    func merge(_ incoming: TimelineData, now: Int64, stats: inout MergeStats, tables: ReceivedTables? = nil) {
         guard let series = catalog.seriesID(incoming.series, kind: incoming.kind) else { return }
         while rollups.count <= Int(series) { rollups.append(nil) }
         let points = incoming.points.filter { tiers.targetStep(for: $0.header.start, now: now) != nil }
         guard !points.isEmpty else { return }
         stats.timelines += 1
         let origin = originID(incoming.origin)
-        guard let (id, created) = timelineID(series: series, labels: incoming.labels, origin: origin) else { return }
+        let set = tables != nil && incoming.labelsKey >= 0 ? incoming.labelsKey : -1
+        let known = set >= 0 && tables!.labelSetIDs[set] != .max ? tables!.labelSetIDs[set] : nil
+        let pairs: (() -> [(key: UInt32, value: UInt32)])? = set < 0 ? nil : { [self] in
+            // The chunk's strings, each interned once a chunk.
+            let t = tables!
+            return t.labelSetStrings[set].map { p in
+                if t.stringIDs[p.key] == .max { t.stringIDs[p.key] = catalog.stringID(t.strings[p.key]) }
+                if t.stringIDs[p.value] == .max { t.stringIDs[p.value] = catalog.stringID(t.strings[p.value]) }
+                return (t.stringIDs[p.key], t.stringIDs[p.value])
+            }
+        }
+        guard let (id, created) = timelineID(series: series, labels: incoming.labels, origin: origin, labelSet: known, pairs: pairs) else { return }
+        if known == nil, set >= 0 { tables!.labelSetIDs[set] = catalog.keys[Int(id)].labels }
         originIDsWithData.insert(origin)
         if created {
             var t = Timeline(kind: incoming.kind)

@@ -140,16 +140,22 @@ package final class SeriesStore {
 
     /// The timeline of a series, label set and origin, created if the origin is still under
     /// ``maxLabelSets`` in the series; nil (and counted) when refused.
-    func timelineID(series: UInt16, labels: LabelSet, origin: UInt32) -> (UInt32, created: Bool)? {
-        if let existing = catalog.existingLabelSetID(labels),
-           let id = catalog.existingTimelineID(.init(series: series, labels: existing, origin: origin)) {
+    /// `labelSet`: the catalog id of `labels` when the caller knows it (saves hashing them).
+    /// `pairs`: the label set's (key, value) string ids, should it be new (saves interning them).
+    func timelineID(series: UInt16, labels: LabelSet, origin: UInt32, labelSet known: UInt32? = nil,
+                    pairs: (() -> [(key: UInt32, value: UInt32)])? = nil) -> (UInt32, created: Bool)? {
+        let existing = known ?? catalog.existingLabelSetID(labels)
+        if let existing, let id = catalog.existingTimelineID(.init(series: series, labels: existing, origin: origin)) {
             return (id, false)
         }
         guard catalog.labelSetCount(origin: origin, series: series) < maxLabelSets else {
             refusedLabelSets[catalog.series[Int(series)].name, default: 0] += 1
             return nil
         }
-        return catalog.timelineID(.init(series: series, labels: catalog.labelSetID(labels), origin: origin))
+        if let existing { return catalog.timelineID(.init(series: series, labels: existing, origin: origin)) }
+        let ids = pairs?()
+        let set = catalog.insertLabelSet(labels, pairs: ids)
+        return catalog.timelineID(.init(series: series, labels: set, origin: origin))
     }
 
     /// How many label sets `origin` has in `series` here.

@@ -33,23 +33,80 @@ struct TimelineData: Sendable {
     var labels: LabelSet
     var origin: Origin
     var points: [PointRecord]
+    /// The label set's number where it is known: the sender's catalog id when encoding (the
+    /// chunk's table is keyed by it), the chunk's table index when decoded (the receiver resolves
+    /// each table entry once). -1: unknown (tables are then keyed by the labels themselves).
+    var labelsKey: Int = -1
 }
 
-/// Chunk layout (all integers varints unless noted):
+/// Chunk layout, version 2 (all integers varints unless noted). Names are written once per chunk:
+/// a string table, a table of label sets and one of origins, which the timelines refer to by
+/// index; a chunk of many small timelines no longer repeats them (150k one-point timelines: 11 MB
+/// in version 1).
 /// ```
-/// u8 version (1), n timelines, then per timeline:
-///   series string, u8 kind, n labels, (key string, value string)*, origin node string,
-///   incarnation, n points, per point: ts (absolute for the first, then gap from the previous
-///   point's end), step, seq, value (count: zigzag; gauge: Gauge encoding; sketch: Sketch encoding)
+/// u8 version (2)
+/// n strings, each a length-prefixed UTF-8 string
+/// n label sets, each: n pairs, (key string index, value string index)*   (keys ascending)
+/// n origins, each: node string index, incarnation
+/// base ts (the earliest first point of the chunk)
+/// n timelines, per timeline: series string index, u8 kind, label set index, origin index,
+///   n points, per point: ts (the first as its offset from base ts, then the gap from the
+///   previous point's end), step, seq, value (count: zigzag; gauge: Gauge encoding; sketch:
+///   Sketch encoding)
 /// ```
+/// Version 1 (still read: chunks of older nodes, snapshots they left in Postgres) wrote each
+/// timeline's series, labels and origin node as strings and its first ts as absolute. A node that
+/// reads only version 1 refuses a version-2 chunk as a whole (`invalid("snapshot version")`):
+/// nothing of it is merged, the handoff's receiver logs the refusal and closes the connection,
+/// and the sender's handoff fails over as for any refused chunk (RELIABILITY H12).
 enum SnapshotCodec {
-    static let version: UInt8 = 1
+    /// The version this node writes; it reads 1 and 2.
+    static let version: UInt8 = 2
     static let maxLabels = 32
     static let maxNameBytes = 256
 
     static func encode(timelines: [TimelineData]) -> [UInt8] {
-        var w = ByteWriter(capacity: 1024)
+        var tables = ChunkTables()
+        var body = ByteWriter(capacity: 1024)
+        var base = Int64(UInt32.max)
+        for t in timelines { if let first = t.points.first { base = Swift.min(base, first.header.start) } }
+        if base == Int64(UInt32.max) { base = 0 }
+        body.writeVarint(UInt64(base))
+        body.writeVarint(UInt64(timelines.count))
+        for t in timelines {
+            body.writeVarint(UInt64(tables.string(t.series)))
+            body.writeByte(kindCode(t.kind))
+            body.writeVarint(UInt64(tables.labelSet(t.labels, key: t.labelsKey)))
+            body.writeVarint(UInt64(tables.origin(t.origin)))
+            writePoints(t.points, base: base, into: &body)
+        }
+        var w = ByteWriter(capacity: body.count + tables.byteEstimate + 16)
         w.writeByte(version)
+        tables.write(into: &w)
+        w.writeBytes(body.bytes)
+        return w.bytes
+    }
+
+    static func writePoints(_ points: [PointRecord], base: Int64, into w: inout ByteWriter) {
+        w.writeVarint(UInt64(points.count))
+        var previousEnd = base
+        for p in points {
+            w.writeVarint(UInt64(p.header.start - previousEnd))
+            w.writeVarint(UInt64(p.header.step))
+            w.writeVarint(p.header.seq)
+            switch p.value {
+            case .count(let n): w.writeSignedVarint(n)
+            case .gauge(let g): g.encode(into: &w)
+            case .sketch(let bytes): w.writeBytes(bytes)
+            }
+            previousEnd = p.header.end
+        }
+    }
+
+    /// A version-1 chunk (what older nodes write), for the compatibility tests.
+    static func encodeVersion1(timelines: [TimelineData]) -> [UInt8] {
+        var w = ByteWriter(capacity: 1024)
+        w.writeByte(1)
         w.writeVarint(UInt64(timelines.count))
         for t in timelines { encode(t, into: &w) }
         return w.bytes
@@ -81,13 +138,19 @@ enum SnapshotCodec {
     }
 
     /// Decodes and validates a chunk: sorted, aligned, non-overlapping buckets; valid values.
-    static func decode(_ bytes: [UInt8]) throws(DecodeError) -> [TimelineData] {
+    static func decode(_ bytes: [UInt8], tables: ReceivedTables? = nil) throws(DecodeError) -> [TimelineData] {
         var result: Result<[TimelineData], DecodeError> = .failure(.truncated)
         bytes.withUnsafeBytes { raw in
             // Unsafe pointer: the reader lives only inside this closure.
             var r = ByteReader(raw)
             result = Result { () throws(DecodeError) -> [TimelineData] in
-                guard try r.readByte() == version else { throw .invalid("snapshot version") }
+                let v = try r.readByte()
+                if v == 2 {
+                    let out = try decodeVersion2(&r, bytes, tables: tables)
+                    try r.expectEnd()
+                    return out
+                }
+                guard v == 1 else { throw .invalid("snapshot version \(v) (this node reads 1 and 2)") }
                 // Each timeline takes at least 6 bytes: a count beyond that is a lie.
                 let n = try r.readLength(max: r.remaining / 6, "timeline count")
                 var out: [TimelineData] = []
@@ -111,15 +174,21 @@ enum SnapshotCodec {
         guard labels.pairs.count == nLabels else { throw .invalid("repeated label") }
         let node = try r.readString(maxBytes: maxNameBytes)
         let origin = Origin(node: node, incarnation: try r.readVarint())
+        let points = try readPoints(&r, bytes, kind: kind, base: 0)
+        return TimelineData(series: series, kind: kind, labels: labels, origin: origin, points: points)
+    }
+
+    /// A timeline's points; the first's offset counts from `base`.
+    static func readPoints(_ r: inout ByteReader, _ bytes: [UInt8], kind: SeriesKind, base: Int64) throws(DecodeError) -> [PointRecord] {
         // Each point takes at least 4 bytes.
         let nPoints = try r.readLength(max: r.remaining / 4, "point count")
         var points: [PointRecord] = []
         points.reserveCapacity(nPoints)
-        var previousEnd: Int64 = 0
-        for i in 0..<nPoints {
+        var previousEnd = base
+        for _ in 0..<nPoints {
             let offset = try r.readVarint()
             guard offset <= UInt64(UInt32.max) else { throw .invalid("point time") }
-            let start = (i == 0 ? 0 : previousEnd) + Int64(offset)
+            let start = previousEnd + Int64(offset)
             let step = try r.readVarint()
             guard step >= 1, step <= UInt64(UInt16.max), start % Int64(step) == 0, start + Int64(step) <= Int64(UInt32.max) else {
                 throw .invalid("point bucket")
@@ -138,7 +207,7 @@ enum SnapshotCodec {
             points.append(PointRecord(header: header, value: value))
             previousEnd = header.end
         }
-        return TimelineData(series: series, kind: kind, labels: labels, origin: origin, points: points)
+        return points
     }
 
     static func encodeWatermarks(_ marks: [Origin: UInt64]) -> [UInt8] {

@@ -42,7 +42,7 @@ struct TimelineBuilder {
     }
 
     /// Appends one point holding the points `range` of `src` merged, as bucket `header`.
-    mutating func merge(_ src: Timeline, _ range: Range<Int>, as header: PointHeader, scratch: inout Sketch) {
+    mutating func merge(_ src: Timeline, _ range: Range<Int>, as header: PointHeader, scratch: inout Sketch, keepPages: Bool = false) {
         t.headers.append(header)
         switch t.kind {
         case .count:
@@ -54,7 +54,7 @@ struct TimelineBuilder {
             for k in range.dropFirst() { g.combine(later: src.gauges[k]) }
             t.gauges.append(g)
         case .sketch:
-            scratch.reset()
+            if keepPages { scratch.reset() } else { scratch.clear() }
             for k in range { src.mergeSketch(k, into: &scratch) }
             scratch.encode(into: &arena)
             t.ends.append(UInt32(arena.count))
@@ -105,7 +105,7 @@ extension TimelineBuilder {
             for case .count(let n) in extra.map(\.value) { c.add(n) }
             t.counts.append(c.value)
         case .sketch:
-            scratch.reset()
+            scratch.clear()
             for k in range { src.mergeSketch(k, into: &scratch) }
             for case .sketch(let bytes) in extra.map(\.value) { ValueMath.mergeEncoded(bytes, into: &scratch) }
             scratch.encode(into: &arena)

@@ -33,11 +33,14 @@ public struct BinStore: Sendable {
             let slot = slotOfPage[j]
             if slot != 0 {
                 let k = (Int(slot &- 1) << Self.pageShift) | Int(i & 63)
-                let c = counts[k]
-                if c != .max {
-                    counts[k] = c &+ 1
-                    return
+                let done = counts.withUnsafeMutableBufferPointer { p in
+                    // Unsafe pointer: a slot's page lies inside `counts` (slot ≤ pageCount), so k < count.
+                    let c = p.baseAddress.unsafelyUnwrapped[k]
+                    guard c != .max else { return false }
+                    p.baseAddress.unsafelyUnwrapped[k] = c &+ 1
+                    return true
                 }
+                if done { return }
             }
         }
         addSlow(i, 1)
@@ -90,6 +93,80 @@ public struct BinStore: Sendable {
     /// Like ``forEachBin(descending:_:)``, stopping as soon as `body` returns `false`.
     @inlinable
     public func scanBins(descending: Bool = false, _ body: (Int32, UInt64) -> Bool) {
+        guard carries.isEmpty else { return scanBinsWithCarries(descending: descending, body) }
+        let n = slotOfPage.count
+        // Lane k of a chunk contributes bit k: one compare and one horizontal add give the chunk's
+        // non-empty bins as a bit mask, so a sparse page costs a few instructions per 16 bins.
+        let laneBits = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+        counts.withUnsafeBufferPointer { buffer in
+            // Unsafe pointer: every chunk read lies inside one page (slot·64 + 16·c ..< +16).
+            let base = UnsafeRawPointer(buffer.baseAddress)
+            for step in 0..<n {
+                let j = descending ? n - 1 - step : step
+                let slot = slotOfPage[j]
+                if slot == 0 { continue }
+                let pageBase = Int(slot - 1) << Self.pageShift
+                let firstBin = (firstPage + Int32(j)) << Self.pageShift
+                for c in 0..<4 {
+                    let chunk = descending ? 3 - c : c
+                    let v = base!.loadUnaligned(fromByteOffset: (pageBase + chunk * 16) * 4, as: SIMD16<UInt32>.self)
+                    var mask = SIMD16<UInt32>().replacing(with: laneBits, where: v .!= SIMD16<UInt32>()).wrappedSum()
+                    while mask != 0 {
+                        let t: Int
+                        if descending {
+                            t = 31 - mask.leadingZeroBitCount
+                            mask &= ~(1 << UInt32(t))
+                        } else {
+                            t = mask.trailingZeroBitCount
+                            mask &= mask &- 1
+                        }
+                        if !body(firstBin + Int32(chunk * 16 + t), UInt64(v[t])) { return }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes every non-empty bin and its count, in ascending order, to `bins` and `counts`
+    /// (room for ``pageCount`` × 64 each); returns how many. A plain loop, no closure per bin.
+    func collectBins(_ bins: UnsafeMutablePointer<Int32>, _ out: UnsafeMutablePointer<UInt64>) -> Int {
+        var n = 0
+        guard carries.isEmpty else {
+            forEachBin { bin, c in
+                bins[n] = bin
+                out[n] = c
+                n += 1
+            }
+            return n
+        }
+        let laneBits = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+        counts.withUnsafeBufferPointer { buffer in
+            // Unsafe pointer: every chunk read lies inside one page (slot·64 + 16·c ..< +16).
+            let base = UnsafeRawPointer(buffer.baseAddress)
+            for j in slotOfPage.indices {
+                let slot = slotOfPage[j]
+                if slot == 0 { continue }
+                let pageBase = Int(slot - 1) << Self.pageShift
+                let firstBin = (firstPage + Int32(j)) << Self.pageShift
+                for chunk in 0..<4 {
+                    let v = base!.loadUnaligned(fromByteOffset: (pageBase + chunk * 16) * 4, as: SIMD16<UInt32>.self)
+                    var mask = SIMD16<UInt32>().replacing(with: laneBits, where: v .!= SIMD16<UInt32>()).wrappedSum()
+                    while mask != 0 {
+                        let t = mask.trailingZeroBitCount
+                        mask &= mask &- 1
+                        bins[n] = firstBin + Int32(chunk * 16 + t)
+                        out[n] = UInt64(v[t])
+                        n += 1
+                    }
+                }
+            }
+        }
+        return n
+    }
+
+    /// ``scanBins(descending:_:)`` for a store with carries (counts past 2³²): rare.
+    @usableFromInline
+    func scanBinsWithCarries(descending: Bool, _ body: (Int32, UInt64) -> Bool) {
         let n = slotOfPage.count
         counts.withUnsafeBufferPointer { buffer in
             // Unsafe pointer: every chunk read lies inside one page (slot·64 + 16·c ..< +16).
@@ -184,6 +261,13 @@ public struct BinStore: Sendable {
         carries.removeAll()
     }
 
+    /// Removes every page, keeping the buffers' capacity.
+    public mutating func removeAllPages() {
+        counts.removeAll(keepingCapacity: true)
+        slotOfPage.removeAll(keepingCapacity: true)
+        carries.removeAll()
+    }
+
     /// True when no bin holds a count.
     public var isEmpty: Bool { carries.isEmpty && !counts.contains { $0 != 0 } }
 
@@ -261,14 +345,12 @@ public struct BinStore: Sendable {
         if slotOfPage.isEmpty {
             guard create else { return nil }
             firstPage = page
-            slotOfPage = [0]
+            slotOfPage.append(0)
         }
         if page < firstPage {
             guard create, pageCount < Self.maxPages else { return nil }
             let grow = Int(firstPage - page)
-            var newDirectory = [UInt8](repeating: 0, count: grow + slotOfPage.count)
-            newDirectory.replaceSubrange(grow..., with: slotOfPage)
-            slotOfPage = newDirectory
+            slotOfPage.insert(contentsOf: repeatElement(0, count: grow), at: 0)
             firstPage = page
         } else if page >= firstPage + Int32(slotOfPage.count) {
             guard create, pageCount < Self.maxPages else { return nil }

@@ -57,7 +57,23 @@ public enum IndexMapping {
     @inlinable @inline(__always)
     public static func index(bits: UInt64) -> Int32 {
         let y = approximateLog2(bits: bits) * multiplier
-        let t = Int32(y)  // |y| < 36_000, so the conversion cannot trap
+        // ceil(y) without a checked conversion: adding 1.5·2⁵² rounds y to the nearest integer
+        // exactly (|y| < 36_000 ≪ 2⁵¹) and leaves that integer in the low bits of the sum; one
+        // compare then turns the nearest integer into the ceiling. IEEE-754 addition in the
+        // default rounding mode, so every machine gets the same index as `Int32(y)` rounded up.
+        let shifted = y + roundingShift
+        let nearest = Int32(truncatingIfNeeded: Int64(bitPattern: shifted.bitPattern))
+        return shifted - roundingShift < y ? nearest &+ 1 : nearest
+    }
+
+    /// 1.5 · 2⁵²: see ``index(bits:)``.
+    @usableFromInline static let roundingShift = 6_755_399_441_055_744.0
+
+    /// ``index(bits:)`` as first written (a checked conversion and a compare): the reference the
+    /// tests hold the fast one to.
+    package static func referenceIndex(bits: UInt64) -> Int32 {
+        let y = approximateLog2(bits: bits) * multiplier
+        let t = Int32(y)
         return Double(t) < y ? t + 1 : t
     }
 

@@ -39,21 +39,25 @@ extension Sketch {
             w.writeDouble(min == max ? min : sum)
             return
         }
-        var flags: UInt8 = 0
-        if zeroCount > 0 { flags |= Flag.zero }
-        let neg = BinLayout(negative)
-        let pos = BinLayout(positive)
-        if neg.n > 0 { flags |= Flag.negative | (neg.dense ? Flag.negativeDense : 0) }
-        if pos.n > 0 { flags |= Flag.positive | (pos.dense ? Flag.positiveDense : 0) }
-        w.writeByte(flags)
-        w.writeVarint(count)
-        guard count > 0 else { return }
-        w.writeDouble(sum)
-        w.writeDouble(min)
-        w.writeDouble(max)
-        if zeroCount > 0 { w.writeVarint(zeroCount) }
-        if neg.n > 0 { neg.write(into: &w) }
-        if pos.n > 0 { pos.write(into: &w) }
+        // The closures capture these, not the sketch (a capture of `self` copies it).
+        let (count, sum, min, max, zeroCount) = (_count, _sum, _min, _max, _zeroCount)
+        negative.withLayout { neg in
+            positive.withLayout { pos in
+                var flags: UInt8 = 0
+                if zeroCount > 0 { flags |= Flag.zero }
+                if neg.n > 0 { flags |= Flag.negative | (neg.dense ? Flag.negativeDense : 0) }
+                if pos.n > 0 { flags |= Flag.positive | (pos.dense ? Flag.positiveDense : 0) }
+                w.writeByte(flags)
+                w.writeVarint(count)
+                guard count > 0 else { return }
+                w.writeDouble(sum)
+                w.writeDouble(min)
+                w.writeDouble(max)
+                if zeroCount > 0 { w.writeVarint(zeroCount) }
+                if neg.n > 0 { neg.write(into: &w) }
+                if pos.n > 0 { pos.write(into: &w) }
+            }
+        }
     }
 
     /// Decodes a sketch, validating everything.
@@ -245,33 +249,60 @@ extension Sketch {
                 page = Int32.min  // the slow path may have moved pages
             }
         } else {
-            try readSparseBins(&r) { bin, c throws(DecodeError) in
+            // readSparseBins's checks, inline, with the page's slot looked up once per page.
+            let n = try r.readLength(max: Swift.min(r.remaining / 2, range.count), "sparse bin count")
+            guard n > 0 else { throw .invalid("sparse bin count") }
+            var bin = try r.readSignedVarint()
+            var page = Int32.min
+            var pageBase = -1
+            for i in 0..<n {
+                if i > 0 {
+                    let gap = try r.readVarint()
+                    guard gap > 0, gap <= UInt64(range.count) else { throw .invalid("bin gap") }
+                    bin += Int64(gap)
+                }
+                let c = try r.readVarint()
+                guard c > 0 else { throw .invalid("sparse bin count of zero") }
                 guard bin >= Int64(range.lowerBound), bin <= Int64(range.upperBound) else { throw .invalid("bin index") }
                 try add(c, to: &total)
-                store.add(Int32(bin), c)
+                let b = Int32(truncatingIfNeeded: bin)
+                if b >> BinStore.pageShift != page {
+                    page = b >> BinStore.pageShift
+                    pageBase = store.slot(forPage: page, create: true).map { $0 << BinStore.pageShift } ?? -1
+                }
+                if pageBase >= 0, c <= UInt64(UInt32.max) {
+                    let k = pageBase | Int(b & 63)
+                    let (sum, wrapped) = store.counts[k].addingReportingOverflow(UInt32(c))
+                    if !wrapped {
+                        store.counts[k] = sum
+                        continue
+                    }
+                }
+                store.add(b, c)
+                page = Int32.min  // the slow path may have moved pages
             }
         }
         return total
     }
 }
 
-/// The shorter of the dense and sparse layouts for one side's bins, from one pass over them.
+/// The shorter of the dense and sparse layouts for one side's bins. The bins are gathered once
+/// into a temporary buffer (on the stack when it fits), so encoding allocates nothing but the
+/// bytes it writes: compaction encodes every bucket it merges.
 struct BinLayout {
-    var bins: [Int32] = []
-    var counts: [UInt64] = []
+    /// Borrowed from ``with(_:_:)``'s temporary allocation; the layout never outlives it.
+    let bins: UnsafeBufferPointer<Int32>
+    let counts: UnsafeBufferPointer<UInt64>
     var dense = false
 
     var n: Int { bins.count }
 
-    init(_ store: BinStore) {
-        guard store.pageCount > 0 else { return }
-        // One allocation each for most sketches, instead of a regrowth per doubling.
-        bins.reserveCapacity(64)
-        counts.reserveCapacity(64)
-        store.forEachBin { bin, c in
-            bins.append(bin)
-            counts.append(c)
-        }
+    /// Runs `body` with the layout of `store`'s bins.
+    static func with<R>(_ store: BinStore, _ body: (BinLayout) -> R) -> R { store.withLayout(body) }
+
+    init(bins: UnsafeBufferPointer<Int32>, counts: UnsafeBufferPointer<UInt64>) {
+        self.bins = bins
+        self.counts = counts
         guard let first = bins.first, let last = bins.last else { return }
         var countBytes = 0
         for c in counts { countBytes += varintSize(c) }
@@ -284,11 +315,12 @@ struct BinLayout {
     }
 
     func write(into w: inout ByteWriter) {
+        guard n > 0 else { return }
         if dense {
             w.writeSignedVarint(Int64(bins[0]))
-            w.writeVarint(UInt64(bins[bins.count - 1] - bins[0] + 1))
+            w.writeVarint(UInt64(bins[n - 1] - bins[0] + 1))
             var next = bins[0]
-            for k in bins.indices {
+            for k in 0..<n {
                 while next < bins[k] {
                     w.writeByte(0)
                     next += 1
@@ -297,12 +329,26 @@ struct BinLayout {
                 next = bins[k] + 1
             }
         } else {
-            w.writeVarint(UInt64(bins.count))
+            w.writeVarint(UInt64(n))
             w.writeSignedVarint(Int64(bins[0]))
             w.writeVarint(counts[0])
-            for k in 1..<bins.count {
+            for k in 1..<n {
                 w.writeVarint(UInt64(bins[k] - bins[k - 1]))
                 w.writeVarint(counts[k])
+            }
+        }
+    }
+}
+
+extension BinStore {
+    /// Runs `body` with the layout of this store's bins.
+    func withLayout<R>(_ body: (BinLayout) -> R) -> R {
+        let capacity = Swift.max(1, pageCount << BinStore.pageShift)
+        return withUnsafeTemporaryAllocation(of: Int32.self, capacity: capacity) { bins in
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: capacity) { counts in
+                // Unsafe pointers: both buffers hold a page's worth of bins per page, all the store can name.
+                let n = collectBins(bins.baseAddress!, counts.baseAddress!)
+                return body(BinLayout(bins: UnsafeBufferPointer(rebasing: bins[..<n]), counts: UnsafeBufferPointer(rebasing: counts[..<n])))
             }
         }
     }

@@ -111,6 +111,19 @@ public struct Sketch: Sendable, Equatable {
         _max = -.infinity
     }
 
+    /// Empties the sketch and drops its pages but keeps their memory: for a scratch sketch that
+    /// is refilled with values of other ranges again and again (compaction's accumulator), whose
+    /// encoding then visits only the pages the new values use.
+    public mutating func clear() {
+        positive.removeAllPages()
+        negative.removeAllPages()
+        _count = 0
+        _zeroCount = 0
+        _sum = 0
+        _min = .infinity
+        _max = -.infinity
+    }
+
     /// The value at rank `⌊q·(count − 1)⌋`, within 1 % of the exact one; `nil` when empty.
     public func quantile(_ q: Double) -> Double? {
         guard count > 0, !q.isNaN else { return nil }

@@ -118,3 +118,69 @@ import Testing
         #expect(throws: DecodeError.self) { try target.merge(watermarks: [], ) }
     }
 }
+
+/// RELIABILITY H12: chunks carry their format version. Version 2 (string tables) is what this
+/// node writes; version 1 (names per timeline) is what older nodes write and is still read.
+@Suite struct SnapshotChunkVersionTests {
+    let now: Int64 = 1_800_000_000
+
+    /// Many small timelines: 300 label sets × 3 series, one point each, plus the mixed history.
+    func store() -> SeriesStore {
+        let s = SeriesStore()
+        var rng = SeededRandom(seed: 9)
+        for (i, ts) in stride(from: now - 2000, through: now, by: 11).enumerated() {
+            s.apply(mixedBatch(nodeA, seq: UInt64(i + 1), ts: ts, queues: ["q1", "q2"], rng: &rng), now: now)
+        }
+        for q in 0..<300 {
+            let labels = LabelSet(["node": "b", "queue": "queue-\(q)", "worker": "MyApp.Workers.Mailer", "state": "completed"])
+            for series in ["exec_time", "wait_time"] {
+                let point = TimelineSnapshot.Point(ts: now - 5, step: 1, seq: 1, value: .sketch(Sketch([Double(1000 + q)])))
+                try! s.merge(TimelineSnapshot(series: series, labels: labels, origin: Origin(node: "b", incarnation: 3), points: [point]), now: now)
+            }
+            let gauge = TimelineSnapshot.Point(ts: now - 5, step: 1, seq: 1, value: .gauge(Gauge(last: 1, max: 2, sum: 3, samples: 2)))
+            try! s.merge(TimelineSnapshot(series: "executing", labels: labels, origin: Origin(node: "b", incarnation: 3), points: [gauge]), now: now)
+        }
+        return s
+    }
+
+    @Test func versionOneChunksOfOlderNodesMergeToTheSameAnswers() throws {
+        let source = store()
+        let fromV2 = SeriesStore()
+        let fromV1 = SeriesStore()
+        let v2 = source.snapshot(maxChunkBytes: 8192)
+        let v1 = source.snapshotVersion1(maxChunkBytes: 8192)
+        #expect(v2.chunks.allSatisfy { $0.first == 2 } && v1.chunks.allSatisfy { $0.first == 1 })
+        try fromV2.merge(v2, now: now)
+        try fromV1.merge(v1, now: now)
+        #expect(try answers(fromV2, now: now) == answers(source, now: now))
+        #expect(try answers(fromV1, now: now) == answers(source, now: now))
+        // Both versions merge into a store that already holds the data, and into each other's.
+        try fromV1.merge(v2, now: now)
+        try fromV2.merge(v1, now: now)
+        #expect(try answers(fromV1, now: now) == answers(fromV2, now: now))
+        // The tables pay off: names are written once a chunk, not once a timeline.
+        #expect(v2.byteCount * 2 < v1.byteCount, "v2 \(v2.byteCount) bytes, v1 \(v1.byteCount)")
+    }
+
+    @Test func anUnknownVersionIsRefusedAndChangesNothing() throws {
+        let source = store()
+        let target = SeriesStore()
+        var chunk = source.snapshot(maxChunkBytes: 8192).chunks[0]
+        chunk[0] = 3
+        #expect(throws: DecodeError.invalid("snapshot version 3 (this node reads 1 and 2)")) {
+            try target.merge(chunk: chunk, now: now)
+        }
+        #expect(target.timelineCount == 0)
+    }
+
+    @Test func truncatedChunksAreRefusedWhole() throws {
+        let source = store()
+        let chunk = source.snapshot(maxChunkBytes: 1 << 20).chunks[0]
+        // Every truncation of a valid chunk is refused whole (never a partial merge).
+        for n in stride(from: 1, to: min(chunk.count, 4000), by: 7) {
+            let target = SeriesStore()
+            #expect(throws: DecodeError.self) { try target.merge(chunk: Array(chunk.prefix(n)), now: now) }
+            #expect(target.timelineCount == 0)
+        }
+    }
+}

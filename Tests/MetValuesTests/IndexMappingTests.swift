@@ -51,6 +51,22 @@ struct IndexMappingTests {
         #expect(IndexMapping.index(of: values.last!) == IndexMapping.indexRange.upperBound)
     }
 
+    @Test("the unchecked ceiling gives the index the checked conversion gave, bin boundaries included")
+    func fastIndexMatchesReference() {
+        var values = Self.denseSample()
+        // Both neighbours of every bin boundary the approximation can reach.
+        for i in IndexMapping.indexRange.lowerBound...IndexMapping.indexRange.upperBound where i % 7 == 0 || abs(i) < 3000 {
+            let b = IndexMapping.upperBound(i)
+            guard b.isFinite, b >= .leastNormalMagnitude else { continue }
+            values += [b.nextDown.nextDown, b.nextDown, b, b.nextUp, b.nextUp.nextUp]
+        }
+        var mismatches = 0
+        for v in values where v >= .leastNormalMagnitude && v.isFinite {
+            if IndexMapping.index(bits: v.bitPattern) != IndexMapping.referenceIndex(bits: v.bitPattern) { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+    }
+
     @Test("every index(of:) lands inside indexRange")
     func indicesInRange() {
         for v in Self.denseSample() {

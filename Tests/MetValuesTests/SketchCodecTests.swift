@@ -98,16 +98,17 @@ struct SketchCodecTests {
     func layoutChoiceIsShortest() throws {
         for values in [[1.0, 1.03, 1.1, 1.2, 2, 3, 5, 8, 13, 21], [1.0, 1e3], DataSets.pareto(2000, seed: 8)] {
             let s = Sketch(values)
-            let layout = BinLayout(s.positive)
-            var denseW = ByteWriter()
-            var sparseW = ByteWriter()
-            var d = layout
-            d.dense = true
-            d.write(into: &denseW)
-            var sp = layout
-            sp.dense = false
-            sp.write(into: &sparseW)
-            #expect(min(denseW.count, sparseW.count) == (layout.dense ? denseW.count : sparseW.count))
+            BinLayout.with(s.positive) { layout in
+                var denseW = ByteWriter()
+                var sparseW = ByteWriter()
+                var d = layout
+                d.dense = true
+                d.write(into: &denseW)
+                var sp = layout
+                sp.dense = false
+                sp.write(into: &sparseW)
+                #expect(min(denseW.count, sparseW.count) == (layout.dense ? denseW.count : sparseW.count))
+            }
         }
     }
 

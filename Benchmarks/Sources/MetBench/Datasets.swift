@@ -30,12 +30,13 @@ enum Datasets {
     /// executing, inserted), half sketches of 1–50 lognormal values, half gauges and counts.
     /// `raw`: instead of the steady-state tiers, each timeline holds the same number of
     /// 1-second points at random seconds of the retention, all still to be compacted.
-    static func mixed260k(raw: Bool, seed: UInt64 = 7) -> [TimelineSnapshot] {
+    /// `nodes`: 3 for the 260k-row store; 12 makes the same mix four times as big (1,046,400 rows).
+    static func mixed260k(raw: Bool, seed: UInt64 = 7, nodes: Int = 3) -> [TimelineSnapshot] {
         var rng = SplitMix64(seed: seed)
         let buckets = steadyStateBuckets()
         var out: [TimelineSnapshot] = []
         for series in ["exec_time", "wait_time", "executing", "inserted"] {
-            for node in 1...3 {
+            for node in 1...nodes {
                 for queue in 1...5 {
                     for worker in 1...5 {
                         for state in ["completed", "discarded"] {

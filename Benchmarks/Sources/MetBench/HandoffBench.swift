@@ -2,6 +2,7 @@ import Foundation
 import MetMesh
 import MetStore
 import MetUV
+import MetValues
 import MetWire
 
 /// `handoff.*` (DESIGN §8, RELIABILITY H2): the 260k-row store handed from one mesh node to
@@ -82,10 +83,53 @@ enum HandoffBench {
                note: "extra peak RSS of both sides together, to a replica (peer the same); \(format(bigPeak)) MiB at \(bigRows) rows; to an empty node RSS grew \(format(emptyGrowth)) MiB, the store's own size")
     }
 
+    /// 150,000 one-point timelines: 2,400 queues × 25 workers, each with an `exec_time` and a
+    /// `wait_time` of state `completed` and every second one an `exec_time` of state `discarded`,
+    /// one value each, all at one recent second (a burst of new label sets, as a sidecar's first
+    /// seconds make them).
+    static func manyTimelinesStore() -> SeriesStore {
+        let store = SeriesStore()
+        let origin = Origin(node: "n1", incarnation: 1)
+        var rng = SplitMix64(seed: 41)
+        let ts = Datasets.now - 30
+        var pair = 0
+        for q in 0..<2400 {
+            for w in 0..<25 {
+                var states = ["completed"]
+                if pair % 2 == 1 { states.append("discarded") }
+                pair += 1
+                for state in states {
+                    let labels = LabelSet(["node": "n1", "queue": "queue-\(q)", "worker": "MyApp.Workers.Worker\(w)", "state": state])
+                    for series in state == "completed" ? ["exec_time", "wait_time"] : ["exec_time"] {
+                        let point = TimelineSnapshot.Point(ts: ts, step: 1, seq: 1, value: .sketch(Sketch([rng.lognormal()])))
+                        try! store.merge(TimelineSnapshot(series: series, labels: labels, origin: origin, points: [point]), now: Datasets.now)
+                    }
+                }
+            }
+        }
+        return store
+    }
+
+    static func manyTimelines() {
+        let source = Box(manyTimelinesStore())
+        let timelines = source.value.timelineCount
+        let (ms, bytes, chunks, growth, lag) = meshHandoff(from: source, to: Box(SeriesStore()))
+        let version1 = source.value.snapshotVersion1().byteCount
+        let merges = mergeTimes.value
+        report("handoff.ms_150k_timelines", ms, "ms",
+               note: "\(timelines) one-point timelines, \(chunks) chunks, to an empty node (its RSS grew \(format(growth)) MiB); merging took \(format(Double(merges.total) / 1e6)) ms of CPU, the longest chunk \(format(Double(merges.worst) / 1e6)) ms; worst loop lag \(lag.sender) ms sending, \(lag.receiver) ms receiving")
+        report("handoff.mib_150k_timelines", Double(bytes) / mib, "MiB", peer: Double(version1) / mib,
+               note: "bytes of the handoff's chunks and watermarks; peer = the same snapshot in the chunk format before string tables (version 1)")
+    }
+
     /// Hands `source` to `target` through two mesh nodes; returns (ms, bytes, chunks, extra peak
     /// MiB, worst loop lag in ms on either side).
+    /// The receiver's chunk merges in the last handoff: their total and the longest (ns).
+    nonisolated(unsafe) static let mergeTimes = Box((total: UInt64(0), worst: UInt64(0)))  // touched by the receiving loop during a transfer, by the bench thread after it
+
     static func meshHandoff(from source: Box<SeriesStore>, to target: Box<SeriesStore>)
         -> (Double, Int, Int, Double, (sender: UInt64, receiver: UInt64)) {
+        mergeTimes.value = (0, 0)
         let secret = try! ClusterSecret(Array("handoff-bench-secret-0123456789ab".utf8))
         let (loopA, loopB) = (try! UVLoop(), try! UVLoop())
         defer { loopA.shutdown(); loopB.shutdown() }
@@ -144,13 +188,23 @@ enum HandoffBench {
         let store: Box<SeriesStore>
         init(_ store: Box<SeriesStore>) { self.store = store }
         func receivedBatch(_ payload: [UInt8], from peer: PeerIdentity) -> BatchReceipt { .taken }
+        func receivedCounts(_ payload: [UInt8], from peer: PeerIdentity) -> Bool { true }
         func receivedKeyframe(_ payload: [UInt8], from peer: PeerIdentity) -> Bool { true }
+        func heldCounts() -> [UInt8]? { nil }
         func watermarks() -> [PeerIdentity: UInt64] { [:] }
         func heldWatermarks() -> [PeerIdentity: UInt64] { [:] }
         func planSnapshot(of origin: PeerIdentity?, chunkBytes: Int) -> any SnapshotSource {
             Planned(store: store.value, plan: store.value.snapshotPlan(maxChunkBytes: chunkBytes))
         }
-        func merge(chunk: [UInt8], from peer: PeerIdentity) throws { try store.value.merge(chunk: chunk, now: Datasets.now) }
+        func merge(chunk: [UInt8], from peer: PeerIdentity) throws {
+            let t0 = threadCPUTime()
+            defer {
+                let ns = threadCPUTime() - t0
+                mergeTimes.value.total += ns
+                mergeTimes.value.worst = max(mergeTimes.value.worst, ns)
+            }
+            try store.value.merge(chunk: chunk, now: Datasets.now)
+        }
         func merge(watermarks: [UInt8], from peer: PeerIdentity) throws { try store.value.merge(watermarks: watermarks) }
         func membershipChanged(_ transition: MemberTransition) {}
         func log(_ line: String) {}

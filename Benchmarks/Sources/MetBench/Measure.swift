@@ -12,6 +12,14 @@ func nanotime() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// CPU nanoseconds the calling thread has used (unlike wall time, not inflated by other
+/// processes on a loaded machine).
+func threadCPUTime() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
 /// Best (lowest) nanoseconds per operation over `runs` runs of `body`, which performs `ops` operations.
 func bestNsPerOp(runs: Int = 7, ops: Int, _ body: () -> Void) -> Double {
     var best = Double.infinity

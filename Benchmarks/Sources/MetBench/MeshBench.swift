@@ -14,7 +14,9 @@ enum MeshBench {
     /// A node's host at idle: an empty replica that takes every batch.
     final class IdleHost: MeshHost, Sendable {
         func receivedBatch(_ payload: [UInt8], from peer: PeerIdentity) -> BatchReceipt { .taken }
+        func receivedCounts(_ payload: [UInt8], from peer: PeerIdentity) -> Bool { true }
         func receivedKeyframe(_ payload: [UInt8], from peer: PeerIdentity) -> Bool { true }
+        func heldCounts() -> [UInt8]? { nil }
         func watermarks() -> [PeerIdentity: UInt64] { [:] }
         func heldWatermarks() -> [PeerIdentity: UInt64] { [:] }
         func planSnapshot(of origin: PeerIdentity?, chunkBytes: Int) -> any SnapshotSource { Empty() }

@@ -10,7 +10,13 @@ enum StoreBench {
     static let mib = 1024.0 * 1024.0
 
     static func size() {
-        let data = Datasets.mixed260k(raw: false)
+        let small = size(nodes: 3, name: "store.mib_260k", peer: nil)
+        _ = size(nodes: 12, name: "store.mib_1m", peer: small)
+    }
+
+    /// The compacted store of `nodes` × 200 timelines: its heap bytes, reported as `name`.
+    static func size(nodes: Int, name: String, peer: Double?) -> Double {
+        let data = Datasets.mixed260k(raw: false, nodes: nodes)
         let rows = data.reduce(0) { $0 + $1.points.count }
         trimHeap()
         let before = heapInUse()
@@ -23,9 +29,10 @@ enum StoreBench {
         let added = heapInUse() - before
         let rss = residentBytes().rss - rssBefore
         blackHole(data)
-        report("store.mib_260k", Double(added) / mib, "MiB",
-               note: "\(rows) rows, \(store.timelineCount) timelines, heap in use; RSS +\(format(Double(rss) / mib)) MiB; points \(format(Double(store.pointBytes.points) / mib)) MiB, rollups \(format(Double(store.pointBytes.rollups) / mib)) MiB")
+        report(name, Double(added) / mib, "MiB", peer: peer,
+               note: (peer == nil ? "" : "peer = store.mib_260k in this run; ") + "\(rows) rows, \(store.timelineCount) timelines, heap in use; RSS +\(format(Double(rss) / mib)) MiB; points \(format(Double(store.pointBytes.points) / mib)) MiB, rollups \(format(Double(store.pointBytes.rollups) / mib)) MiB")
         blackHole(store)
+        return Double(added) / mib
     }
 
     /// A serving node has rollups for its busy series: the first grouped query builds them.
@@ -36,13 +43,21 @@ enum StoreBench {
     }
 
     static func compaction() {
+        let (ms260k, _) = compaction(nodes: 3, report: true)
+        let (ms1m, detail) = compaction(nodes: 12, report: false)
+        report("compaction.ms_1m", ms1m, "ms", peer: ms260k,
+               note: detail + "; peer = compaction.ms_260k in this run, target ratio ≤ 4.4 (linear growth)")
+    }
+
+    /// Compacts the raw store of `nodes` × 200 timelines three times; the median and its detail.
+    static func compaction(nodes: Int, report printing: Bool) -> (Double, String) {
         var times: [Double] = []
         var peaks: [Double] = []
         var detail = ""
         var rollupShare = 0.0
         for _ in 0..<3 {
             let store = SeriesStore()
-            for t in Datasets.mixed260k(raw: true) { try! store.merge(t, now: now) }
+            for t in Datasets.mixed260k(raw: true, nodes: nodes) { try! store.merge(t, now: now) }
             buildRollups(store)
             trimHeap()
             let rss = residentBytes().rss
@@ -58,8 +73,12 @@ enum StoreBench {
             blackHole(store)
         }
         times.sort()
-        report("compaction.ms_260k", times[1], "ms", note: detail + ", rollups \(Int(rollupShare * 100))% of the time, median of 3")
-        report("compaction.peak_mib_260k", peaks.max()!, "MiB", note: "extra peak RSS while compacting, worst of 3")
+        detail += ", rollups \(Int(rollupShare * 100))% of the time, median of 3"
+        if printing {
+            report("compaction.ms_260k", times[1], "ms", note: detail)
+            report("compaction.peak_mib_260k", peaks.max()!, "MiB", note: "extra peak RSS while compacting, worst of 3")
+        }
+        return (times[1], detail)
     }
 
     static func timeslice() {
