@@ -132,6 +132,9 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                     collector.noKeyframeReason = noKeyframeReason()
                     cardinalityWatch.tick(collector, logger)
                     let payload = BatchCodec.encode(batch)
+                    if payload.count + WireProtocol.headerBytes > WireProtocol.maxFrameBytes {
+                        logger.error("batch \(batch.seq) encodes to \(payload.count) bytes, more than a mesh frame holds (\(WireProtocol.maxFrameBytes)): peers will refuse it")
+                    }
                     loop.execute { [self] in mesh.broadcast(batch: payload, seq: batch.seq) }
                     // The leader writes full_count's history into its next batch (DESIGN §3).
                     let leading = reporter?.status.isLeader == true
