@@ -8,11 +8,12 @@ import MetUV
 import MetWire
 import Synchronization
 
-/// Merges peers' batches into the collector off the mesh's loop thread when they are large, so
-/// that a burst of new label sets never delays heartbeats, handshakes and the other frames
-/// (RELIABILITY M4; issue 17). A batch of at most ``inlineEntries`` entries is applied at once on
-/// the loop, as before, unless earlier batches are still waiting here: then it queues behind
-/// them, so each origin's batches are still applied in the order they arrived. A gap found by the
+/// Merges peers' batches into the collector off the mesh's loop thread when they are large or
+/// the collector is busy, so that neither a burst of new label sets nor a query or compaction
+/// holding the collector's lock delays heartbeats, handshakes and the other frames (RELIABILITY
+/// M4, L8; issues 12 and 17). A batch of at most ``inlineEntries`` entries is applied at once on
+/// the loop when the lock is free and nothing waits here; otherwise it queues behind the
+/// others, so each origin's batches are still applied in the order they arrived. A gap found by the
 /// merger asks for a resend through the mesh, on its loop.
 ///
 /// Bounded: beyond ``maxPendingEntries`` waiting, a batch is not queued; the next one applied
@@ -45,8 +46,9 @@ package final class BatchMerger: Sendable {
     /// Applies `batch` now (small, nothing waiting: returns its gap, if any) or queues it (nil).
     package func receive(_ batch: DeltaBatch) -> Collector.Gap? {
         let size = batch.entries.count
-        if size <= Self.inlineEntries, pendingBatches.load(ordering: .acquiring) == 0 {
-            return collector.receive(batch, now: NodeRecorder.wallClockSecond())
+        if size <= Self.inlineEntries, pendingBatches.load(ordering: .acquiring) == 0,
+           case .done(let gap) = collector.tryReceive(batch, now: NodeRecorder.wallClockSecond()) {
+            return gap
         }
         guard pendingEntries.load(ordering: .relaxed) + size <= Self.maxPendingEntries else {
             let now = UInt64(Date().timeIntervalSince1970 * 1000)

@@ -79,10 +79,30 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
         return parts.map { DeltaBatch(origin: batch.origin, seq: batch.seq, timestamp: batch.timestamp, entries: $0) }
     }
 
+    /// What ``tryReceive(_:now:)`` did.
+    package enum TryReceive: Equatable {
+        /// Applied (or held, or a duplicate), with the gap to ask for, if any.
+        case done(Gap?)
+        /// The lock was held elsewhere (a query's plan, a compaction slice): nothing was done.
+        case busy
+    }
+
+    /// ``receive(_:now:)`` for a batch of at most ``mergeSlice`` entries, only if the lock is
+    /// free at once: the mesh's loop never waits behind a query or a compaction.
+    package func tryReceive(_ batch: DeltaBatch, now: Int64) -> TryReceive {
+        guard batch.entries.count <= Self.mergeSlice, lock.try() else { return .busy }
+        defer { lock.unlock() }
+        return .done(receiveLocked(batch, now: now, recording: nil))
+    }
+
     /// `recording`: the batch whose job-state deltas `full_count` notes (the whole of a sliced one).
     func receiveWhole(_ batch: DeltaBatch, now: Int64, recording: DeltaBatch? = nil) -> Gap? {
         lock.lock()
         defer { lock.unlock() }
+        return receiveLocked(batch, now: now, recording: recording)
+    }
+
+    private func receiveLocked(_ batch: DeltaBatch, now: Int64, recording: DeltaBatch?) -> Gap? {
         switch store.apply(batch, now: now) {
         case .duplicate:
             return nil

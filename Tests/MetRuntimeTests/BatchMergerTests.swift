@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MetRuntime
 import MetStore
@@ -86,5 +87,28 @@ import Testing
         let fifth = DeltaBatch(origin: origin, seq: 5, timestamp: now, entries: [.init(series: "inserted", labels: LabelSet(["queue": "x"]), value: .count(1))])
         #expect(merger.receive(fifth) == nil)
         #expect(c.withStore { $0.watermark(of: origin) } == 5)
+    }
+
+    /// A query or a compaction holds the collector's lock: a small batch is queued, never waited
+    /// for (if `receive` waited, the lock's holder would never be released and the test would
+    /// hit its time limit), and is applied once the lock is free.
+    @Test(.timeLimit(.minutes(1)))
+    func aBusyCollectorNeverHoldsUpTheCaller() {
+        let c = Collector()
+        let merger = BatchMerger(collector: c, logger: Logger(label: "test"))
+        let holding = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            c.withStore { _ in
+                holding.signal()
+                release.wait()
+            }
+        }
+        holding.wait()
+        let small = DeltaBatch(origin: origin, seq: 1, timestamp: now, entries: [.init(series: "inserted", labels: LabelSet(["queue": "x"]), value: .count(1))])
+        #expect(merger.receive(small) == nil)
+        release.signal()
+        merger.drain()
+        #expect(c.withStore { $0.watermark(of: origin) } == 1)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import MetRuntime
 import MetStore
 import MetUV
@@ -8,9 +9,10 @@ import Synchronization
 /// `loop.lag_p99_ms_queries` (issue 12): how late a mesh loop's timer fires while 4 clients run
 /// `timeslice.ms_10k_2h`'s query back to back and compaction runs, on the 10k-series store.
 ///
-/// The loop does what a node's mesh loop does with the collector: every 100 ms it merges a peer's
-/// batch (50 entries of existing series, as a busy peer sends) through `Collector.receive`, which
-/// takes the collector's lock; a 5 ms timer records its own lateness. The peer is the same loop
+/// The loop does what a node's mesh loop does with the collector: every 100 ms it hands a peer's
+/// batch (50 entries of existing series, as a busy peer sends) to a `BatchMerger`, as the node's
+/// `ReplicaHost` does (applied at once when the collector's lock is free, else queued); a 5 ms
+/// timer records its own lateness. The peer is the same loop
 /// over the same store with nothing else running, in the same run.
 enum LoopLagBench {
     /// A loop's timer lateness samples (ms), kept on the loop's thread until the run ends.
@@ -73,6 +75,7 @@ enum LoopLagBench {
         let loop = try! UVLoop()
         defer { loop.shutdown() }
         let probe = Probe()
+        let merger = BatchMerger(collector: collector, logger: Logger(label: "bench"))
         let origin = Origin(node: "peer-\(queries)-\(compaction)", incarnation: 1)
         let started = DispatchSemaphore(value: 0)
         loop.execute {
@@ -84,7 +87,7 @@ enum LoopLagBench {
             })
             probe.timers.append(try! UVTimer(loop: loop, every: 100) {
                 probe.seq += 1
-                _ = collector.receive(batch(origin, seq: probe.seq), now: Datasets.now)
+                _ = merger.receive(batch(origin, seq: probe.seq))
             })
             started.signal()
         }
