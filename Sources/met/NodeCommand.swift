@@ -45,7 +45,7 @@ enum NodeLauncher {
         if options.secret != nil {
             logger.warning("the cluster secret was given on the command line, where other users can read it; use MET_CLUSTER_SECRET or --secret-file")
         }
-        if options.httpToken != nil {
+        if options.httpToken != nil || options.httpReadToken != nil {
             logger.warning("the HTTP token was given on the command line, where other users can read it; use MET_HTTP_TOKEN or --http-token-file")
         }
         let services: [any Service] = [node] + (try extra(node, logger))
