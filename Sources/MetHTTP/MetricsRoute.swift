@@ -55,8 +55,7 @@ enum MetricsRoute {
                 out.sample(name + "_count", labels(key.labels), Double(t.count))
             }
         }
-        // full_count is the keyframe's (below); the leader's history entries are not this node's own level.
-        for (series, keys) in Dictionary(grouping: totals.gauges.keys, by: \.series).sorted(by: { $0.key < $1.key }) where series != "full_count" {
+        for (series, keys) in Dictionary(grouping: totals.gauges.keys, by: \.series).sorted(by: { $0.key < $1.key }) {
             let name = "met_\(series)"
             out.family(name, .gauge, "\(series) of this node's own jobs, its last reported level")
             for key in keys.sorted(by: { $0.labels.description < $1.labels.description }) { out.sample(name, labels(key.labels), totals.gauges[key]!) }

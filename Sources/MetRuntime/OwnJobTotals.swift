@@ -12,6 +12,9 @@ import Synchronization
 package final class OwnJobTotals: Sendable {
     package static let maxLabelSets = 2_000
     package static let windowSeconds: Int64 = 30
+    /// Not metrics: markers are annotations (a label set each), and `full_count` comes from the
+    /// keyframe, not from the history its leader writes into its batches.
+    static let skipped: Set<String> = ["markers", "full_count"]
 
     package struct Key: Hashable, Sendable {
         package var series: String
@@ -62,7 +65,7 @@ package final class OwnJobTotals: Sendable {
     package func add(_ batch: DeltaBatch) {
         state.withLock { s in
             s.now = max(s.now, batch.timestamp)
-            for entry in batch.entries {
+            for entry in batch.entries where !Self.skipped.contains(entry.series) {
                 let key = Key(series: entry.series, labels: entry.labels)
                 guard Self.admit(key, entry.value.kind, &s) else { continue }
                 switch entry.value {
