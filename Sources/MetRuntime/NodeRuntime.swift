@@ -26,6 +26,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     package let startedAt: Int64
     /// The keyframe reporter, when `database` is set.
     package let reporter: KeyframeReporter?
+    /// Merges peers' large batches off the loop.
+    let merger: BatchMerger
     /// What the label-set limit refused, logged at most once a minute.
     package let cardinalityWatch = CardinalityWatch()
     /// Membership transitions and snapshot chunks, as the mesh seam saw them (O2).
@@ -62,6 +64,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
             return LoopBound(try MeshNode(loop: loop, config: meshConfig, host: host), loop: loop)
         }
         meshSlot = slot
+        host.merger.serve(slot)
+        merger = host.merger
         meshAddress = try await loop.run { slot.value.address }
         if resolved.config.database != nil {
             let (config, retention) = (resolved.config, resolved.tiers.retention)
@@ -160,6 +164,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     package func shutdown() async {
         announceLeaving()
         if let reporter { await Task.detached { reporter.stop() }.value }
+        // Peers' batches still waiting to be merged go with the handoff.
+        await Task.detached { [merger] in merger.drain() }.value
         let outcome = await handOff()
         // No successor took the store (every peer gone or stopping too): the last node writes it.
         if config.database != nil, !outcome.isCompleted {

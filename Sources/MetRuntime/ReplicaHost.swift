@@ -6,10 +6,12 @@ import MetWire
 
 /// The node's side of the mesh seam (``MeshHost``): its replica, the ``Collector``, as the mesh
 /// sees it — frames' payloads decoded and applied, snapshots planned and merged — and its log.
-/// The mesh calls it on its loop thread; every call is a short hold of the collector's lock.
+/// The mesh calls it on its loop thread; every call is a short hold of the collector's lock, and
+/// large batches are merged off the loop by the ``BatchMerger``.
 package final class ReplicaHost: MeshHost, Sendable {
     let collector: Collector
     let logger: Logger
+    package let merger: BatchMerger
     /// What this seam counts for `/metrics`.
     package let health: MeshHealth
 
@@ -17,11 +19,12 @@ package final class ReplicaHost: MeshHost, Sendable {
         self.collector = collector
         self.logger = logger
         self.health = health
+        merger = BatchMerger(collector: collector, logger: logger)
     }
 
     package func receivedBatch(_ payload: [UInt8], from peer: PeerIdentity) -> BatchReceipt {
         guard let batch = try? BatchCodec.decode(payload) else { return .malformed }
-        guard let gap = collector.receive(batch, now: NodeRecorder.wallClockSecond()) else { return .taken }
+        guard let gap = merger.receive(batch) else { return .taken }
         return .gap(origin: PeerIdentity(gap.origin), missing: gap.missing)
     }
 

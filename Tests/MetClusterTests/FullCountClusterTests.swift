@@ -11,6 +11,7 @@ import Testing
 /// counts right: while jobs move every node stays within about a second of movement of `GROUP BY`,
 /// and once they stop every node equals it within a broadcast interval.
 @Suite(
+    .reapsProcesses,
     .serialized,
     .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"),
     .enabled(if: databaseURL != nil, "MET_TEST_DATABASE_URL is not set: run scripts/test")
@@ -52,7 +53,7 @@ struct FullCountClusterTests {
     /// survivors follow a new term and 3 s more; the window is not checked across the failover.
     func scenario(url: String, mode: String, window: Duration, failover: Bool = false) async throws -> (status: [String: Any], cluster: String) {
         let setup = try KeyframeClusterTests.Setup(url: url)
-        defer { setup.drop() }
+        ProcessGroup.afterProcesses { setup.drop() }
         for q in KeyframeClusterTests.queues { try setup.insert(400, queue: q) }
         let keyframes = mode == "logical" ? "5" : "60"
         let args = setup.arguments + ["--keyframe-interval", keyframes, "--broadcast-interval", "1"]  // the last value of an option wins
@@ -63,7 +64,6 @@ struct FullCountClusterTests {
             "--queues", "q0,q1", "--concurrency", "2", "--min-ms", "10", "--max-ms", "20", "--retryable-rate", "0", "--discard-rate", "0.05",
         ], command: "worker")
         var nodes = [a, b, worker]
-        defer { let all = [a, b, worker]; Task { await ClusterTests.stopAll(all) } }
         try await waitUntil("every node serves a keyframe") {
             for n in nodes where await Self.served(n) == nil { return false }
             return true
@@ -142,6 +142,7 @@ struct FullCountClusterTests {
         let took = ContinuousClock.now - stopped
         print("full_count (\(mode)): every node equal to GROUP BY \(took) after the movement stopped; \(outside.count) of \(checked) samples outside the window")
         #expect(took <= .seconds(2), "one broadcast interval (1 s), and the test's own polling of three nodes")
+        await ClusterTests.stopAll(nodes)
         return (status, setup.cluster)
     }
 
@@ -171,7 +172,7 @@ struct FullCountClusterTests {
     @Test(.timeLimit(.minutes(3)))
     func withoutLogicalDecodingTheCountsFallBackToSnapshotsAndSaySo() async throws {
         let pg = try ThrowawayPostgres()  // wal_level = replica, the default
-        defer { pg.destroy() }
+        ProcessGroup.afterProcesses { pg.destroy() }
         let (status, _) = try await scenario(url: pg.url, mode: "snapshots", window: .milliseconds(2500))
         #expect((status["note"] as? String)?.contains("wal_level") == true, "\(status)")
     }

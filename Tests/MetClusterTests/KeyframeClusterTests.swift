@@ -111,7 +111,7 @@ struct KeyframeClusterTests {
         }
         let exact = try setup.exact()
         #expect(exact["q0"]?["completed"] ?? 0 > 0)
-        try await waitUntil("every node serves the exact count", within: 10) {
+        try await waitUntil("every node serves the exact count", within: 30) {
             for n in nodes where await Self.served(n) != exact { return false }
             return true
         }

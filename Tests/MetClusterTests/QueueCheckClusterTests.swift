@@ -6,6 +6,7 @@ import Testing
 /// every second (limit, paused, running job ids, its producer's uuid and start), a worker in
 /// another language posts `queue_check` lines, and every node's `/api/checks` shows them all.
 @Suite(
+    .reapsProcesses,
     .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"),
     .enabled(if: databaseURL != nil, "MET_TEST_DATABASE_URL is not set: run scripts/test")
 )
