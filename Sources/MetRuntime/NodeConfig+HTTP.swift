@@ -63,7 +63,7 @@ public struct HTTPSettings: Sendable, Equatable {
     /// listens on a non-loopback address needs a token, or `insecure`.
     func resolve(http: String?, environment: [String: String], warnings: inout [String]) throws(ConfigError) -> HTTPAccess {
         guard (1024...(1 << 30)).contains(maxBodyBytes) else { throw .bad("httpMaxBodyBytes", "must be between 1024 and 1073741824 bytes, not \(maxBodyBytes)") }
-        guard maxLines >= 1 else { throw .bad("httpMaxLines", "must be at least 1, not \(maxLines)") }
+        guard (1...JobEvent.maxLines).contains(maxLines) else { throw .bad("httpMaxLines", "must be between 1 and \(JobEvent.maxLines), not \(maxLines)") }
         guard (1...100_000).contains(maxConcurrent) else { throw .bad("httpMaxConcurrent", "must be between 1 and 100000, not \(maxConcurrent)") }
         let write = try Self.token(env: environment["MET_HTTP_TOKEN"], value: token, file: tokenFile, key: "httpToken", warnings: &warnings)
         let read = try Self.token(env: environment["MET_HTTP_READ_TOKEN"], value: readToken, file: readTokenFile, key: "httpReadToken", warnings: &warnings)
