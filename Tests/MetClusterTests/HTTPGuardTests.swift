@@ -14,7 +14,7 @@ import Testing
 
     /// Every write without the token, or with a wrong one, is 401 with a JSON message and
     /// applies nothing; with the token it is applied. Reads stay open without `httpReadToken`.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))  // the limit counts the wait for tests that run alone
     func writesNeedTheToken() async throws {
         let files = try TokenFiles()
         let a = try await MetProcess(name: "a", arguments: ["--http-token-file", files.write, "--log-level", "trace"])
@@ -56,7 +56,7 @@ import Testing
     /// With `httpReadToken`, every read (the dashboard and `/metrics` too) needs the read or the
     /// write token; a write with the read token is still 401. The dashboard's 401 offers Basic,
     /// so a browser prompts for it.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))  // the limit counts the wait for tests that run alone
     func readsNeedTheReadTokenWhenSet() async throws {
         let files = try TokenFiles()
         let a = try await MetProcess(name: "a", arguments: ["--http-token-file", files.write, "--http-read-token-file", files.read])
@@ -88,7 +88,7 @@ import Testing
 
     /// An oversized body is 413, too many lines 413, too many requests at once 429: each with a
     /// JSON message, and nothing of it applied.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))  // the limit counts the wait for tests that run alone
     func limitsRefuseAndApplyNothing() async throws {
         let a = try await MetProcess(name: "a", arguments: ["--http-max-body-bytes", "4096", "--http-max-lines", "5", "--http-max-concurrent", "2"])
         let transcript = Transcript()
@@ -124,7 +124,7 @@ import Testing
 
     /// `http` on a non-loopback address without a token: the node refuses to start, naming the
     /// fix; with --http-insecure it starts, with a warning.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))  // the limit counts the wait for tests that run alone
     func nonLoopbackHTTPNeedsATokenOrInsecure() async throws {
         let refused = try await MetProcess(name: "open", arguments: ["--http", "0.0.0.0:0"], waitForHTTP: false)
         try await waitUntil("the node exits") { !refused.isRunning }

@@ -23,7 +23,7 @@ import Testing
 
     /// Two nodes, events on `a`; `a`'s `/metrics` holds its job series and its health, and
     /// `promtool check metrics` finds no problem in it.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))  // the limit counts the wait for tests that run alone
     func metricsPassPromtool() async throws {
         let a = try await MetProcess(name: "a")
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
@@ -61,7 +61,7 @@ import Testing
 
     /// A real Prometheus scrapes a node whose reads need a token, every second; its query API
     /// answers the node's `exec_count` total and its view of its peer.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))  // the limit counts the wait for tests that run alone
     func prometheusScrapesANode() async throws {
         let files = try TokenFiles()
         let a = try await MetProcess(name: "a", arguments: ["--http-token-file", files.write, "--http-read-token-file", files.read])
