@@ -13,7 +13,7 @@ import Testing
         await markers(node).contains { $0["label"] as? String == label && $0["node"] as? String == origin }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func markersReplicateAreDrawnEverywhereAndSurviveAStop() async throws {
         let a = try await MetProcess(name: "a")
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])

@@ -53,7 +53,7 @@ struct EmbeddedNodeTests {
         return (group, Task { try await group.run() })
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func theExampleWorkersNodeAndAMetNodeSeeTheSameCluster() async throws {
         defer { _ = try? conn.query("DROP SCHEMA IF EXISTS \(p) CASCADE") }
         #expect(try await ObanDatabaseTests.met(["schema", "--database", url, "--prefix", prefix]).status == 0)
@@ -100,7 +100,7 @@ struct EmbeddedNodeTests {
         try await a.stop()
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func stoppingTheEmbeddedNodeThroughItsGroupHandsItsHistoryToThePeer() async throws {
         // a never takes the embedded node's batches, and the embedded node answers none of a's
         // requests for them: its history can only reach a by the handoff of its graceful stop.

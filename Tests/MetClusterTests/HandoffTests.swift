@@ -86,7 +86,7 @@ import Testing
 
     /// F13, kill variant (H5): the successor dies after acknowledging its first chunk; the next
     /// successor (deterministic: the next name) gets the whole store, and the totals are exact.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aSuccessorKilledMidHandoffIsReplacedByTheNext() async throws {
         let a = try await Self.isolated()
         try await Self.postHistory(to: a)
@@ -105,7 +105,7 @@ import Testing
     /// F13, stall variant (H5, H6): the successor freezes after its first chunk; after the ack
     /// timeout the next one gets the store. The frozen one, resumed, drops its partial transfer
     /// within 10 s, and what it merged of it is not counted twice when it catches up.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aStalledSuccessorIsGivenUpAndDropsItsPartialTransferWhenResumed() async throws {
         let a = try await Self.isolated(arguments: ["--handoff-ack-timeout", "1"])
         try await Self.postHistory(to: a)

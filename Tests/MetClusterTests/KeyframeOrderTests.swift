@@ -23,7 +23,7 @@ struct KeyframeOrderTests {
         (await node.cluster()?["keyframe"] as? [String: Any])?["term"] as? Int
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aLeaderRetakingItsLeaseAfterAnOutageIsFollowedAndJoinersGetItsKeyframe() async throws {
         let pg = try ThrowawayPostgres()
         ProcessGroup.afterProcesses { pg.destroy() }
@@ -68,7 +68,7 @@ struct KeyframeOrderTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(4)))
     func aNodeWithoutAKeyframeAnswersNullAndSaysWhy() async throws {
         let a = try await MetProcess(name: "a")
         let (status, body) = try await a.get("/api/latest/full_count?group=state")

@@ -62,7 +62,7 @@ struct ObanDatabaseTests {
         try await Self.met(["schema", "--database", url, "--prefix", prefix] + extra)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func checkOnAFreshThenOnAFinishedDatabase() async throws {
         defer { drop() }
         let fresh = try await schema("--check")
@@ -80,7 +80,7 @@ struct ObanDatabaseTests {
         #expect(lines.last == "met schema --check: nothing to do in schema \(prefix)")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func onAnObanMadeDatabaseOnlyObanMetsObjectsArePending() async throws {
         defer { drop() }
         try migrateLikeOban()
@@ -105,7 +105,7 @@ struct ObanDatabaseTests {
 
     /// `met worker` on an Oban-made schema, jobs inserted as Oban inserts them: every row it
     /// leaves is one Oban would have left, and the node's full_count is the table's.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func metWorkerLeavesRowsAsObanWould() async throws {
         defer { drop() }
         try migrateLikeOban()

@@ -30,7 +30,7 @@ struct QueueCheckClusterTests {
         await checks(node).first { $0["node"] as? String == owner && $0["queue"] as? String == queue }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func workerAndPostedChecksReachEveryNode() async throws {
         let p = JobSchema.identifier(prefix)
         defer { _ = try? conn.query("DROP SCHEMA IF EXISTS \(p) CASCADE") }

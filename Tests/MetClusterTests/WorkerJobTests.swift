@@ -25,7 +25,7 @@ struct WorkerJobTests {
 
     /// Four jobs whose args say "300 ms, then discard", four that take the flags (1–3 ms,
     /// completed): each runs and ends as it was told, and exec_time shows the run times.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aJobRunsByTheProfileInItsArgs() async throws {
         let url = try #require(databaseURL)
         let prefix = "profile_\(UInt32.random(in: 0...UInt32.max))"
@@ -60,7 +60,7 @@ struct WorkerJobTests {
     /// queue of four slots; Postgres dies under them, so the first statement to fail is a job's
     /// end. Once Postgres is back every job is completed, the node counted each once, and nothing
     /// is left executing.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aJobThatEndsWhilePostgresIsDownEndsWhenItIsBack() async throws {
         let pg = try ThrowawayPostgres()
         ProcessGroup.afterProcesses { pg.destroy() }
