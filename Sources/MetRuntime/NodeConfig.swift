@@ -79,18 +79,20 @@ public struct NodeConfig: Sendable, Equatable {
     public var maxLabelSets = 20_000
     /// Test-only fault injection in the mesh (see ``FaultPlane``); never set in production.
     public var testFaults: String?
+    /// The HTTP API's tokens and limits (the `http*` keys).
+    public var httpSettings = HTTPSettings()
 
     public init() {}
 
     /// Every key a config file may hold.
-    package static let keys: Set<String> = [
+    package static let keys: Set<String> = Set([
         "cluster", "node", "listen", "advertise", "seeds", "http", "database", "secret", "secretFile",
         "broadcastInterval", "keyframeInterval", "deltaInterval", "countMode", "compaction", "estimateLimit", "retention",
         "heartbeatInterval", "silenceLimit", "retransmitWindow", "leaseDuration", "prefix",
         "handoffTimeout", "handoffAckTimeout", "handoffChunkBytes", "maxLabelSets",
         "suspectAfter", "indirectWindow", "localLagGuard", "flapWindow", "reapAfter", "joinPatience",
         "resyncInterval", "outboundQueueBytes", "outboundQueueIntervals", "redialBackoffMax",
-    ]
+    ]).union(HTTPSettings.keys)
 
     /// Reads a config file. Unknown keys and wrong types are errors that name the key.
     public static func load(file path: String) throws(ConfigError) -> NodeConfig {
@@ -152,6 +154,7 @@ public struct NodeConfig: Sendable, Equatable {
         c.outboundQueueBytes = try value("outboundQueueBytes", Int.self, "an integer number of bytes") ?? c.outboundQueueBytes
         c.outboundQueueIntervals = try value("outboundQueueIntervals", Int.self, "an integer") ?? c.outboundQueueIntervals
         c.redialBackoffMax = try value("redialBackoffMax", Double.self, "a number of seconds") ?? c.redialBackoffMax
+        c.httpSettings = try HTTPSettings.parse(dict, source: source)
         return c
     }
 
@@ -220,7 +223,8 @@ public struct NodeConfig: Sendable, Equatable {
         let clusterSecret: ClusterSecret
         do { clusterSecret = try ClusterSecret(secretBytes) } catch { throw .bad("secret", error.description) }
         if clusterSecret.isWeak { warnings.append("the cluster secret has \(clusterSecret.byteCount) bytes; 32 or more are recommended") }
-        return Resolved(config: self, secret: clusterSecret, listenHost: host, listenPort: port, tiers: tiers, warnings: warnings)
+        let access = try httpSettings.resolve(http: http, environment: environment, warnings: &warnings)
+        return Resolved(config: self, secret: clusterSecret, listenHost: host, listenPort: port, tiers: tiers, http: access, warnings: warnings)
     }
 
     /// A validated configuration with what was derived from it.
@@ -230,6 +234,8 @@ public struct NodeConfig: Sendable, Equatable {
         package var listenHost: String
         package var listenPort: Int
         package var tiers: CompactionTiers
+        /// The HTTP API's tokens and limits.
+        package var http: HTTPAccess
         package var warnings: [String]
     }
 

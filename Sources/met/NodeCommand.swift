@@ -12,7 +12,10 @@ struct NodeCommand: AsyncParsableCommand {
         discussion: """
         Every key of the JSON config file can be overridden by the flag of the same name. The cluster \
         secret comes from MET_CLUSTER_SECRET, else "secret", else "secretFile" (16 bytes or more). \
-        The database URL may also come from DATABASE_URL.
+        The database URL may also come from DATABASE_URL. The HTTP write token comes from \
+        MET_HTTP_TOKEN, else "httpToken", else "httpTokenFile" (the read token likewise from \
+        MET_HTTP_READ_TOKEN, "httpReadToken", "httpReadTokenFile"); with --http on a non-loopback \
+        address a node without a token refuses to start unless --http-insecure is given.
         """
     )
 
@@ -41,6 +44,9 @@ enum NodeLauncher {
         do { node = try MetNode(configuration: config, logger: logger) } catch { throw ValidationError(error.description) }
         if options.secret != nil {
             logger.warning("the cluster secret was given on the command line, where other users can read it; use MET_CLUSTER_SECRET or --secret-file")
+        }
+        if options.httpToken != nil || options.httpReadToken != nil {
+            logger.warning("the HTTP token was given on the command line, where other users can read it; use MET_HTTP_TOKEN or --http-token-file")
         }
         let services: [any Service] = [node] + (try extra(node, logger))
         let group = ServiceGroup(configuration: .init(
