@@ -104,11 +104,11 @@ import Testing
     @Test func limitsAreChecked() throws {
         var c = NodeConfig()
         c.node = "n"
-        for (key, change) in [("httpMaxBodyBytes", { (s: inout HTTPSettings) in s.maxBodyBytes = 10 }),
-                              ("httpMaxLines", { (s: inout HTTPSettings) in s.maxLines = 0 }),
-                              ("httpMaxConcurrent", { (s: inout HTTPSettings) in s.maxConcurrent = 0 })] {
-            var bad = c
-            change(&bad.httpSettings)
+        var body = c, lines = c, concurrent = c
+        body.httpSettings.maxBodyBytes = 10
+        lines.httpSettings.maxLines = 0
+        concurrent.httpSettings.maxConcurrent = 0
+        for (key, bad) in [("httpMaxBodyBytes", body), ("httpMaxLines", lines), ("httpMaxConcurrent", concurrent)] {
             do {
                 _ = try bad.validate(environment: Self.env)
                 Issue.record("\(key) accepted")
