@@ -79,12 +79,18 @@ public struct NodeConfig: Sendable, Equatable {
     public var maxLabelSets = 20_000
     /// Test-only fault injection in the mesh (see ``FaultPlane``); never set in production.
     public var testFaults: String?
+    /// Up to two earlier cluster secrets still accepted from peers while a rotation is rolled
+    /// out (RELIABILITY S5; docs/operations.md); also `previousSecretFiles` and
+    /// `MET_CLUSTER_PREVIOUS_SECRETS` (comma-separated).
+    public var previousSecrets: [String] = []
+    public var previousSecretFiles: [String] = []
 
     public init() {}
 
     /// Every key a config file may hold.
     package static let keys: Set<String> = [
         "cluster", "node", "listen", "advertise", "seeds", "http", "database", "secret", "secretFile",
+        "previousSecrets", "previousSecretFiles",
         "broadcastInterval", "keyframeInterval", "deltaInterval", "countMode", "compaction", "estimateLimit", "retention",
         "heartbeatInterval", "silenceLimit", "retransmitWindow", "leaseDuration", "prefix",
         "handoffTimeout", "handoffAckTimeout", "handoffChunkBytes", "maxLabelSets",
@@ -126,6 +132,8 @@ public struct NodeConfig: Sendable, Equatable {
         c.database = try value("database", String.self, "a libpq connection string")
         c.secret = try value("secret", String.self, "a string")
         c.secretFile = try value("secretFile", String.self, "a path")
+        c.previousSecrets = try value("previousSecrets", [String].self, "an array of strings") ?? []
+        c.previousSecretFiles = try value("previousSecretFiles", [String].self, "an array of paths") ?? []
         c.broadcastInterval = try value("broadcastInterval", Double.self, "a number of seconds") ?? c.broadcastInterval
         c.keyframeInterval = try value("keyframeInterval", Double.self, "a number of seconds") ?? c.keyframeInterval
         c.deltaInterval = try value("deltaInterval", Double.self, "a number of seconds") ?? c.deltaInterval
@@ -220,13 +228,23 @@ public struct NodeConfig: Sendable, Equatable {
         let clusterSecret: ClusterSecret
         do { clusterSecret = try ClusterSecret(secretBytes) } catch { throw .bad("secret", error.description) }
         if clusterSecret.isWeak { warnings.append("the cluster secret has \(clusterSecret.byteCount) bytes; 32 or more are recommended") }
-        return Resolved(config: self, secret: clusterSecret, listenHost: host, listenPort: port, tiers: tiers, warnings: warnings)
+        let previous: [ClusterSecret]
+        switch Self.resolvePreviousSecrets(previousSecrets, files: previousSecretFiles, current: secretBytes, environment: environment) {
+        case .success(let found):
+            previous = found.secrets
+            warnings += found.warnings
+        case .failure(let error):
+            throw error
+        }
+        return Resolved(config: self, secret: clusterSecret, previousSecrets: previous, listenHost: host, listenPort: port, tiers: tiers, warnings: warnings)
     }
 
     /// A validated configuration with what was derived from it.
     package struct Resolved: Sendable {
         package var config: NodeConfig
         package var secret: ClusterSecret
+        /// Earlier secrets still accepted (at most two).
+        package var previousSecrets: [ClusterSecret] = []
         package var listenHost: String
         package var listenPort: Int
         package var tiers: CompactionTiers

@@ -81,7 +81,7 @@ package enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownVersion(let v): "the peer speaks protocol version \(v), this node version \(WireProtocol.version); they do not interoperate (finish upgrading every node to one version)"
         case .unknownType(let t): "unknown frame type \(t)"
         case .empty: "frame too short for its header"
-        case .refused(let why): why.description
+        case .refused(let why): "refused \(why)"
         }
     }
 }

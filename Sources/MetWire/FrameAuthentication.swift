@@ -13,10 +13,10 @@ package enum FrameRefusal: String, Sendable, Equatable, CaseIterable, CustomStri
 
     package var description: String {
         switch self {
-        case .altered: "a frame failed its MAC (altered in transit, forged, or from another connection)"
-        case .replayed: "a frame was replayed (its MAC matches a frame the peer already sent on this connection)"
-        case .reordered: "a frame arrived out of order (its MAC matches a later frame of the peer; frames were dropped or reordered)"
-        case .reflected: "a frame was reflected (its MAC was made with this node's own sending key)"
+        case .altered: "a frame with a bad MAC (altered in transit, forged, or from another connection)"
+        case .replayed: "a replayed frame (its MAC matches a frame already sent on this connection)"
+        case .reordered: "a frame out of order (its MAC matches a later frame: frames were dropped or reordered)"
+        case .reflected: "a reflected frame (its MAC was made with this node's own sending key)"
         }
     }
 }
