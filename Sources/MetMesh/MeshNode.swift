@@ -173,6 +173,11 @@ package final class MeshNode {
         assertOnLoop()
         return catchUp.isReady
     }
+    /// Per established peer: bytes handed to the socket and not yet written, MACs included (B1, O2).
+    package var outboundQueueBytes: [String: Int] {
+        assertOnLoop()
+        return connections.mapValues(\.queuedBytes)
+    }
     /// Bytes written to the open connections so far, frame headers included.
     package var bytesSent: Int {
         assertOnLoop()

@@ -87,13 +87,14 @@ final class PeerConnection {
         guard let mesh else { written?(false); return }
         let now = UVTimer.now(loop)
         if queuedBytes == 0 { queueMovedAt = now }
-        queuedBytes += bytes.count
-        bytesSent += bytes.count
+        // The frame and, once established, its MAC (S3).
+        let count = bytes.count + (authenticator == nil ? 0 : FrameAuthenticator.tagBytes)  // the completion must not keep the frame's bytes alive: libuv holds its own copy
+        queuedBytes += count
+        bytesSent += count
         guard queuedBytes <= mesh.config.outboundCapBytes else {
             written?(false)
             return close("its outbound queue passed \(mesh.config.outboundCapBytes >> 20) MiB (the peer is not reading); dropped, to be resynced when it reads again")
         }
-        let count = bytes.count  // the completion must not keep the frame's bytes alive: libuv holds its own copy
         let completion: (UVError?) -> Void = { [weak self] error in
             if let self {
                 queuedBytes -= count
@@ -103,8 +104,6 @@ final class PeerConnection {
         }
         // Sealed in the order frames go to the socket: the peer counts the same sequence.
         guard authenticator != nil else { return connection.write(bytes, completion: completion) }
-        queuedBytes += FrameAuthenticator.tagBytes
-        bytesSent += FrameAuthenticator.tagBytes
         authenticator!.seal(bytes) { connection.write(bytes, trailer: $0, completion: completion) }
     }
 

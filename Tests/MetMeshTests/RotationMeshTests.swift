@@ -40,3 +40,20 @@ import Testing
         }
     }
 }
+
+/// The outbound queue counts each frame's MAC in and out again: after traffic stops it is empty
+/// (a leak of 16 bytes a frame would, in days, pass the cap and cut a healthy peer off).
+@Suite struct MACQueueAccountingTests {
+    @Test(.timeLimit(.minutes(1)))
+    func theOutboundQueueEmptiesWithMACsCounted() async throws {
+        let a = try await TestNode(name: "a", secret: MeshNodeTests.secret, heartbeatMs: 20)
+        let b = try await TestNode(name: "b", secret: MeshNodeTests.secret, heartbeatMs: 20)
+        b.dial(try await a.port())
+        try await eventually("a hears 20 heartbeats from b") { try await a.heartbeats() >= 20 }
+        for seq in 1...20 { a.broadcast([UInt8](repeating: 7, count: 1000), seq: UInt64(seq)) }
+        try await eventually("a's queue to b empties between heartbeats") {
+            try await a.loop.run { [a] in a.node.outboundQueueBytes["b"] } == 0
+        }
+        for n in [a, b] { try await n.stop() }
+    }
+}

@@ -34,7 +34,7 @@ enum MACBench {
             HandoffBench.onLoop(loop) { [self] in
                 var config = MeshNode.Config(node: name, incarnation: incarnation, secret: MeshBench.secret)
                 config.authenticatesFrames = authenticates
-                let host = ReplicaHost(collector: Collector(store: SeriesStore()), logger: Logger(label: "bench"))
+                let host = ReplicaHost(collector: Collector(store: SeriesStore()), logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
                 mesh = try! MeshNode(loop: loop, config: config, host: host)
             }
         }
