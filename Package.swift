@@ -203,6 +203,7 @@ if ProcessInfo.processInfo.environment["MET_BENCHMARKS"] == "1" {
                 "CMallocStats", "MetValues", "MetStore", "MetRecorder", "MetWire", "MetUV", "MetMesh", "MetPostgres",
                 "MetRuntime", "MetHTTP", "MetDashboard",
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Benchmarks/Sources/MetBench",

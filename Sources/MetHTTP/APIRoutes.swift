@@ -10,12 +10,12 @@ package enum APIRoutes {
     /// Set on a `latest` answer whose values are null: why (`full_count` before any keyframe).
     package static let unavailableHeader = "Met-Unavailable"
 
-    /// Largest `POST /api/events` body accepted.
-    package static let maxEventBytes = 16 << 20
-
-    /// A router serving `node`'s API.
+    /// A router serving `node`'s API, behind its guard (tokens, limits: ``HTTPGuard``).
     package static func router(for node: NodeRuntime) -> Router<BasicRequestContext> {
         let router = Router()
+        let guarded = HTTPGuard(node.resolved.http)
+        router.add(middleware: GuardMiddleware(guarded: guarded))
+        let (maxBytes, maxLines) = (guarded.access.maxBodyBytes, guarded.access.maxLines)
 
         router.get("/api/series") { _, _ in
             JSONBody(node.collector.series())
@@ -64,9 +64,15 @@ package enum APIRoutes {
             var request = request
             let body: ByteBuffer
             do {
-                body = try await request.collectBody(upTo: maxEventBytes)
+                body = try await request.collectBody(upTo: maxBytes)
             } catch {
-                throw HTTPError(.contentTooLarge, message: "the body exceeds \(maxEventBytes) bytes; send fewer events per request")
+                guarded.refuse("body_too_large")
+                throw HTTPError(.contentTooLarge, message: "the body exceeds \(maxBytes) bytes (httpMaxBodyBytes); send fewer events per request")
+            }
+            let lines = lineCount(body.readableBytesView)
+            if lines > maxLines {
+                guarded.refuse("too_many_lines")
+                throw HTTPError(.contentTooLarge, message: "the body has \(lines) lines, more than \(maxLines) (httpMaxLines); nothing was applied: send fewer events per request")
             }
             let events: [JobEvent]
             do throws(JobEvent.ParseError) {
@@ -83,8 +89,23 @@ package enum APIRoutes {
             for event in events { event.record(into: node.recorder) }
             return try JSONBody(EventsAccepted(accepted: events.count)).response(status: .ok)
         }
-        DashboardRoutes.add(to: router, node: node)
+        DashboardRoutes.add(to: router, node: node, guarded: guarded)
+        MetricsRoute.add(to: router, node: node, guarded: guarded)
         return router
+    }
+
+    /// Lines holding anything but blanks (what the event parser reads as events).
+    static func lineCount(_ bytes: some Sequence<UInt8>) -> Int {
+        var (count, blank) = (0, true)
+        for byte in bytes {
+            if byte == UInt8(ascii: "\n") {
+                if !blank { count += 1 }
+                blank = true
+            } else if byte != UInt8(ascii: " "), byte != UInt8(ascii: "\r"), byte != UInt8(ascii: "\t") {
+                blank = false
+            }
+        }
+        return blank ? count : count + 1
     }
 
     /// A query's answer, its errors turned into HTTP errors (404 for an unknown series, else 400).

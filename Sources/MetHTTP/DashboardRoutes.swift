@@ -13,7 +13,7 @@ enum DashboardRoutes {
     static let contentSecurityPolicy =
         "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
-    static func add(to router: Router<BasicRequestContext>, node: NodeRuntime) {
+    static func add(to router: Router<BasicRequestContext>, node: NodeRuntime, guarded: HTTPGuard) {
         router.get("/") { request, _ in
             try await html(PageView.render(page(request, node)))
         }
@@ -28,6 +28,7 @@ enum DashboardRoutes {
             var request = request
             let body: ByteBuffer
             do { body = try await request.collectBody(upTo: 64 << 10) } catch {
+                guarded.refuse("body_too_large")
                 throw HTTPError(.contentTooLarge, message: "a marker's body must be under 64 KiB")
             }
             let marker = try MarkerRequest.parse(body)

@@ -151,6 +151,7 @@ extension DashboardSource {
     }
 
     func noKeyframeReason(_ s: ClusterStatus) -> String {
+        if let reason = s.fullCount.reason { return reason }
         if s.postgres.configured, s.postgres.reachable == false {
             return "Postgres is unreachable\(s.postgres.lastError.map { ": " + $0 } ?? "")"
         }

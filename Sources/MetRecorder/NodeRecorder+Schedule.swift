@@ -24,10 +24,10 @@ extension NodeRecorder {
             } catch {
                 break  // cancelled while waiting
             }
-            await deliver(takeBatch(timestamp: BatchClock.stamp(endingAt: boundary)))
+            for batch in takeBatches(timestamp: BatchClock.stamp(endingAt: boundary)) { await deliver(batch) }
             boundary = clock.next(after: Self.wallClockMilliseconds())
         }
-        await deliver(takeBatch(timestamp: Self.wallClockSecond()))
+        for batch in takeBatches(timestamp: Self.wallClockSecond()) { await deliver(batch) }
     }
 
     /// Unix seconds now, from the system's real-time clock.

@@ -144,7 +144,8 @@ public final class NodeRecorder: Sendable {
     // MARK: Batches
 
     /// Everything recorded since the previous call, as the next numbered batch of this origin,
-    /// stamped with `timestamp` (the origin's wall-clock second). Empty batches are numbered too,
+    /// stamped with `timestamp` (the origin's wall-clock second), however large: a node sends
+    /// ``takeBatches(timestamp:)``, which splits a burst to fit the mesh's frames. Empty batches are numbered too,
     /// so receivers can tell a quiet node from a lost batch. Handles and instruments idle for
     /// `releaseAfterIdleBatches` batches that nobody else holds are released afterwards.
     package func takeBatch(timestamp: Int64) -> DeltaBatch {
@@ -153,6 +154,42 @@ public final class NodeRecorder: Sendable {
             let batch = drainAll(seq: seq, timestamp: timestamp)
             releaseIdle()
             return batch
+        }
+    }
+
+    /// Most entries in one batch: every batch must fit in one mesh frame (4 MiB), whatever a
+    /// burst of new label sets put in one interval. An entry is 20–600 bytes encoded (label
+    /// values are at most 200 bytes), so 4,096 of them stay under 2.5 MiB.
+    package static let maxBatchEntries = 4096
+
+    /// Everything recorded since the previous call, as consecutive numbered batches of at most
+    /// ``maxBatchEntries`` entries each (one batch in all but a burst). The first carries the
+    /// job-state changes (`transitions`, `inserted`, `pruned`), the recorded moves and the queue
+    /// checks together, so that `full_count` reads them as one; the rest share out the others.
+    package func takeBatches(timestamp: Int64) -> [DeltaBatch] {
+        taking.withLock { seq in
+            let whole = drainAll(seq: seq + 1, timestamp: timestamp)
+            releaseIdle()
+            guard whole.entries.count > Self.maxBatchEntries else {
+                seq += 1
+                return [whole]
+            }
+            let stateSeries: Set<String> = ["transitions", "inserted", "pruned"]
+            var first = whole.entries.filter { stateSeries.contains($0.series) }
+            var rest = whole.entries.filter { !stateSeries.contains($0.series) }
+            let room = max(0, Self.maxBatchEntries - first.count)
+            first += rest.prefix(room)
+            rest.removeFirst(min(room, rest.count))
+            var parts = [first]
+            while !rest.isEmpty {
+                parts.append(Array(rest.prefix(Self.maxBatchEntries)))
+                rest.removeFirst(min(Self.maxBatchEntries, rest.count))
+            }
+            return parts.enumerated().map { i, entries in
+                seq += 1
+                return DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: entries,
+                                  checks: i == 0 ? whole.checks : [], moves: i == 0 ? whole.moves : [])
+            }
         }
     }
 

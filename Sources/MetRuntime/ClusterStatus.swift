@@ -18,6 +18,10 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
         public var lagSeconds: Int64?
         /// The member's wall clock minus this node's (ms), from its last heartbeat.
         public var clockOffsetMs: Int64?
+        /// Seconds since this node's connection to the member opened (nil: not connected).
+        public var connectionAgeSeconds: Double? = nil
+        /// Bytes queued to the member and not yet written to its socket.
+        public var queuedBytes: Int? = nil
     }
 
     public var cluster: String
@@ -40,6 +44,18 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
     public var store: StoreInfo
     /// The label-set limit and what it refused (RELIABILITY B7).
     public var cardinality: CardinalityInfo
+    /// The mesh loop's lag over the last minute (RELIABILITY L8); nil in the first 200 ms.
+    public var loopLag: LoopLagInfo? = nil
+
+    /// How late the mesh loop's 100 ms timer fired, over the last minute (ms).
+    public struct LoopLagInfo: Sendable, Codable, Equatable {
+        public var maxMs: Double
+        public var p99Ms: Double
+        public var lastMs: Double
+        public var samples: Int
+
+        init(_ r: LoopLag.Reading) { (maxMs, p99Ms, lastMs, samples) = (r.maxMs, r.p99Ms, r.lastMs, r.samples) }
+    }
 
     public struct Leadership: Sendable, Codable, Equatable {
         public var leader: String?

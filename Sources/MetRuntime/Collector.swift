@@ -40,17 +40,75 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
         self.store = store
     }
 
+    /// Entries of a batch applied per hold of the lock: a batch with many new label sets is
+    /// merged in bounded steps, so queries, `/api/cluster` and snapshots interleave with it.
+    package static let mergeSlice = 4096
+
     /// Applies a batch (and any early ones it unblocks). Returns the gap to ask for, if any.
+    /// A batch of more than ``mergeSlice`` entries that is next in its origin's sequence is
+    /// applied in slices (every entry of one timeline in the same slice, so a point still takes
+    /// the batch once); its watermark is raised, and its moves and queue checks taken, with the
+    /// last. A snapshot merged meanwhile is no problem: each point skips what a snapshot already
+    /// brought (its sequence number), and a snapshot past the batch ends the slicing.
     @discardableResult
     package func receive(_ batch: DeltaBatch, now: Int64) -> Gap? {
+        guard batch.entries.count > Self.mergeSlice else { return receiveWhole(batch, now: now) }
+        let next = withStore { $0.watermark(of: batch.origin) + 1 }
+        guard batch.seq == next else { return receiveWhole(batch, now: now) }  // a duplicate, or early
+        for part in Self.slices(of: batch) {
+            lock.lock()
+            let taken = store.watermark(of: batch.origin) >= batch.seq
+            if !taken { store.apply(part, now: now, enforcingSequence: false, raisingWatermark: false) }
+            lock.unlock()
+            if taken { return nil }  // a snapshot brought the whole batch
+        }
+        return receiveWhole(DeltaBatch(origin: batch.origin, seq: batch.seq, timestamp: batch.timestamp, entries: [],
+                                       checks: batch.checks, moves: batch.moves), now: now, recording: batch)
+    }
+
+    /// A large batch's entries in parts of about ``mergeSlice``, by timeline.
+    package static func slices(of batch: DeltaBatch) -> [DeltaBatch] {
+        let count = (batch.entries.count + mergeSlice - 1) / mergeSlice
+        var parts = [[DeltaBatch.Entry]](repeating: [], count: count)
+        for e in batch.entries {
+            var h = Hasher()
+            h.combine(e.series)
+            h.combine(e.labels.digest)
+            parts[Int(UInt(bitPattern: h.finalize()) % UInt(count))].append(e)
+        }
+        return parts.map { DeltaBatch(origin: batch.origin, seq: batch.seq, timestamp: batch.timestamp, entries: $0) }
+    }
+
+    /// What ``tryReceive(_:now:)`` did.
+    package enum TryReceive: Equatable {
+        /// Applied (or held, or a duplicate), with the gap to ask for, if any.
+        case done(Gap?)
+        /// The lock was held elsewhere (a query's plan, a compaction slice): nothing was done.
+        case busy
+    }
+
+    /// ``receive(_:now:)`` for a batch of at most ``mergeSlice`` entries, only if the lock is
+    /// free at once: the mesh's loop never waits behind a query or a compaction.
+    package func tryReceive(_ batch: DeltaBatch, now: Int64) -> TryReceive {
+        guard batch.entries.count <= Self.mergeSlice, lock.try() else { return .busy }
+        defer { lock.unlock() }
+        return .done(receiveLocked(batch, now: now, recording: nil))
+    }
+
+    /// `recording`: the batch whose job-state deltas `full_count` notes (the whole of a sliced one).
+    func receiveWhole(_ batch: DeltaBatch, now: Int64, recording: DeltaBatch? = nil) -> Gap? {
         lock.lock()
         defer { lock.unlock() }
+        return receiveLocked(batch, now: now, recording: recording)
+    }
+
+    private func receiveLocked(_ batch: DeltaBatch, now: Int64, recording: DeltaBatch?) -> Gap? {
         switch store.apply(batch, now: now) {
         case .duplicate:
             return nil
         case .applied:
             lastApplied[batch.origin] = (batch.timestamp, now)
-            full.record(batch)
+            full.record(recording ?? batch)
             var next = batch.seq + 1
             while let ready = early[batch.origin]?.removeValue(forKey: next) {
                 store.apply(ready, now: now)

@@ -79,6 +79,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var maxLabelSets = 20_000
     /// Test-only fault injection in the mesh (see ``FaultPlane``); never set in production.
     public var testFaults: String?
+    /// The HTTP API's tokens and limits (the `http*` keys).
+    public var httpSettings = HTTPSettings()
     /// Up to two earlier cluster secrets still accepted from peers while a rotation is rolled
     /// out (RELIABILITY S5; docs/operations.md); also `previousSecretFiles` and
     /// `MET_CLUSTER_PREVIOUS_SECRETS` (comma-separated).
@@ -88,7 +90,7 @@ public struct NodeConfig: Sendable, Equatable {
     public init() {}
 
     /// Every key a config file may hold.
-    package static let keys: Set<String> = [
+    package static let keys: Set<String> = Set([
         "cluster", "node", "listen", "advertise", "seeds", "http", "database", "secret", "secretFile",
         "previousSecrets", "previousSecretFiles",
         "broadcastInterval", "keyframeInterval", "deltaInterval", "countMode", "compaction", "estimateLimit", "retention",
@@ -96,7 +98,7 @@ public struct NodeConfig: Sendable, Equatable {
         "handoffTimeout", "handoffAckTimeout", "handoffChunkBytes", "maxLabelSets",
         "suspectAfter", "indirectWindow", "localLagGuard", "flapWindow", "reapAfter", "joinPatience",
         "resyncInterval", "outboundQueueBytes", "outboundQueueIntervals", "redialBackoffMax",
-    ]
+    ]).union(HTTPSettings.keys)
 
     /// Reads a config file. Unknown keys and wrong types are errors that name the key.
     public static func load(file path: String) throws(ConfigError) -> NodeConfig {
@@ -160,6 +162,7 @@ public struct NodeConfig: Sendable, Equatable {
         c.outboundQueueBytes = try value("outboundQueueBytes", Int.self, "an integer number of bytes") ?? c.outboundQueueBytes
         c.outboundQueueIntervals = try value("outboundQueueIntervals", Int.self, "an integer") ?? c.outboundQueueIntervals
         c.redialBackoffMax = try value("redialBackoffMax", Double.self, "a number of seconds") ?? c.redialBackoffMax
+        c.httpSettings = try HTTPSettings.parse(dict, source: source)
         return c
     }
 
@@ -236,7 +239,8 @@ public struct NodeConfig: Sendable, Equatable {
         case .failure(let error):
             throw error
         }
-        return Resolved(config: self, secret: clusterSecret, previousSecrets: previous, listenHost: host, listenPort: port, tiers: tiers, warnings: warnings)
+        let access = try httpSettings.resolve(http: http, environment: environment, warnings: &warnings)
+        return Resolved(config: self, secret: clusterSecret, previousSecrets: previous, listenHost: host, listenPort: port, tiers: tiers, http: access, warnings: warnings)
     }
 
     /// A validated configuration with what was derived from it.
@@ -248,6 +252,8 @@ public struct NodeConfig: Sendable, Equatable {
         package var listenHost: String
         package var listenPort: Int
         package var tiers: CompactionTiers
+        /// The HTTP API's tokens and limits.
+        package var http: HTTPAccess
         package var warnings: [String]
     }
 

@@ -26,8 +26,16 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     package let startedAt: Int64
     /// The keyframe reporter, when `database` is set.
     package let reporter: KeyframeReporter?
+    /// Merges peers' large batches off the loop.
+    let merger: BatchMerger
     /// What the label-set limit refused, logged at most once a minute.
     package let cardinalityWatch = CardinalityWatch()
+    /// Membership transitions and snapshot chunks, as the mesh seam saw them (O2).
+    package let meshHealth = MeshHealth()
+    /// The mesh loop's lag over the last minute (L8).
+    package let loopLag = LoopLag()
+    /// This node's own job series since it started, for `/metrics`.
+    package let ownTotals = OwnJobTotals()
 
     package var config: NodeConfig { resolved.config }
     package var origin: Origin { recorder.origin }
@@ -49,9 +57,15 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         if resolved.config.testFaults != nil { logger.warning("test faults are enabled (--test-faults): this node is not fit for production") }
         let collector = self.collector
         let logger = self.logger
-        let host = ReplicaHost(collector: collector, logger: logger)
-        let slot = try await loop.run { [loop] in LoopBound(try MeshNode(loop: loop, config: meshConfig, host: host), loop: loop) }
+        let host = ReplicaHost(collector: collector, logger: logger, health: meshHealth)
+        let lag = loopLag
+        let slot = try await loop.run { [loop] in
+            _ = try lag.start(on: loop)  // the handle keeps itself until the loop shuts down
+            return LoopBound(try MeshNode(loop: loop, config: meshConfig, host: host), loop: loop)
+        }
         meshSlot = slot
+        host.merger.serve(slot)
+        merger = host.merger
         meshAddress = try await loop.run { slot.value.address }
         if resolved.config.database != nil {
             let (config, retention) = (resolved.config, resolved.tiers.retention)
@@ -124,11 +138,15 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                 var history = FullCountHistory()
                 await recorder.run(every: interval) { [self] batch in
                     collector.receive(batch, now: NodeRecorder.wallClockSecond())
+                    ownTotals.add(batch)
                     ticks += 1
                     if ticks % 3 == 0 { collector.retryGaps() }  // a lost resend request is asked again
                     collector.noKeyframeReason = noKeyframeReason()
                     cardinalityWatch.tick(collector, logger)
                     let payload = BatchCodec.encode(batch)
+                    if payload.count + WireProtocol.headerBytes > WireProtocol.maxFrameBytes {
+                        logger.error("batch \(batch.seq) encodes to \(payload.count) bytes, more than a mesh frame holds (\(WireProtocol.maxFrameBytes)): peers will refuse it")
+                    }
                     loop.execute { [self] in mesh.broadcast(batch: payload, seq: batch.seq) }
                     // The leader writes full_count's history into its next batch (DESIGN §3).
                     let leading = reporter?.status.isLeader == true
@@ -150,6 +168,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     package func shutdown() async {
         announceLeaving()
         if let reporter { await Task.detached { reporter.stop() }.value }
+        // Peers' batches still waiting to be merged go with the handoff.
+        await Task.detached { [merger] in merger.drain() }.value
         let outcome = await handOff()
         // No successor took the store (every peer gone or stopping too): the last node writes it.
         if config.database != nil, !outcome.isCompleted {
@@ -187,23 +207,24 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     /// This node's view of the cluster, for `/api/cluster`.
     package func status() async -> ClusterStatus {
         let now = NodeRecorder.wallClockSecond()
-        let view = try? await loop.run { [self] in (mesh.members, Set(mesh.connectedPeers), mesh.peerClockOffsets, mesh.leavingPeers, mesh.isReady) }
+        let view = try? await loop.run { [self] in (mesh.members, mesh.links, mesh.peerClockOffsets, mesh.leavingPeers, mesh.isReady) }
         let marks = collector.withStore { $0.watermarks }
         let last = collector.lastBatches
-        func row(_ m: Member, connected: Bool, isSelf: Bool, offset: Int64?, leaving: Bool = false) -> ClusterStatus.Member {
+        func row(_ m: Member, link: PeerLink?, isSelf: Bool, offset: Int64?, leaving: Bool = false) -> ClusterStatus.Member {
             let o = Origin(node: m.name, incarnation: m.incarnation)
             let l = last[o]
             return .init(name: m.name, incarnation: m.incarnation, address: m.address,
                          status: isSelf ? "self" : (m.status == .alive && leaving ? "leaving" : m.status.rawValue),
-                         connected: connected, seq: marks[o] ?? 0,
+                         connected: isSelf || link != nil, seq: marks[o] ?? 0,
                          lastBatchAge: l.map { max(0, now - $0.stamped - 1) }, lagSeconds: l.map { max(0, $0.at - $0.stamped - 1) },
-                         clockOffsetMs: isSelf ? 0 : offset)
+                         clockOffsetMs: isSelf ? 0 : offset,
+                         connectionAgeSeconds: link.map { Double($0.ageMilliseconds) / 1000 }, queuedBytes: link?.queuedBytes)
         }
         var members: [ClusterStatus.Member] = []
-        if let (table, connected, offsets, leaving, _) = view {
-            members.append(row(table.me, connected: true, isSelf: true, offset: 0))
+        if let (table, links, offsets, leaving, _) = view {
+            members.append(row(table.me, link: nil, isSelf: true, offset: 0))
             for m in table.peers {
-                members.append(row(m, connected: connected.contains(m.name), isSelf: false, offset: offsets[m.name], leaving: leaving.contains(m.name)))
+                members.append(row(m, link: links[m.name], isSelf: false, offset: offsets[m.name], leaving: leaving.contains(m.name)))
             }
         }
         let (keyframe, delta, counts) = collector.fullCount()
@@ -228,7 +249,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         return ClusterStatus(cluster: config.cluster, node: origin.node, incarnation: origin.incarnation,
                              address: meshAddress, startedAt: startedAt, now: now, ready: view?.4 ?? false, members: members,
                              leadership: leadership, keyframe: latest, fullCount: fullCount, postgres: postgres, store: store,
-                             cardinality: cardinality)
+                             cardinality: cardinality, loopLag: loopLag.reading.map(ClusterStatus.LoopLagInfo.init))
     }
 
     /// Why this node has no keyframe yet, from what it knows of Postgres and the leader.

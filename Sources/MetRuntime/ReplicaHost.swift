@@ -6,19 +6,25 @@ import MetWire
 
 /// The node's side of the mesh seam (``MeshHost``): its replica, the ``Collector``, as the mesh
 /// sees it — frames' payloads decoded and applied, snapshots planned and merged — and its log.
-/// The mesh calls it on its loop thread; every call is a short hold of the collector's lock.
+/// The mesh calls it on its loop thread; every call is a short hold of the collector's lock, and
+/// large batches are merged off the loop by the ``BatchMerger``.
 package final class ReplicaHost: MeshHost, Sendable {
     let collector: Collector
     let logger: Logger
+    package let merger: BatchMerger
+    /// What this seam counts for `/metrics`.
+    package let health: MeshHealth
 
-    package init(collector: Collector, logger: Logger) {
+    package init(collector: Collector, logger: Logger, health: MeshHealth = MeshHealth()) {
         self.collector = collector
         self.logger = logger
+        self.health = health
+        merger = BatchMerger(collector: collector, logger: logger)
     }
 
     package func receivedBatch(_ payload: [UInt8], from peer: PeerIdentity) -> BatchReceipt {
         guard let batch = try? BatchCodec.decode(payload) else { return .malformed }
-        guard let gap = collector.receive(batch, now: NodeRecorder.wallClockSecond()) else { return .taken }
+        guard let gap = merger.receive(batch) else { return .taken }
         return .gap(origin: PeerIdentity(gap.origin), missing: gap.missing)
     }
 
@@ -57,11 +63,14 @@ package final class ReplicaHost: MeshHost, Sendable {
 
     package func planSnapshot(of origin: PeerIdentity?, chunkBytes: Int) -> any SnapshotSource {
         let only = origin.map { Origin(node: $0.node, incarnation: $0.incarnation) }
-        return StoreSnapshotSource(collector: collector, plan: collector.withStore { $0.snapshotPlan(maxChunkBytes: chunkBytes, of: only) })
+        health.planned(wholeStore: only == nil)
+        return StoreSnapshotSource(collector: collector, plan: collector.withStore { $0.snapshotPlan(maxChunkBytes: chunkBytes, of: only) },
+                                   health: health)
     }
 
     package func merge(chunk: [UInt8], from peer: PeerIdentity) throws {
         try collector.merge(chunk: chunk, now: NodeRecorder.wallClockSecond())
+        health.merged(chunkBytes: chunk.count)
     }
 
     package func merge(watermarks: [UInt8], from peer: PeerIdentity) throws {
@@ -69,6 +78,7 @@ package final class ReplicaHost: MeshHost, Sendable {
     }
 
     package func membershipChanged(_ transition: MemberTransition) {
+        health.record(transition)
         switch transition.member.status {
         case .down where transition.change != .joined: logger.warning("\(transition.description)")
         default: logger.notice("\(transition.description)")
@@ -89,10 +99,15 @@ package final class ReplicaHost: MeshHost, Sendable {
 struct StoreSnapshotSource: SnapshotSource {
     let collector: Collector
     let plan: SnapshotPlan
+    let health: MeshHealth
 
     var chunkCount: Int { plan.count }
     var watermarks: [UInt8] { plan.watermarks }
-    func chunk(_ index: Int) -> [UInt8] { collector.withStore { $0.snapshotChunk(index, of: plan) } }
+    func chunk(_ index: Int) -> [UInt8] {
+        let bytes = collector.withStore { $0.snapshotChunk(index, of: plan) }
+        health.sent(chunkBytes: bytes.count)
+        return bytes
+    }
 }
 
 extension PeerIdentity {

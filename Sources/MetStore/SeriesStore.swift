@@ -86,8 +86,10 @@ package final class SeriesStore {
 
     /// Applies one origin's batch. With `enforcingSequence` (the default) a batch is applied
     /// only if it is the next one of its origin; otherwise it is refused as a duplicate or a gap.
+    /// Without `raisingWatermark` the origin's watermark stays where it is: a part of a large
+    /// batch, applied in slices, raises it only with its last part (``Collector/receive(_:now:)``).
     @discardableResult
-    package func apply(_ batch: DeltaBatch, now: Int64, enforcingSequence: Bool = true) -> ApplyOutcome {
+    package func apply(_ batch: DeltaBatch, now: Int64, enforcingSequence: Bool = true, raisingWatermark: Bool = true) -> ApplyOutcome {
         let origin = originID(batch.origin)
         let mark = watermarkByOrigin[Int(origin)]
         if enforcingSequence {
@@ -134,7 +136,7 @@ package final class SeriesStore {
         }
         for check in batch.checks { record(check) }
         if !order.isEmpty { originIDsWithData.insert(origin) }
-        watermarkByOrigin[Int(origin)] = Swift.max(mark, batch.seq)
+        if raisingWatermark { watermarkByOrigin[Int(origin)] = Swift.max(mark, batch.seq) }
         return .applied(entries: batch.entries.count - rejected, rejected: rejected)
     }
 

@@ -17,6 +17,8 @@ struct MarkCommand: AsyncParsableCommand {
         Examples:
           met mark "deploy v42"
           met mark "incident 1234 resolved" --at 1800000000 --at-node 127.0.0.1:4002
+
+        A node with an httpToken needs it: --token-file, --token or MET_HTTP_TOKEN.
         """
     )
 
@@ -26,6 +28,7 @@ struct MarkCommand: AsyncParsableCommand {
     @Option(name: .customLong("at-node"), help: "host:port of a node's HTTP API (the default is node1 of cluster-configs/local).")
     var node = "127.0.0.1:4001"
     @Flag(help: "Print the API's JSON answer instead of a sentence.") var json = false
+    @OptionGroup var auth: ClientAuth
 
     func run() async throws {
         guard let url = URL(string: "http://\(node)/api/markers"), url.host != nil else {
@@ -37,6 +40,7 @@ struct MarkCommand: AsyncParsableCommand {
         var body: [String: Any] = ["label": label]
         if let at { body["at"] = at }
         request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        try auth.authorize(&request, forWrite: true)
         let (data, response): (Data, URLResponse)
         do {
             (data, response) = try await URLSession.shared.data(for: request)

@@ -14,7 +14,10 @@ struct NodeCommand: AsyncParsableCommand {
         secret comes from MET_CLUSTER_SECRET, else "secret", else "secretFile" (16 bytes or more); \
         up to two earlier secrets still accepted during a rotation from MET_CLUSTER_PREVIOUS_SECRETS \
         (comma-separated), else "previousSecrets" and "previousSecretFiles". \
-        The database URL may also come from DATABASE_URL.
+        The database URL may also come from DATABASE_URL. The HTTP write token comes from \
+        MET_HTTP_TOKEN, else "httpToken", else "httpTokenFile" (the read token likewise from \
+        MET_HTTP_READ_TOKEN, "httpReadToken", "httpReadTokenFile"); with --http on a non-loopback \
+        address a node without a token refuses to start unless --http-insecure is given.
         """
     )
 
@@ -46,6 +49,9 @@ enum NodeLauncher {
         }
         if !options.previousSecrets.isEmpty {
             logger.warning("a previous cluster secret was given on the command line, where other users can read it; use MET_CLUSTER_PREVIOUS_SECRETS or --previous-secret-file")
+        }
+        if options.httpToken != nil || options.httpReadToken != nil {
+            logger.warning("the HTTP token was given on the command line, where other users can read it; use MET_HTTP_TOKEN or --http-token-file")
         }
         let services: [any Service] = [node] + (try extra(node, logger))
         let group = ServiceGroup(configuration: .init(

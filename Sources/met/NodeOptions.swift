@@ -44,6 +44,14 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Seconds without an acknowledgement before a handoff successor is given up (default 5).") var handoffAckTimeout: Double?
     @Option(help: "Bytes of store per chunk of a handoff, a catch-up or a Postgres snapshot, 1024 to 1048576 (default 1048576).") var handoffChunkBytes: Int?
     @Option(help: "Most label sets one node may have in one series; more are refused (default 20000).") var maxLabelSets: Int?
+    @Option(help: "File holding the bearer token every HTTP write needs (also MET_HTTP_TOKEN; chmod 600).") var httpTokenFile: String?
+    @Option(help: "The HTTP write token itself (visible to other users in ps; prefer MET_HTTP_TOKEN or --http-token-file).") var httpToken: String?
+    @Option(help: "File holding a token every HTTP read needs too (the dashboard and /metrics included; also MET_HTTP_READ_TOKEN). Unset: reads are open.") var httpReadTokenFile: String?
+    @Option(help: "The HTTP read token itself (visible in ps; prefer MET_HTTP_READ_TOKEN or --http-read-token-file).") var httpReadToken: String?
+    @Flag(help: "Serve the HTTP API on a non-loopback address without a token (refused otherwise).") var httpInsecure = false
+    @Option(help: "Bytes of an HTTP request body, at most (default 16777216; 413 beyond).") var httpMaxBodyBytes: Int?
+    @Option(help: "Event lines of one POST /api/events, at most (default 100000; 413 beyond).") var httpMaxLines: Int?
+    @Option(help: "HTTP requests served at once, at most (default 64; 429 beyond).") var httpMaxConcurrent: Int?
     @Option(help: .hidden) var testFaults: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
 
@@ -94,6 +102,14 @@ struct NodeOptions: ParsableArguments {
         if let handoffChunkBytes { c.handoffChunkBytes = handoffChunkBytes }
         if let maxLabelSets { c.maxLabelSets = maxLabelSets }
         if let testFaults { c.testFaults = testFaults }
+        if let httpTokenFile { c.httpSettings.tokenFile = httpTokenFile }
+        if let httpToken { c.httpSettings.token = httpToken }
+        if let httpReadTokenFile { c.httpSettings.readTokenFile = httpReadTokenFile }
+        if let httpReadToken { c.httpSettings.readToken = httpReadToken }
+        if httpInsecure { c.httpSettings.insecure = true }
+        if let httpMaxBodyBytes { c.httpSettings.maxBodyBytes = httpMaxBodyBytes }
+        if let httpMaxLines { c.httpSettings.maxLines = httpMaxLines }
+        if let httpMaxConcurrent { c.httpSettings.maxConcurrent = httpMaxConcurrent }
         return c
     }
 

@@ -16,6 +16,9 @@ struct QueryCommand: AsyncParsableCommand {
           met query timeslice exec_time --by 60 --op p99 --filter queue:default,mailers
           met query labels queue
           met query cluster --json
+
+        A node whose reads are guarded (httpReadToken) needs a token: --token-file, --token, \
+        MET_HTTP_TOKEN or MET_HTTP_READ_TOKEN.
         """
     )
 
@@ -25,6 +28,7 @@ struct QueryCommand: AsyncParsableCommand {
 
     @Option(help: "host:port of a node's HTTP API (default: node1 of cluster-configs/local).") var at = "127.0.0.1:4001"
     @Flag(help: "Print the API's JSON instead of a table.") var json = false
+    @OptionGroup var auth: ClientAuth
     @Argument(help: "What to ask: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")).") var kind: Kind
     @Argument(help: "The series (latest, timeslice, summary) or the label (labels).") var name: String?
     @Option(help: "Group by this label.") var group: String?
@@ -68,8 +72,10 @@ struct QueryCommand: AsyncParsableCommand {
     func run() async throws {
         guard let url else { throw ValidationError("--at must be host:port, not \(at)") }
         let (data, response): (Data, URLResponse)
+        var request = URLRequest(url: url)
+        try auth.authorize(&request, forWrite: false)
         do {
-            (data, response) = try await URLSession.shared.data(from: url)
+            (data, response) = try await URLSession.shared.data(for: request)
         } catch {
             FileHandle.standardError.write(Data("met: cannot reach \(at): \(error.localizedDescription)\n".utf8))
             throw ExitCode(1)

@@ -25,11 +25,13 @@ enum Table {
             let dict = json as? [String: Any] ?? [:]
             let members = dict["members"] as? [[String: Any]] ?? []
             let store = dict["store"] as? [String: Any] ?? [:]
+            let lag = dict["loopLag"] as? [String: Any]
             let head = "cluster \(text(dict["cluster"])), node \(text(dict["node"])) at \(text(dict["address"])), ready \(text(dict["ready"]))"
                 + "; store \(text(store["rows"])) rows in \(text(store["timelines"])) timelines of \(text(store["origins"])) origins"
-            return head + "\n" + format(["member", "incarnation", "address", "status", "connected", "seq", "last batch age s", "lag s", "clock offset ms"], members.map {
-                [text($0["name"]), text($0["incarnation"]), text($0["address"]), text($0["status"]), text($0["connected"]),
-                 text($0["seq"]), text($0["lastBatchAge"]), text($0["lagSeconds"]), text($0["clockOffsetMs"])]
+                + "; loop lag over the last minute: max \(text(lag?["maxMs"])) ms, p99 \(text(lag?["p99Ms"])) ms"
+            return head + "\n" + format(["member", "incarnation", "address", "status", "connected", "connection age s", "seq", "last batch age s", "lag s", "clock offset ms", "queued bytes"], members.map {
+                [text($0["name"]), text($0["incarnation"]), text($0["address"]), text($0["status"]), text($0["connected"]), text($0["connectionAgeSeconds"]),
+                 text($0["seq"]), text($0["lastBatchAge"]), text($0["lagSeconds"]), text($0["clockOffsetMs"]), text($0["queuedBytes"])]
             })
         default:
             return String(describing: json)

@@ -6,7 +6,7 @@ import Testing
 /// on every node; every node's API answers and every member stays alive throughout; the
 /// receiving node's memory stays within the figure's proportion; a request past the limit is
 /// refused whole, counted and logged.
-@Suite struct CardinalityBurstTests {
+@Suite(.reapsProcesses) struct CardinalityBurstTests {
     static let labelSets = 20_000
     static let perRequest = 5_000
 

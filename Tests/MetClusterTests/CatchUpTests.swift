@@ -4,7 +4,7 @@ import Testing
 /// Catch-up when the snapshot's connection fails (DESIGN §6, RELIABILITY H11): the joiner asks
 /// again and reports ready only once it holds the whole history.
 @Suite(.reapsProcesses) struct CatchUpTests {
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aJoinerWhoseSnapshotConnectionIsCutAsksAgainAndGetsTheWholeHistory() async throws {
         // a's history reaches a joiner only through catch-up (a keeps one batch for resends and
         // drops resend requests); a cuts the connection of the first snapshot request it answers,

@@ -23,7 +23,7 @@ import Testing
         for n in nodes { try? await n.stop() }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func eventsPostedToEachNodeAreVisibleOnAllWithExactTotals() async throws {
         let a = try await MetProcess(name: "a")
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
@@ -47,7 +47,7 @@ import Testing
         for n in nodes { #expect(n.process.terminationStatus == 0, "\(n.name) exit status") }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aNodeStartedWithOneSeedLearnsEveryMemberAndTheMeshIsFull() async throws {
         // A chain: each node knows only the one started before it.
         var nodes: [MetProcess] = []
@@ -62,7 +62,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aPeerThatExitsIsDownEverywhereAndARestartRejoinsWithANewIncarnation() async throws {
         let a = try await MetProcess(name: "a")
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
@@ -103,7 +103,7 @@ import Testing
 
     /// RELIABILITY M10: a second live process under a taken name. The newer incarnation wins on
     /// every node, the conflict is logged, and the older process is refused from then on.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func twoLiveProcessesClaimingOneNameTheNewerWins() async throws {
         let a = try await MetProcess(name: "a")
         let c = try await MetProcess(name: "c", seeds: [a.meshAddress])
@@ -134,7 +134,7 @@ import Testing
     /// A replica cut off for longer than the origin's retransmit window (frozen past the
     /// silence limit, so the origin dropped the connection and its batches to it) is caught up
     /// by a per-origin snapshot, then applies the later batches on top, each once.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aReplicaBeyondTheRetransmitWindowCatchesUpByASnapshot() async throws {
         // x keeps only its last 3 batches (0.6 s at 0.2 s intervals).
         let x = try await MetProcess(name: "x", arguments: ["--retransmit-window", "3"])
@@ -164,7 +164,7 @@ import Testing
     /// DESIGN §6 catch-up (RELIABILITY H11): a node that joins late merges a peer's whole store
     /// before it reports ready, so it serves the history from before it started, the events of
     /// a node that is gone included.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aLateJoinerServesTheHistoryFromBeforeItStarted() async throws {
         let a = try await MetProcess(name: "a")
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
@@ -195,7 +195,7 @@ import Testing
     /// right after events were posted to it still delivers them (its last batch goes out before
     /// its connections close), so the others' totals are exact whichever node stops. A 5 s
     /// broadcast interval makes that last batch hold every one of them.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func gracefulStopsOfEachNodeInTurnLoseNothing() async throws {
         let slow = ["--broadcast-interval", "5"]
         let a = try await MetProcess(name: "a", arguments: slow)
@@ -222,7 +222,7 @@ import Testing
     /// Anti-entropy (RELIABILITY C2, C4): b's fault plane drops every batch frame, so it holds
     /// none of a's events; a is then killed, so no resend from a can ever repair b. c's digest
     /// shows b it is behind on a dead origin, and b asks c for that origin's data: exact.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aReplicaMissingADeadOriginsBatchesGetsThemFromAnotherReplica() async throws {
         let a = try await MetProcess(name: "a")
         let c = try await MetProcess(name: "c", seeds: [a.meshAddress])

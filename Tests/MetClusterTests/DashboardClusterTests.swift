@@ -3,7 +3,7 @@ import Testing
 
 /// The dashboard and markers across real `met node` processes: a marker recorded on one node
 /// (with `met mark`) is listed and drawn by the other, also when it was the stopping node's last act.
-@Suite struct DashboardClusterTests {
+@Suite(.reapsProcesses) struct DashboardClusterTests {
     static func markers(_ node: MetProcess) async -> [[String: Any]] {
         guard let (status, data) = try? await node.get("/api/markers"), status == 200 else { return [] }
         return (try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]) ?? []
@@ -13,11 +13,10 @@ import Testing
         await markers(node).contains { $0["label"] as? String == label && $0["node"] as? String == origin }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func markersReplicateAreDrawnEverywhereAndSurviveAStop() async throws {
         let a = try await MetProcess(name: "a")
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
-        defer { Task { try? await a.stop(); try? await b.stop() } }
         try await waitUntil("a and b are connected") {
             let (ma, mb) = (await a.members("alive"), await b.members("alive"))
             return ma == ["b"] && mb == ["a"]

@@ -13,6 +13,7 @@ import Testing
 /// process beside an out-of-process `met node`; both see the same jobs, checks and members, and
 /// stopping the embedded node through its `ServiceGroup` hands its history to the peer.
 @Suite(
+    .reapsProcesses,
     .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"),
     .enabled(if: databaseURL != nil, "MET_TEST_DATABASE_URL is not set: run scripts/test")
 )
@@ -40,7 +41,8 @@ struct EmbeddedNodeTests {
         c.prefix = prefix
         c.broadcastInterval = 0.2
         c.heartbeatInterval = 0.2
-        c.silenceLimit = 2
+        c.suspectAfter = 1
+        c.silenceLimit = 2.5
         c.testFaults = faults
         return c
     }
@@ -51,7 +53,7 @@ struct EmbeddedNodeTests {
         return (group, Task { try await group.run() })
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func theExampleWorkersNodeAndAMetNodeSeeTheSameCluster() async throws {
         defer { _ = try? conn.query("DROP SCHEMA IF EXISTS \(p) CASCADE") }
         #expect(try await ObanDatabaseTests.met(["schema", "--database", url, "--prefix", prefix]).status == 0)
@@ -98,7 +100,7 @@ struct EmbeddedNodeTests {
         try await a.stop()
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func stoppingTheEmbeddedNodeThroughItsGroupHandsItsHistoryToThePeer() async throws {
         // a never takes the embedded node's batches, and the embedded node answers none of a's
         // requests for them: its history can only reach a by the handoff of its graceful stop.

@@ -14,7 +14,7 @@ import Testing
     /// restart it 10 s later. n3 is down on every other node within 2 s; the restarted n3 has a
     /// new incarnation, is alive everywhere within 2 s and serves the full history; everything
     /// is exact but n3's events of its last second.
-    @Test(.timeLimit(.minutes(2)), .reapsProcesses)
+    @Test(.timeLimit(.minutes(4)), .reapsProcesses)
     func aKilledFollowerIsDownWithinTwoSecondsAndItsRestartServesEverything() async throws {
         var rng = SplitMix64(seed: Failure.seed("aKilledFollowerIsDownWithinTwoSecondsAndItsRestartServesEverything"))
         let first = try await MetProcess(name: "n0")

@@ -84,46 +84,9 @@ import Testing
         return ContinuousClock.now - start
     }
 
-    /// F12 (H2, H4, H7): a store of 50k rows (CI tier) is handed off; the connection is cut
-    /// when about half of the chunks are acknowledged; the handoff resumes on the re-established
-    /// connection from the last acknowledged chunk, re-sending at most the window.
-    @Test(.timeLimit(.minutes(3)))
-    func aDroppedHandoffConnectionResumesFromTheLastAcknowledgedChunk() async throws {
-        let a = try await Self.isolated(faults: "cut:handoffAck:100", chunkBytes: Self.f12ChunkBytes)
-        // One job per label set (2 rows each: exec_time and wait_time) over queues × 27
-        // workers; a queue count that is not a multiple of 3 keeps the two coprime, so every
-        // pair occurs.
-        let jobs = (Self.f12Rows + 1) / 2
-        var queues = (jobs + 26) / 27
-        while queues % 3 == 0 { queues += 1 }
-        try await Self.postHistory(to: a, jobs: jobs, queues: queues, workers: 27)
-        try await waitUntil("a holds \(Self.f12Rows) rows") { await Self.rows(a) >= Self.f12Rows }
-        let joined = try await Self.joiners(["b"], to: a)
-        let b = joined[0]
-        let took = try await Self.timedStop(a)
-        #expect(a.process.terminationStatus == 0)
-        #expect(took < .seconds(10), "the stop ends well within its deadline (took \(took))")
-        let ms = Self.number(before: " ms", in: a.log, after: "handoff to b done:")
-        #expect(ms.map { $0 < 3000 } == true, "F12: the handoff, cut and resume included, under 3 s (\(ms.map(String.init) ?? "no line"))")
-        #expect(await Self.jobCount(b) == Double(jobs))
-        let log = a.log
-        #expect(log.contains("handoff to b started"))
-        #expect(log.contains("fault plane: cutting the connection to b"))
-        #expect(log.contains("handoff to b resumed from chunk 100 of"))
-        let total = log.range(of: "handoff to b resumed from chunk 100 of ").flatMap { Int(String(log[$0.upperBound...].prefix { $0.isNumber })) }
-        #expect(total.map { $0 > 100 } == true, "F12: the cut comes mid-transfer (100 of \(total.map(String.init) ?? "?"); about half in CI)")
-        for quarter in ["25%", "50%", "75%"] { #expect(log.contains("handoff to b: \(quarter)"), "H7: a line at \(quarter)") }
-        // H4: each resume re-sends at most the window of 4 chunks. The cut makes one resume; a
-        // loaded machine may add one (a connection silent past the tests' 2 s limit).
-        let resent = Self.number(before: " re-sent after a dropped connection", in: log)
-        let resumes = log.components(separatedBy: "handoff to b resumed from chunk").count - 1
-        #expect(resent.map { $0 >= 1 && $0 <= 4 * resumes } == true, "H4: re-sent at most the window of 4 chunks per resume (got \(resent.map(String.init) ?? "no line") over \(resumes))")
-        #expect(b.log.contains("handoff from a complete"))
-    }
-
     /// F13, kill variant (H5): the successor dies after acknowledging its first chunk; the next
     /// successor (deterministic: the next name) gets the whole store, and the totals are exact.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aSuccessorKilledMidHandoffIsReplacedByTheNext() async throws {
         let a = try await Self.isolated()
         try await Self.postHistory(to: a)
@@ -142,7 +105,7 @@ import Testing
     /// F13, stall variant (H5, H6): the successor freezes after its first chunk; after the ack
     /// timeout the next one gets the store. The frozen one, resumed, drops its partial transfer
     /// within 10 s, and what it merged of it is not counted twice when it catches up.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aStalledSuccessorIsGivenUpAndDropsItsPartialTransferWhenResumed() async throws {
         let a = try await Self.isolated(arguments: ["--handoff-ack-timeout", "1"])
         try await Self.postHistory(to: a)

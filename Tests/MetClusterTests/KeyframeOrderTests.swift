@@ -10,6 +10,7 @@ import Testing
 /// leader that takes its own lease back is followed at once; a node that joins while no new
 /// keyframe can be taken gets the current one from its peers; a node with none says so.
 @Suite(
+    .reapsProcesses,
     .serialized,
     .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres")
 )
@@ -22,17 +23,16 @@ struct KeyframeOrderTests {
         (await node.cluster()?["keyframe"] as? [String: Any])?["term"] as? Int
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aLeaderRetakingItsLeaseAfterAnOutageIsFollowedAndJoinersGetItsKeyframe() async throws {
         let pg = try ThrowawayPostgres()
-        defer { pg.destroy() }
+        ProcessGroup.afterProcesses { pg.destroy() }
         let setup = try KeyframeClusterTests.Setup(url: pg.url)
         try setup.insert(12, queue: "q0")
         // Only a has the database: it is the one leader, before and after the outage.
         let a = try await MetProcess(name: "a", arguments: setup.arguments)
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: ["--cluster", setup.cluster])
         var nodes = [a, b]
-        defer { let all = nodes; Task { await ClusterTests.stopAll(all) } }
         try await waitUntil("both serve the count") {
             let sa = await Self.available(a), sb = await Self.available(b)
             return sa == 12 && sb == 12
@@ -68,10 +68,9 @@ struct KeyframeOrderTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(4)))
     func aNodeWithoutAKeyframeAnswersNullAndSaysWhy() async throws {
         let a = try await MetProcess(name: "a")
-        defer { Task { try? await a.stop() } }
         let (status, body) = try await a.get("/api/latest/full_count?group=state")
         #expect(status == 200)
         let values = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])

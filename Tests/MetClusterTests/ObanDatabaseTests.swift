@@ -6,6 +6,7 @@ import Testing
 /// `met schema` as an operator runs them, and `met worker` on jobs inserted the way Oban inserts
 /// them, each row checked as Oban or Oban Web would read it. Each test has its own schema.
 @Suite(
+    .reapsProcesses,
     .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"),
     .enabled(if: databaseURL != nil, "MET_TEST_DATABASE_URL is not set: run scripts/test")
 )
@@ -46,7 +47,13 @@ struct ObanDatabaseTests {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        try await waitUntil("met \(arguments.first ?? "") exits", within: 60) { !process.isRunning }
+        do {
+            try await waitUntil("met \(arguments.first ?? "") exits", within: 60) { !process.isRunning }
+        } catch {
+            process.terminate()
+            process.waitUntilExit()
+            throw error
+        }
         try handle.close()
         return (process.terminationStatus, try String(contentsOf: out, encoding: .utf8))
     }
@@ -55,7 +62,7 @@ struct ObanDatabaseTests {
         try await Self.met(["schema", "--database", url, "--prefix", prefix] + extra)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func checkOnAFreshThenOnAFinishedDatabase() async throws {
         defer { drop() }
         let fresh = try await schema("--check")
@@ -73,7 +80,7 @@ struct ObanDatabaseTests {
         #expect(lines.last == "met schema --check: nothing to do in schema \(prefix)")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func onAnObanMadeDatabaseOnlyObanMetsObjectsArePending() async throws {
         defer { drop() }
         try migrateLikeOban()
@@ -98,7 +105,7 @@ struct ObanDatabaseTests {
 
     /// `met worker` on an Oban-made schema, jobs inserted as Oban inserts them: every row it
     /// leaves is one Oban would have left, and the node's full_count is the table's.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func metWorkerLeavesRowsAsObanWould() async throws {
         defer { drop() }
         try migrateLikeOban()
@@ -113,7 +120,6 @@ struct ObanDatabaseTests {
             "--database", url, "--prefix", prefix, "--cluster", prefix, "--keyframe-interval", "1", "--lease-duration", "3",
             "--queues", "q0,q1", "--concurrency", "3", "--min-ms", "1", "--max-ms", "3", "--retryable-rate", "0.3", "--discard-rate", "0.1",
         ], command: "worker")
-        defer { Task { try? await worker.stop() } }
         try await waitUntil("the worker has taken every job", within: 60) {
             try conn.query("SELECT count(*) FROM \(p).oban_jobs WHERE state IN ('available', 'executing')").rows == [["0"]]
         }
@@ -142,6 +148,6 @@ struct ObanDatabaseTests {
         for q in KeyframeClusterTests.queues { exact[q] = Dictionary(uniqueKeysWithValues: JobSchema.states.map { ($0, 0.0) }) }
         for c in try conn.exactJobCounts(prefix: prefix) { exact[c.queue, default: [:]][c.state] = Double(c.count) }
         try await waitUntil("full_count equals the table", within: 20) { await KeyframeClusterTests.served(worker) == exact }
-        try await worker.stop()  // awaited here; the deferred stop only covers a failure above
+        try await worker.stop()
     }
 }

@@ -4,7 +4,7 @@ import Testing
 /// The `met query` CLI against a real node.
 @Suite(.reapsProcesses) struct QueryCommandTests {
     /// `met query` prints the API as a table or as JSON, and exits 1 with the API's message.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(4)))
     func metQueryPrintsTablesAndJSONAndFailsClearly() async throws {
         let a = try await MetProcess(name: "a")
         try await ClusterTests.post(to: a, inserted: 4, queue: "mailers")

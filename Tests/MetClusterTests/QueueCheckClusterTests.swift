@@ -6,6 +6,7 @@ import Testing
 /// every second (limit, paused, running job ids, its producer's uuid and start), a worker in
 /// another language posts `queue_check` lines, and every node's `/api/checks` shows them all.
 @Suite(
+    .reapsProcesses,
     .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"),
     .enabled(if: databaseURL != nil, "MET_TEST_DATABASE_URL is not set: run scripts/test")
 )
@@ -29,7 +30,7 @@ struct QueueCheckClusterTests {
         await checks(node).first { $0["node"] as? String == owner && $0["queue"] as? String == queue }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func workerAndPostedChecksReachEveryNode() async throws {
         let p = JobSchema.identifier(prefix)
         defer { _ = try? conn.query("DROP SCHEMA IF EXISTS \(p) CASCADE") }

@@ -88,7 +88,7 @@ import Testing
     /// The fault plane's slow reader on a real node: c stops reading a. a drops c when its queue
     /// stands still for 60 intervals; when c reads again it reconnects, misses more than a's
     /// retransmit window and is resynced by one snapshot of a's data; every total exact.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aRealNodeThatStopsReadingIsResyncedByOneSnapshotWhenItReadsAgain() async throws {
         _ = Failure.seed("aRealNodeThatStopsReadingIsResyncedByOneSnapshotWhenItReadsAgain")
         let files = try FaultFiles()

@@ -6,6 +6,7 @@ import Testing
 /// and ending, and a job that ends while Postgres is down is ended once it is back (as Oban
 /// retries its acknowledgements), never left `executing`.
 @Suite(
+    .reapsProcesses,
     .enabled(if: !skipPostgres, "MET_SKIP_POSTGRES=1 skips the tests that need Postgres"),
     .enabled(if: databaseURL != nil, "MET_TEST_DATABASE_URL is not set: run scripts/test")
 )
@@ -24,7 +25,7 @@ struct WorkerJobTests {
 
     /// Four jobs whose args say "300 ms, then discard", four that take the flags (1–3 ms,
     /// completed): each runs and ends as it was told, and exec_time shows the run times.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func aJobRunsByTheProfileInItsArgs() async throws {
         let url = try #require(databaseURL)
         let prefix = "profile_\(UInt32.random(in: 0...UInt32.max))"
@@ -41,7 +42,6 @@ struct WorkerJobTests {
             FROM generate_series(1, 8) g
             """)
         let worker = try await Self.worker(url, prefix, queues: "q:4")
-        defer { Task { try? await worker.stop() } }
         try await waitUntil("every job ended", within: 30) {
             try conn.query("SELECT count(*) FROM \(p).oban_jobs WHERE state IN ('available', 'executing')").rows == [["0"]]
         }
@@ -56,22 +56,22 @@ struct WorkerJobTests {
         try await worker.stop()
     }
 
-    /// Four jobs of 1.5 s fill a queue of four slots; Postgres dies under them, so the first
-    /// statement to fail is a job's end. Once Postgres is back every job is completed, the node
-    /// counted each once, and nothing is left executing.
-    @Test(.timeLimit(.minutes(2)))
+    /// Four jobs of 5 s (long enough for four slots to claim them on a loaded machine) fill a
+    /// queue of four slots; Postgres dies under them, so the first statement to fail is a job's
+    /// end. Once Postgres is back every job is completed, the node counted each once, and nothing
+    /// is left executing.
+    @Test(.timeLimit(.minutes(4)))
     func aJobThatEndsWhilePostgresIsDownEndsWhenItIsBack() async throws {
         let pg = try ThrowawayPostgres()
-        defer { pg.destroy() }
+        ProcessGroup.afterProcesses { pg.destroy() }
         let prefix = "public"
         try await Self.schema(pg.url, prefix)
         var conn = try PostgresConnection(connectionString: pg.url)
         _ = try conn.query("""
             INSERT INTO oban_jobs (queue, worker, args)
-            SELECT 'q', 'Slow', '{"simulate": {"ms": 1500, "sigma": 0}}'::jsonb FROM generate_series(1, 4)
+            SELECT 'q', 'Slow', '{"simulate": {"ms": 5000, "sigma": 0}}'::jsonb FROM generate_series(1, 4)
             """)
         let worker = try await Self.worker(pg.url, prefix, queues: "q:4")
-        defer { Task { try? await worker.stop() } }
         try await waitUntil("all four jobs run", within: 30) {
             try conn.query("SELECT count(*) FROM oban_jobs WHERE state = 'executing'").rows == [["4"]]
         }
@@ -81,7 +81,7 @@ struct WorkerJobTests {
         try pg.start()
         conn = try PostgresConnection(connectionString: pg.url)
         defer { conn.close() }
-        try await waitUntil("every job completed", within: 20) {
+        try await waitUntil("every job completed", within: 30) {
             try conn.query("SELECT state::text, count(*) FROM oban_jobs GROUP BY 1").rows == [["completed", "4"]]
         }
         try await waitUntil("the node counted each execution once, and none runs") {

@@ -43,7 +43,7 @@ import Testing
     static let status = try! JSONDecoder().decode(ClusterStatus.self, from: Data("""
         {"cluster": "c", "node": "a", "incarnation": 1, "address": "127.0.0.1:1", "startedAt": 0, "now": \(now), "ready": true,
          "members": [{"name": "a", "incarnation": 1, "address": "127.0.0.1:1", "status": "self", "connected": true, "seq": 3}],
-         "leadership": {"isLeader": false}, "postgres": {"configured": false}, "store": {"rows": 9, "timelines": 6, "origins": 1},
+         "leadership": {"isLeader": false}, "fullCount": {"available": false, "reason": "no leader yet"}, "postgres": {"configured": false}, "store": {"rows": 9, "timelines": 6, "origins": 1},
          "cardinality": {"limit": 20000, "refusedEntries": {"exec_time": 3}, "refusedRequests": {}, "recorderInstruments": 0}}
         """.utf8))
 

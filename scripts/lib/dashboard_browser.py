@@ -37,6 +37,12 @@ WARMUP = float(os.environ.get("MET_BROWSER_WARMUP", "25"))  # seconds of traffic
 devtools_pipe.DEADLINE[0] = time.monotonic() + 110 + WARMUP  # the whole check, within scripts/test-browser's bound
 
 
+def auth_headers():
+    """The bearer token the nodes need when MET_HTTP_TOKEN is set (docs/api.md)."""
+    token = os.environ.get("MET_HTTP_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class Node:
     """One `met node` process; its addresses are read back from its log."""
 
@@ -68,12 +74,12 @@ class Node:
         return f"http://{self.http}{path}"
 
     def post(self, path, body, content_type="application/x-ndjson"):
-        req = urllib.request.Request(self.url(path), data=body.encode(), method="POST", headers={"Content-Type": content_type})
+        req = urllib.request.Request(self.url(path), data=body.encode(), method="POST", headers={"Content-Type": content_type, **auth_headers()})
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status, r.read()
 
     def get_json(self, path):
-        with urllib.request.urlopen(self.url(path), timeout=5) as r:
+        with urllib.request.urlopen(urllib.request.Request(self.url(path), headers=auth_headers()), timeout=5) as r:
             return json.loads(r.read())
 
     def stop(self):

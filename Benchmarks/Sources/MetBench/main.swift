@@ -12,6 +12,7 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["store.mib_260k", "store.mib_1m"], StoreBench.size),
     (["compaction.ms_260k", "compaction.peak_mib_260k", "compaction.ms_1m"], StoreBench.compaction),
     (["timeslice.ms_10k_2h"], StoreBench.timeslice),
+    (["loop.lag_p99_ms_queries"], LoopLagBench.run),
     (["cardinality.summary_ms_100k"], CardinalityBench.summary),
     (["cardinality.rss_mib_100k", "cardinality.max_stall_ms_100k"], CardinalityProcessBench.run),
     (["dashboard.render_ms_10k", "dashboard.page_kib"], DashboardBench.run),

@@ -23,6 +23,9 @@ def request(addr, path, body=None, timeout=1.5, content_type="application/json")
     req = urllib.request.Request(f"http://{addr}{path}", data=data, method="POST" if data is not None else "GET")
     if data is not None:
         req.add_header("Content-Type", content_type)
+    token = os.environ.get("MET_HTTP_TOKEN")  # nodes started with a token need it (docs/api.md)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()

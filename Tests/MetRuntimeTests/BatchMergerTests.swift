@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import MetRuntime
+import MetStore
+import MetValues
+import Testing
+
+/// Large batches: merged in slices (the same answers as one merge, a duplicate still refused,
+/// a snapshot met half-way counted once) and off the loop in arrival order.
+@Suite struct BatchMergerTests {
+    let origin = Origin(node: "a", incarnation: 1)
+    let now: Int64 = 1_800_000_000
+
+    /// `queues` label sets of `exec_time` (one value each) and `exec_count`, plus `inserted`.
+    func batch(_ seq: UInt64, queues: Int, tag: String = "q") -> DeltaBatch {
+        var entries: [DeltaBatch.Entry] = []
+        for i in 0..<queues {
+            let labels = LabelSet(["queue": "\(tag)\(i)", "worker": "W", "state": "completed"])
+            entries.append(.init(series: "exec_time", labels: labels, value: .sketch(Sketch([Double(1_000 + i)]))))
+            entries.append(.init(series: "exec_count", labels: labels, value: .count(2)))
+        }
+        // The same timeline twice in one batch: folded into one point, wherever its slice is.
+        entries.append(.init(series: "inserted", labels: LabelSet(["queue": "\(tag)0"]), value: .count(3)))
+        entries.append(.init(series: "inserted", labels: LabelSet(["queue": "\(tag)0"]), value: .count(4)))
+        return DeltaBatch(origin: origin, seq: seq, timestamp: now, entries: entries)
+    }
+
+    func answers(_ c: Collector) -> [String] {
+        c.withStore { store in
+            ["exec_time", "exec_count", "inserted"].map { series in
+                let rows = (try? store.latest(Selection(series: series, lookback: 60, group: "queue"), now: now)) ?? [:]
+                return "\(series): \(rows.count) groups, total \(rows.values.reduce(0, +))"
+            } + ["timelines \(store.timelineCount)", "watermark \(store.watermark(of: origin))"]
+        }
+    }
+
+    @Test func aSlicedBatchAnswersAsOneMerge() {
+        let big = batch(1, queues: 3 * Collector.mergeSlice)
+        #expect(Collector.slices(of: big).count > 1)
+        let sliced = Collector()
+        let whole = Collector()
+        #expect(sliced.receive(big, now: now) == nil)
+        whole.withStore { _ = $0.apply(big, now: now) }
+        #expect(answers(sliced) == answers(whole))
+        #expect(answers(sliced).contains("inserted: 1 groups, total 7.0"))
+        #expect(sliced.receive(big, now: now) == nil)
+        #expect(answers(sliced) == answers(whole), "a resent duplicate changes nothing")
+        let next = batch(2, queues: 3 * Collector.mergeSlice)
+        #expect(sliced.receive(next, now: now) == nil)
+        whole.withStore { _ = $0.apply(next, now: now) }
+        #expect(answers(sliced) == answers(whole))
+    }
+
+    @Test func aSnapshotMergedHalfWayIsCountedOnce() throws {
+        // The snapshot holds batch 1; a sliced copy of batch 1 arriving after it adds nothing.
+        let big = batch(1, queues: 2 * Collector.mergeSlice)
+        let source = SeriesStore()
+        source.apply(big, now: now)
+        let c = Collector()
+        // Half of the batch's slices first (as if the merger had reached the middle) ...
+        let parts = Collector.slices(of: big)
+        c.withStore { store in
+            for p in parts.prefix(parts.count / 2) { store.apply(p, now: now, enforcingSequence: false, raisingWatermark: false) }
+        }
+        // ... then the snapshot, then the whole batch again: every point is counted once.
+        let plan = source.snapshotPlan(maxChunkBytes: 1 << 20)
+        for i in 0..<plan.count { try c.merge(chunk: source.snapshotChunk(i, of: plan), now: now) }
+        try c.merge(watermarks: plan.watermarks, now: now)
+        #expect(c.receive(big, now: now) == nil)
+        let expected = Collector()
+        expected.withStore { _ = $0.apply(big, now: now) }
+        #expect(answers(c) == answers(expected))
+    }
+
+    @Test func largeBatchesAreMergedOffTheCallerInOrderAndSmallOnesQueueBehindThem() {
+        let c = Collector()
+        let merger = BatchMerger(collector: c, logger: Logger(label: "test"))
+        var gaps: [Collector.Gap] = []
+        for seq in 1...3 { if let g = merger.receive(batch(UInt64(seq), queues: BatchMerger.inlineEntries, tag: "s\(seq)-")) { gaps.append(g) } }
+        // A small batch right after: it waits behind the large ones, so no gap opens.
+        let small = DeltaBatch(origin: origin, seq: 4, timestamp: now, entries: [.init(series: "inserted", labels: LabelSet(["queue": "x"]), value: .count(1))])
+        if let g = merger.receive(small) { gaps.append(g) }
+        merger.drain()
+        #expect(gaps.isEmpty)
+        #expect(c.withStore { $0.watermark(of: origin) } == 4)
+        // With nothing waiting, a small batch is applied at once.
+        let fifth = DeltaBatch(origin: origin, seq: 5, timestamp: now, entries: [.init(series: "inserted", labels: LabelSet(["queue": "x"]), value: .count(1))])
+        #expect(merger.receive(fifth) == nil)
+        #expect(c.withStore { $0.watermark(of: origin) } == 5)
+    }
+
+    /// A query or a compaction holds the collector's lock: a small batch is queued, never waited
+    /// for (if `receive` waited, the lock's holder would never be released and the test would
+    /// hit its time limit), and is applied once the lock is free.
+    @Test(.timeLimit(.minutes(1)))
+    func aBusyCollectorNeverHoldsUpTheCaller() {
+        let c = Collector()
+        let merger = BatchMerger(collector: c, logger: Logger(label: "test"))
+        let holding = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            c.withStore { _ in
+                holding.signal()
+                release.wait()
+            }
+        }
+        holding.wait()
+        let small = DeltaBatch(origin: origin, seq: 1, timestamp: now, entries: [.init(series: "inserted", labels: LabelSet(["queue": "x"]), value: .count(1))])
+        #expect(merger.receive(small) == nil)
+        release.signal()
+        merger.drain()
+        #expect(c.withStore { $0.watermark(of: origin) } == 1)
+    }
+}
