@@ -85,7 +85,11 @@ extension MeshNode {
         pending[ObjectIdentifier(c)] = nil
         if c.dialled { dialing.remove(c.address) }
         guard let identity = c.peer, connections[identity.node] === c else {
-            if let reason { rejected(c, reason) }
+            if let refusal = c.refusal {
+                rejected(c, "\(c.peer?.node ?? "a peer") sent \(refusal)", counting: "frame MAC: \(refusal.rawValue)")
+            } else if let reason {
+                rejected(c, reason)
+            }
             return
         }
         connections[identity.node] = nil
