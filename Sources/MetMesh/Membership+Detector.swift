@@ -131,6 +131,7 @@ extension Membership {
     mutating func transition(_ name: String, to status: Member.Status, now: UInt64, reason: String) -> [MembershipAction] {
         guard var p = table[name], p.member.status != status else { return [] }
         let old = p.member.status
+        let previousFor = now - min(now, p.since)
         p.member.status = status
         p.since = now
         var actions: [MembershipAction] = []
@@ -144,7 +145,7 @@ extension Membership {
             p.flapping = false
         }
         table[name] = p
-        return [.transition(MemberTransition(member: p.member, change: .status(from: old), reason: reason))] + actions
+        return [.transition(MemberTransition(member: p.member, change: .status(from: old), reason: reason, previousFor: previousFor))] + actions
     }
 
     /// "no frame for 6.1 s" or "its connection closed 1.0 s ago".
@@ -164,6 +165,14 @@ extension Membership {
 
     /// Whether a member is flapping (M7).
     package func isFlapping(_ name: String) -> Bool { table[name]?.flapping == true }
+}
+
+/// Milliseconds as "6.1 s" below a minute, "3 m 12 s" below an hour, "2 h 5 m" beyond.
+func duration(_ ms: UInt64) -> String {
+    let s = ms / 1000
+    if s < 60 { return seconds(ms) }
+    if s < 3600 { return "\(s / 60) m \(s % 60) s" }
+    return "\(s / 3600) h \((s % 3600) / 60) m"
 }
 
 /// Milliseconds as "6.1 s".

@@ -46,13 +46,19 @@ package struct MemberTransition: Sendable, Equatable, CustomStringConvertible {
     /// The member as it is now.
     package var member: Member
     package var change: Change
+    /// For a restart: the status the previous incarnation had.
+    package var oldStatus: String?
     /// Why, with how long it took (e.g. "no frame for 6.1 s, 0 of 2 peers heard it in the last 2 s").
     package var reason: String
+    /// Milliseconds the member (or, for a restart, its previous incarnation) had been in its
+    /// previous status (O1).
+    package var previousFor: UInt64?
 
-    package init(member: Member, change: Change, reason: String = "") {
+    package init(member: Member, change: Change, reason: String = "", previousFor: UInt64? = nil) {
         self.member = member
         self.change = change
         self.reason = reason
+        self.previousFor = previousFor
     }
 
     package var description: String {
@@ -60,9 +66,13 @@ package struct MemberTransition: Sendable, Equatable, CustomStringConvertible {
         let why = reason.isEmpty ? "" : ": \(reason)"
         switch change {
         case .joined: return "member \(m.name) joined (incarnation \(m.incarnation), \(m.address.isEmpty ? "address not yet known" : m.address))"
-        case .restarted(let old): return "member \(m.name) restarted: incarnation \(old) → \(m.incarnation)"
-        case .status(let old) where m.status == .alive && old != .alive: return "member \(m.name) alive again\(why)"
-        case .status: return "member \(m.name) \(m.status.rawValue)\(why)"
+        case .restarted(let old):
+            let was = previousFor.map { " (incarnation \(old) had been \(oldStatus ?? "known") for \(duration($0)))" } ?? ""
+            return "member \(m.name) restarted: incarnation \(old) → \(m.incarnation)\(was)"
+        case .status(let old) where m.status == .alive && old != .alive: return "member \(m.name) alive again\(why)"  // the reason says how long
+        case .status(let old):
+            let was = previousFor.map { " (was \(old.rawValue) for \(duration($0)))" } ?? ""
+            return "member \(m.name) \(m.status.rawValue)\(why)\(was)"
         case .reaped: return "member \(m.name) reaped from the member table\(why) (its data stays)"
         }
     }
@@ -233,6 +243,8 @@ package struct Membership: Sendable {
         p.downs = known.downs
         p.flapping = known.flapping
         table[m.name] = p
-        return [.transition(MemberTransition(member: m, change: .restarted(from: known.member.incarnation)))]
+        var t = MemberTransition(member: m, change: .restarted(from: known.member.incarnation), previousFor: now - min(now, known.since))
+        t.oldStatus = known.member.status.rawValue
+        return [.transition(t)]
     }
 }

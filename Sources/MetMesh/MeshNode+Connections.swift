@@ -6,7 +6,7 @@ import MetWire
 extension MeshNode {
     func adopt(_ connection: UVConnection, address: String, dialled: Bool) {
         let handshake = Handshake(role: dialled ? .initiator : .responder, cluster: config.cluster, node: config.node,
-                                  incarnation: config.incarnation, secret: config.secret)
+                                  incarnation: config.incarnation, secret: config.secret, previous: config.previousSecrets)
         let peer = PeerConnection(connection: connection, loop: loop, mesh: self, address: address, handshake: handshake, dialled: dialled)
         if !dialled, pending.values.filter({ !$0.dialled }).count >= Self.maxUnauthenticated {
             // S7: a flood of unauthenticated sockets is refused at once, before any handshake.
@@ -18,8 +18,8 @@ extension MeshNode {
 
     /// A connection that never completed the handshake, or was refused after it, was closed:
     /// counted by reason, logged at most once per remote host per minute (S6).
-    func rejected(_ c: PeerConnection, _ reason: String) {
-        counted.rejections[reason, default: 0] += 1
+    func rejected(_ c: PeerConnection, _ reason: String, counting key: String? = nil) {
+        counted.rejections[key ?? reason, default: 0] += 1
         let remoteHost = c.remoteHost
         guard rejectionLines.allows(remoteHost, now: UVTimer.now(loop)) else { return }
         host.log("connection \(c.dialled ? "to" : "from") \(c.remote.isEmpty ? "a peer" : c.remote) closed: \(reason) (further lines for \(remoteHost) suppressed for 60 s)")
@@ -63,6 +63,10 @@ extension MeshNode {
         }
         connections[identity.node] = c
         let now = UVTimer.now(loop)
+        if let index = c.sharedSecretIndex, index > 0, previousSecretLines.allows(identity.node, now: now) {
+            // S5: the rotation is not finished while a peer still needs a previous secret.
+            host.log("connection with \(identity.node) authenticated with previous secret \(index) (the first both nodes hold in the dialler's order): the rotation is not finished until every node holds the current secret; previousSecrets must stay until then")
+        }
         // A peer that dialled us tells where it listens in its member list; until then keep the
         // address known for this same incarnation (a restarted peer listens somewhere new).
         let known = membership.member(identity.node).flatMap { $0.incarnation == identity.incarnation ? $0.address : nil }
@@ -81,11 +85,18 @@ extension MeshNode {
         pending[ObjectIdentifier(c)] = nil
         if c.dialled { dialing.remove(c.address) }
         guard let identity = c.peer, connections[identity.node] === c else {
-            if let reason { rejected(c, reason) }
+            if let refusal = c.refusal {
+                rejected(c, "\(c.peer?.node ?? "a peer") sent \(refusal)", counting: "frame MAC: \(refusal.rawValue)")
+            } else if let reason {
+                rejected(c, reason)
+            }
             return
         }
         connections[identity.node] = nil
-        if let reason, reason != PeerConnection.closedByPeer, closeLines.allows(identity.node, now: UVTimer.now(loop)) {
+        if let refusal = c.refusal {
+            // A frame failed its MAC (S3): counted by reason, one line per remote host per minute (S6).
+            rejected(c, "\(identity.node) sent \(refusal)", counting: "frame MAC: \(refusal.rawValue)")
+        } else if let reason, reason != PeerConnection.closedByPeer, closeLines.allows(identity.node, now: UVTimer.now(loop)) {
             // A frame this node could not take, a full queue, a silent peer: say which.
             host.log("connection with \(identity.node) closed: \(reason)")
         }

@@ -15,6 +15,11 @@ package final class MeshNode {
         package var host: String
         package var port: Int
         package var secret: ClusterSecret
+        /// Up to two earlier secrets still accepted from peers (a rotation in progress, S5).
+        package var previousSecrets: [ClusterSecret] = []
+        /// Every frame after the handshake carries a MAC (S3). Benchmarks alone turn this off,
+        /// on every node of a mesh at once, to measure what the MACs cost; no configuration does.
+        package var authenticatesFrames = true
         /// `host:port` peers should dial, when it differs from the listening address.
         package var advertise: String?
         /// Heartbeats and failure detection (RELIABILITY M2–M7, M11).
@@ -101,6 +106,7 @@ package final class MeshNode {
     var dialFailureLines = LogLimiter(period: 60_000)
     var clockWarnings = LogLimiter(period: 3_600_000)
     var resyncLines = LogLimiter(period: 60_000)
+    var previousSecretLines = LogLimiter(period: 600_000)
 
     /// Most connections in the handshake at once that others opened to us (RELIABILITY S7).
     package static let maxUnauthenticated = 32
@@ -166,6 +172,11 @@ package final class MeshNode {
     package var isReady: Bool {
         assertOnLoop()
         return catchUp.isReady
+    }
+    /// Per established peer: bytes handed to the socket and not yet written, MACs included (B1, O2).
+    package var outboundQueueBytes: [String: Int] {
+        assertOnLoop()
+        return connections.mapValues(\.queuedBytes)
     }
     /// Bytes written to the open connections so far, frame headers included.
     package var bytesSent: Int {

@@ -16,6 +16,12 @@ final class PeerConnection {
     let dialled: Bool
     var handshake: Handshake
     var decoder = FrameDecoder(limit: WireProtocol.maxPreAuthFrameBytes)
+    /// The connection's MACs once established: every frame after the handshake carries one (S3).
+    var authenticator: FrameAuthenticator?
+    /// Why this connection refused its peer after the handshake (a frame failed its MAC).
+    private(set) var refusal: FrameRefusal?
+    /// Which of this node's secrets the connection's keys came from (0: the current one).
+    var sharedSecretIndex: Int? { handshake.sharedSecretIndex }
     var phase: Phase = .handshaking
     /// Loop-clock milliseconds when the connection was adopted (the handshake deadline counts from here).
     let openedAt: UInt64
@@ -81,20 +87,24 @@ final class PeerConnection {
         guard let mesh else { written?(false); return }
         let now = UVTimer.now(loop)
         if queuedBytes == 0 { queueMovedAt = now }
-        queuedBytes += bytes.count
-        bytesSent += bytes.count
+        // The frame and, once established, its MAC (S3).
+        let count = bytes.count + (authenticator == nil ? 0 : FrameAuthenticator.tagBytes)  // the completion must not keep the frame's bytes alive: libuv holds its own copy
+        queuedBytes += count
+        bytesSent += count
         guard queuedBytes <= mesh.config.outboundCapBytes else {
             written?(false)
             return close("its outbound queue passed \(mesh.config.outboundCapBytes >> 20) MiB (the peer is not reading); dropped, to be resynced when it reads again")
         }
-        let count = bytes.count  // the completion must not keep the frame's bytes alive: libuv holds its own copy
-        connection.write(bytes) { [weak self] error in
+        let completion: (UVError?) -> Void = { [weak self] error in
             if let self {
                 queuedBytes -= count
                 queueMovedAt = UVTimer.now(loop)
             }
             written?(error == nil)
         }
+        // Sealed in the order frames go to the socket: the peer counts the same sequence.
+        guard authenticator != nil else { return connection.write(bytes, completion: completion) }
+        authenticator!.seal(bytes) { connection.write(bytes, trailer: $0, completion: completion) }
     }
 
     /// Closes the connection if its outbound queue has not moved for `limit` ms (B1: 60 intervals).
@@ -151,8 +161,9 @@ final class PeerConnection {
         while !isClosed {
             let next: Frame?
             do {
-                next = try decoder.nextFrame()
+                next = try decoder.nextFrame(authenticatedBy: &authenticator)
             } catch {
+                if case .refused(let why) = error { refusal = why }
                 return close(error.description)
             }
             for type in decoder.takeSkipped() { mesh?.skipped(type, from: self) }
@@ -170,9 +181,12 @@ final class PeerConnection {
             switch action {
             case .send(let frame):
                 write(frame.encoded(), written: nil)
-            case .established(let peer):
+            case .established(let peer, let keys):
                 phase = .established(peer)
                 self.peer = peer
+                // Every frame after the proofs carries a MAC, both ways (S3); benchmarks alone
+                // may turn that off, to measure what it costs.
+                if mesh?.config.authenticatesFrames ?? true { authenticator = FrameAuthenticator(keys: keys) }
                 decoder.limit = WireProtocol.maxFrameBytes
                 decoder.skipsUnknownTypes = true
                 mesh?.established(self, peer)

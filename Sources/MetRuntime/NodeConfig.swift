@@ -81,12 +81,18 @@ public struct NodeConfig: Sendable, Equatable {
     public var testFaults: String?
     /// The HTTP API's tokens and limits (the `http*` keys).
     public var httpSettings = HTTPSettings()
+    /// Up to two earlier cluster secrets still accepted from peers while a rotation is rolled
+    /// out (RELIABILITY S5; docs/operations.md); also `previousSecretFiles` and
+    /// `MET_CLUSTER_PREVIOUS_SECRETS` (comma-separated).
+    public var previousSecrets: [String] = []
+    public var previousSecretFiles: [String] = []
 
     public init() {}
 
     /// Every key a config file may hold.
     package static let keys: Set<String> = Set([
         "cluster", "node", "listen", "advertise", "seeds", "http", "database", "secret", "secretFile",
+        "previousSecrets", "previousSecretFiles",
         "broadcastInterval", "keyframeInterval", "deltaInterval", "countMode", "compaction", "estimateLimit", "retention",
         "heartbeatInterval", "silenceLimit", "retransmitWindow", "leaseDuration", "prefix",
         "handoffTimeout", "handoffAckTimeout", "handoffChunkBytes", "maxLabelSets",
@@ -128,6 +134,8 @@ public struct NodeConfig: Sendable, Equatable {
         c.database = try value("database", String.self, "a libpq connection string")
         c.secret = try value("secret", String.self, "a string")
         c.secretFile = try value("secretFile", String.self, "a path")
+        c.previousSecrets = try value("previousSecrets", [String].self, "an array of strings") ?? []
+        c.previousSecretFiles = try value("previousSecretFiles", [String].self, "an array of paths") ?? []
         c.broadcastInterval = try value("broadcastInterval", Double.self, "a number of seconds") ?? c.broadcastInterval
         c.keyframeInterval = try value("keyframeInterval", Double.self, "a number of seconds") ?? c.keyframeInterval
         c.deltaInterval = try value("deltaInterval", Double.self, "a number of seconds") ?? c.deltaInterval
@@ -223,14 +231,24 @@ public struct NodeConfig: Sendable, Equatable {
         let clusterSecret: ClusterSecret
         do { clusterSecret = try ClusterSecret(secretBytes) } catch { throw .bad("secret", error.description) }
         if clusterSecret.isWeak { warnings.append("the cluster secret has \(clusterSecret.byteCount) bytes; 32 or more are recommended") }
+        let previous: [ClusterSecret]
+        switch Self.resolvePreviousSecrets(previousSecrets, files: previousSecretFiles, current: secretBytes, environment: environment) {
+        case .success(let found):
+            previous = found.secrets
+            warnings += found.warnings
+        case .failure(let error):
+            throw error
+        }
         let access = try httpSettings.resolve(http: http, environment: environment, warnings: &warnings)
-        return Resolved(config: self, secret: clusterSecret, listenHost: host, listenPort: port, tiers: tiers, http: access, warnings: warnings)
+        return Resolved(config: self, secret: clusterSecret, previousSecrets: previous, listenHost: host, listenPort: port, tiers: tiers, http: access, warnings: warnings)
     }
 
     /// A validated configuration with what was derived from it.
     package struct Resolved: Sendable {
         package var config: NodeConfig
         package var secret: ClusterSecret
+        /// Earlier secrets still accepted (at most two).
+        package var previousSecrets: [ClusterSecret] = []
         package var listenHost: String
         package var listenPort: Int
         package var tiers: CompactionTiers

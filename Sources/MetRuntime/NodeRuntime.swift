@@ -104,6 +104,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         var mesh = MeshNode.Config(cluster: c.cluster, node: c.node, incarnation: incarnation,
                                    host: resolved.listenHost, port: resolved.listenPort, secret: resolved.secret)
         mesh.advertise = c.advertise
+        mesh.previousSecrets = resolved.previousSecrets
         mesh.timings.heartbeat = ms(c.heartbeatInterval)
         mesh.timings.suspectAfter = ms(c.suspectAfter)
         mesh.timings.downAfter = ms(c.silenceLimit)

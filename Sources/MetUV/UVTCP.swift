@@ -182,14 +182,19 @@ package final class UVConnection {
 
     /// Queues `bytes`; they stay owned until libuv reports the write done.
     package func write(_ bytes: [UInt8], completion: ((UVError?) -> Void)? = nil) {
-        guard !bytes.isEmpty else {
+        write(bytes, trailer: UnsafeRawBufferPointer(start: nil, count: 0), completion: completion)
+    }
+
+    /// Queues `bytes` and then `trailer` (a frame and its MAC) as one write, copied into one buffer.
+    package func write(_ bytes: [UInt8], trailer: UnsafeRawBufferPointer, completion: ((UVError?) -> Void)? = nil) {
+        guard !bytes.isEmpty || !trailer.isEmpty else {
             completion?(nil)
             return
         }
-        let pending = WriteRequest(bytes: bytes, completion: completion)
+        let pending = WriteRequest(bytes: bytes, trailer: trailer, completion: completion)
         let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)  // freed in the callback
         request.pointee.data = Unmanaged.passRetained(pending).toOpaque()
-        var buffer = uv_buf_init(pending.storage.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: CChar.self)) }, UInt32(bytes.count))
+        var buffer = uv_buf_init(pending.storage.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: CChar.self)) }, UInt32(bytes.count + trailer.count))
         let status = uv_write(request, box.stream, &buffer, 1, written)
         if status < 0 {
             // The callback will never run.
@@ -256,9 +261,10 @@ final class ConnectRequest {
 final class WriteRequest {
     let storage: UnsafeMutableRawBufferPointer  // owned copy; freed in deinit after libuv is done with it
     let completion: ((UVError?) -> Void)?
-    init(bytes: [UInt8], completion: ((UVError?) -> Void)?) {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 1)
+    init(bytes: [UInt8], trailer: UnsafeRawBufferPointer, completion: ((UVError?) -> Void)?) {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count + trailer.count), alignment: 1)
         bytes.withUnsafeBytes { copy.copyMemory(from: $0) }
+        if !trailer.isEmpty { UnsafeMutableRawBufferPointer(rebasing: copy[bytes.count...]).copyMemory(from: trailer) }
         storage = copy
         self.completion = completion
     }

@@ -2,14 +2,17 @@ import MetValues
 
 /// The mesh's framing: every frame is
 /// ```
-/// u32 length (big-endian; bytes after this field) · u8 protocol version · u8 frame type · payload
+/// u32 length (big-endian; bytes after this field, the MAC excluded) · u8 protocol version · u8 frame type · payload
 /// ```
+/// After the handshake every frame is followed by a 16-byte MAC, not counted in its length
+/// (`FrameAuthenticator` in MetMesh; RELIABILITY S3).
 /// The length is checked against the connection's limit before anything is allocated: 1 KiB
 /// before authentication, 4 MiB after (RELIABILITY B3).
 package enum WireProtocol {
-    /// The protocol version this build speaks. Version 2 (suspicion, relays, holdings, every
-    /// mesh message encoded here) does not interoperate with version 1: the two refuse each other.
-    package static let version: UInt8 = 2
+    /// The protocol version this build speaks. Version 3 (a MAC after every frame once the
+    /// handshake is done, a proof per secret held) does not interoperate with versions 1 and 2
+    /// (suspicion, relays, holdings): they refuse each other.
+    package static let version: UInt8 = 3
     /// Largest frame accepted after the handshake.
     package static let maxFrameBytes = 4 << 20
     /// Largest frame accepted before the peer has proved the cluster secret.
@@ -69,6 +72,8 @@ package enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownVersion(UInt8)
     case unknownType(UInt8)
     case empty
+    /// An authenticated connection's frame failed its MAC (RELIABILITY S3).
+    case refused(FrameRefusal)
 
     package var description: String {
         switch self {
@@ -76,6 +81,7 @@ package enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownVersion(let v): "the peer speaks protocol version \(v), this node version \(WireProtocol.version); they do not interoperate (finish upgrading every node to one version)"
         case .unknownType(let t): "unknown frame type \(t)"
         case .empty: "frame too short for its header"
+        case .refused(let why): "refused \(why)"
         }
     }
 }

@@ -64,33 +64,56 @@ package struct FrameDecoder: Sendable {
     /// frame is buffered. Rules changed between two calls apply to the second frame: a peer may
     /// send its first large frame in the same read as the frame that completes the handshake.
     package mutating func nextFrame() throws(FrameError) -> Frame? {
+        var none: NoOpening? = nil
+        return try nextFrame(authenticatedBy: &none)
+    }
+
+    /// The next complete frame, as ``nextFrame()``; with an `opener` (an authenticated
+    /// connection) every frame is followed by its MAC, checked by the opener in place before the
+    /// frame is copied out or skipped. A refused MAC throws ``FrameError/refused(_:)``.
+    package mutating func nextFrame<Opener: FrameOpening>(authenticatedBy opener: inout Opener?) throws(FrameError) -> Frame? {
         if let failure { throw failure }
         do {
-            return try next()
+            return try next(&opener)
         } catch {
             failure = error
             throw error
         }
     }
 
-    private mutating func next() throws(FrameError) -> Frame? {
+    private mutating func next<Opener: FrameOpening>(_ opener: inout Opener?) throws(FrameError) -> Frame? {
         while true {
             guard buffer.count - start >= 4 else { return nil }
             let length = UInt32(buffer[start]) << 24 | UInt32(buffer[start + 1]) << 16 | UInt32(buffer[start + 2]) << 8 | UInt32(buffer[start + 3])
             guard length >= 2 else { throw .empty }
             guard length <= UInt32(limit) else { throw .oversized(length: length, limit: limit) }
             if buffer.count - start >= 5, buffer[start + 4] != WireProtocol.version { throw .unknownVersion(buffer[start + 4]) }
-            guard buffer.count - start >= 4 + Int(length) else { return nil }
+            let tagBytes = opener?.tagBytes ?? 0
+            let end = start + 4 + Int(length)
+            guard buffer.count >= end + tagBytes else { return nil }
+            if opener != nil {
+                let refusal = buffer.withUnsafeBytes { all in
+                    opener!.open(frame: UnsafeRawBufferPointer(rebasing: all[(start + 4)..<end]),
+                                 tag: UnsafeRawBufferPointer(rebasing: all[end..<(end + tagBytes)]))
+                }
+                if let refusal { throw .refused(refusal) }
+            }
             let typeByte = buffer[start + 5]
             guard let type = FrameType(rawValue: typeByte) else {
                 guard skipsUnknownTypes else { throw .unknownType(typeByte) }
                 skipped.append(typeByte)
-                start += 4 + Int(length)
+                start = end + tagBytes
                 continue
             }
-            let payload = Array(buffer[(start + 6)..<(start + 4 + Int(length))])
-            start += 4 + Int(length)
+            let payload = Array(buffer[(start + 6)..<end])
+            start = end + tagBytes
             return Frame(type: type, payload: payload)
         }
     }
+}
+
+/// No MAC: the frames of a connection still in its handshake.
+private struct NoOpening: FrameOpening {
+    var tagBytes: Int { 0 }
+    mutating func open(frame: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer) -> FrameRefusal? { nil }
 }

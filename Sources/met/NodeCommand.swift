@@ -11,7 +11,9 @@ struct NodeCommand: AsyncParsableCommand {
         abstract: "Run a node: recorder, replica collector, mesh, keyframes (with a database) and (with --http) the HTTP API and dashboard, until SIGTERM/SIGINT.",
         discussion: """
         Every key of the JSON config file can be overridden by the flag of the same name. The cluster \
-        secret comes from MET_CLUSTER_SECRET, else "secret", else "secretFile" (16 bytes or more). \
+        secret comes from MET_CLUSTER_SECRET, else "secret", else "secretFile" (16 bytes or more); \
+        up to two earlier secrets still accepted during a rotation from MET_CLUSTER_PREVIOUS_SECRETS \
+        (comma-separated), else "previousSecrets" and "previousSecretFiles". \
         The database URL may also come from DATABASE_URL. The HTTP write token comes from \
         MET_HTTP_TOKEN, else "httpToken", else "httpTokenFile" (the read token likewise from \
         MET_HTTP_READ_TOKEN, "httpReadToken", "httpReadTokenFile"); with --http on a non-loopback \
@@ -44,6 +46,9 @@ enum NodeLauncher {
         do { node = try MetNode(configuration: config, logger: logger) } catch { throw ValidationError(error.description) }
         if options.secret != nil {
             logger.warning("the cluster secret was given on the command line, where other users can read it; use MET_CLUSTER_SECRET or --secret-file")
+        }
+        if !options.previousSecrets.isEmpty {
+            logger.warning("a previous cluster secret was given on the command line, where other users can read it; use MET_CLUSTER_PREVIOUS_SECRETS or --previous-secret-file")
         }
         if options.httpToken != nil || options.httpReadToken != nil {
             logger.warning("the HTTP token was given on the command line, where other users can read it; use MET_HTTP_TOKEN or --http-token-file")

@@ -16,6 +16,8 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "libpq connection string (also DATABASE_URL).") var database: String?
     @Option(help: "File holding the cluster secret (chmod 600).") var secretFile: String?
     @Option(help: "The cluster secret itself (visible to other users in ps; prefer MET_CLUSTER_SECRET or --secret-file).") var secret: String?
+    @Option(name: .customLong("previous-secret-file"), help: "File holding an earlier cluster secret still accepted during a rotation (repeatable, at most 2; replaces the file's).") var previousSecretFiles: [String] = []
+    @Option(name: .customLong("previous-secret"), help: "An earlier cluster secret still accepted during a rotation (repeatable; visible in ps; prefer MET_CLUSTER_PREVIOUS_SECRETS or --previous-secret-file).") var previousSecrets: [String] = []
     @Option(help: "Seconds between broadcasts (default 1).") var broadcastInterval: Double?
     @Option(help: "Seconds between keyframes (default 5).") var keyframeInterval: Double?
     @Option(help: "Seconds between the leader's full_count deltas between keyframes, at most (default 0.25).") var deltaInterval: Double?
@@ -65,6 +67,8 @@ struct NodeOptions: ParsableArguments {
         if let database { c.database = database } else if c.database == nil, let url = ProcessInfo.processInfo.environment["DATABASE_URL"] { c.database = url }
         if let secretFile { c.secretFile = secretFile }
         if let secret { c.secret = secret }
+        if !previousSecretFiles.isEmpty { c.previousSecretFiles = previousSecretFiles }
+        if !previousSecrets.isEmpty { c.previousSecrets = previousSecrets }
         if let broadcastInterval { c.broadcastInterval = broadcastInterval }
         if let keyframeInterval { c.keyframeInterval = keyframeInterval }
         if let deltaInterval { c.deltaInterval = deltaInterval }

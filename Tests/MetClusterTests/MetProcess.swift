@@ -39,7 +39,7 @@ final class MetProcess: ReapableProcess, @unchecked Sendable {  // `process` is 
     ]
 
     init(name: String, seeds: [String] = [], arguments: [String] = [], secret: String? = MetProcess.secret,
-         command: String = "node", listen: String = "127.0.0.1:0", waitForHTTP: Bool = true) async throws {
+         command: String = "node", listen: String = "127.0.0.1:0", waitForHTTP: Bool = true, environment extra: [String: String] = [:]) async throws {
         self.name = name
         self.command = command
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("met-cluster-\(getpid())")
@@ -52,6 +52,7 @@ final class MetProcess: ReapableProcess, @unchecked Sendable {  // `process` is 
             + seeds.flatMap { ["--seed", $0] } + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["MET_CLUSTER_SECRET"] = secret
+        environment.merge(extra) { $1 }
         process.environment = environment
         process.standardOutput = log
         process.standardError = log

@@ -7,10 +7,25 @@ final class RawClient {
 
     /// Connects to `address`; `receiveBuffer` caps the socket's receive buffer (`SO_RCVBUF`,
     /// set before connecting so the window never grows past it).
-    init(_ address: String, receiveBuffer: Int32? = nil) throws {
+    /// `source` binds the socket to that loopback address first (127.0.0.2, ...), so refusals
+    /// logged once per remote host per minute show one line per client.
+    init(_ address: String, receiveBuffer: Int32? = nil, source: String? = nil) throws {
         let parts = address.split(separator: ":")
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw MetProcess.Failure("socket: \(errno)") }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            inet_pton(AF_INET, source, &local.sin_addr)
+            let bound = withUnsafePointer(to: &local) {
+                // The address is read by bind() during the call only.
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                close(fd)
+                throw MetProcess.Failure("bind \(source): errno \(errno)")
+            }
+        }
         if var size = receiveBuffer {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }

@@ -128,34 +128,14 @@ final class SilentPeer: @unchecked Sendable {  // `fd` and `stopped` are touched
     private var stopped = false
 
     init(address: String) throws {
-        let client = try RawClient(address, receiveBuffer: 64 << 10)
-        fd = dup(client.fd)
-        var handshake = Handshake(role: .initiator, cluster: "met", node: "slow", incarnation: UInt64.random(in: 1...UInt64.max >> 1),
-                                  secret: try ClusterSecret(Array(MetProcess.secret.utf8)))
-        var decoder = FrameDecoder()
-        var established = false
-        func perform(_ actions: [Handshake.Action]) throws {
-            for action in actions {
-                switch action {
-                case .send(let frame): client.send(frame.encoded())
-                case .established: established = true
-                case .fail(let e): throw MetProcess.Failure("handshake failed: \(e)")
-                }
-            }
-        }
-        try perform(handshake.start())
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while !established {
-            let n = recv(client.fd, &buffer, buffer.count, 0)
-            guard n > 0 else { throw MetProcess.Failure("the node closed the handshake") }
-            decoder.append(buffer[0..<n])
-            // Frame by frame: what follows the node's proof is application frames, left unread.
-            while !established, let frame = try decoder.nextFrame() { try perform(handshake.receive(frame)) }
-        }
+        let peer = try AuthenticatedPeer(address, name: "slow", receiveBuffer: 64 << 10)
+        fd = dup(peer.client.fd)
+        let authenticator = peer.authenticator
         let fd = self.fd
         Thread { [self] in
+            var authenticator = authenticator  // this thread's alone from here on
             while !lock.withLock({ stopped }) {
-                let beat = Frame(type: .heartbeat, payload: HeartbeatCodec.encode(wallClockMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))).encoded()
+                let beat = authenticator.sealed(Frame(type: .heartbeat, payload: HeartbeatCodec.encode(wallClockMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))))
                 _ = beat.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
                 usleep(200_000)
             }

@@ -48,8 +48,11 @@ import Testing
         #expect(joined.count == 2 && m.peers.map(\.name) == ["a", "c"])
         #expect(m.learn([record("a", 1)], now: 1).isEmpty, "the same member again changes nothing")
         #expect(m.learn([record("a", 0)], now: 1).isEmpty, "an older incarnation never replaces a newer one")
-        let restarted = m.learn([record("a", 3)], now: 2)
-        #expect(restarted == [.transition(MemberTransition(member: Member(name: "a", incarnation: 3, address: "127.0.0.1:7003", status: .alive), change: .restarted(from: 1)))])
+        let restarted = m.learn([record("a", 3)], now: 2_000)
+        var expected = MemberTransition(member: Member(name: "a", incarnation: 3, address: "127.0.0.1:7003", status: .alive), change: .restarted(from: 1), previousFor: 2_000)
+        expected.oldStatus = "alive"
+        #expect(restarted == [.transition(expected)])
+        #expect(expected.description == "member a restarted: incarnation 1 → 3 (incarnation 1 had been alive for 2.0 s)", "O1")
         #expect(m.learn([record("b", 99)], now: 3).isEmpty, "nobody else speaks for this node")
     }
 
@@ -80,6 +83,8 @@ import Testing
         #expect(statuses(early).isEmpty, "no verdict before 2.5 s of silence")
         let suspect = run(&m, from: 2500, to: 2500, hearing: ["c"])
         #expect(statuses(suspect) == ["a suspect"] && probes(suspect) == ["a"])
+        let suspectLine = suspect.compactMap { if case .transition(let t) = $0 { return t.description }; return nil }.first ?? ""
+        #expect(suspectLine.hasPrefix("member a suspect: no frame for 2.5 s") && suspectLine.hasSuffix("(was alive for 2.5 s)"), "O1: \(suspectLine)")
         // c answers: it has not heard a for as long.
         #expect(m.evidence(about: id("a"), from: "c", heardAgo: 2600, now: 2600).isEmpty)
         let middle = run(&m, from: 2750, to: 5750, hearing: ["c"])
@@ -89,7 +94,7 @@ import Testing
         #expect(statuses(down) == ["a down"])
         #expect(down.contains(.close("a", reason: "no frame for 6.0 s")))
         let line = down.compactMap { if case .transition(let t) = $0 { return t.description }; return nil }.first
-        #expect(line == "member a down: no frame for 6.0 s; 1 of 1 peer agrees", "O1: reason and duration")
+        #expect(line == "member a down: no frame for 6.0 s; 1 of 1 peer agrees (was suspect for 3.5 s)", "O1: reason and duration")
     }
 
     /// M3: a peer another peer heard within 2 s is alive (indirect), never down, however long
@@ -127,7 +132,7 @@ import Testing
         let down = run(&m, from: 1250, to: 2000, hearing: ["c", "d"])
         #expect(statuses(down) == ["a down"])
         let line = down.compactMap { if case .transition(let t) = $0 { return t.description }; return nil }.first
-        #expect(line == "member a down: its connection closed 1.0 s ago; 2 of 2 peers agree")
+        #expect(line == "member a down: its connection closed 1.0 s ago; 2 of 2 peers agree (was suspect for 1.0 s)")
     }
 
     /// M5: a node whose own tick came 10 s late (it was stopped) accuses nobody for two

@@ -129,11 +129,14 @@ enum MeshBench {
         var handshake = Handshake(role: .initiator, cluster: "met", node: "slow", incarnation: 7, secret: secret)
         var decoder = FrameDecoder()
         var established = false
+        var authenticator: FrameAuthenticator?
         func perform(_ actions: [Handshake.Action]) {
             for a in actions {
                 switch a {
                 case .send(let f): _ = f.encoded().withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                case .established: established = true
+                case .established(_, let keys):
+                    established = true
+                    authenticator = FrameAuthenticator(keys: keys)  // its heartbeats carry MACs, as a node's do
                 case .fail(let e): fatalError("handshake failed: \(e)")
                 }
             }
@@ -156,7 +159,7 @@ enum MeshBench {
             node.onLoop { $0.broadcast(batch: payload, seq: s) }
             // The slow peer keeps talking: a heartbeat now and then, never a read.
             if seq % 5 == 0 {
-                let beat = Frame(type: .heartbeat, payload: HeartbeatCodec.encode(wallClockMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))).encoded()
+                let beat = authenticator!.sealed(Frame(type: .heartbeat, payload: HeartbeatCodec.encode(wallClockMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))))
                 _ = beat.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
             }
             usleep(100_000)
