@@ -46,7 +46,7 @@ package final class BatchMerger: Sendable {
     package func receive(_ batch: DeltaBatch) -> Collector.Gap? {
         let size = batch.entries.count
         if size <= Self.inlineEntries, pendingBatches.load(ordering: .acquiring) == 0 {
-            return collector.receive(batch, now: NodeRecorder.wallClockSecond())
+            return collector.receive(batch, now: collector.clock.second())
         }
         guard pendingEntries.load(ordering: .relaxed) + size <= Self.maxPendingEntries else {
             let now = UInt64(Date().timeIntervalSince1970 * 1000)
@@ -58,7 +58,7 @@ package final class BatchMerger: Sendable {
         pendingEntries.wrappingAdd(size, ordering: .relaxed)
         pendingBatches.wrappingAdd(1, ordering: .releasing)
         queue.async { [self] in
-            let gap = collector.receive(batch, now: NodeRecorder.wallClockSecond())
+            let gap = collector.receive(batch, now: collector.clock.second())
             pendingEntries.wrappingSubtract(size, ordering: .relaxed)
             pendingBatches.wrappingSubtract(1, ordering: .releasing)
             if let gap, let mesh = mesh.withLock({ $0 }) {
