@@ -43,8 +43,10 @@ package enum ClockCorrection {
     /// Corrections of at most this many milliseconds are not applied (2 s).
     package static let defaultThresholdMilliseconds: Int64 = 2000
 
-    /// The correction (ms) for these peer offsets (ms); 0 within the threshold.
+    /// The correction (ms) for these peer offsets (ms); 0 within the threshold, and always 0
+    /// when the threshold is 0 (correction turned off).
     package static func correction(peerOffsets: [Int64], thresholdMilliseconds: Int64 = defaultThresholdMilliseconds) -> Int64 {
+        guard thresholdMilliseconds > 0 else { return 0 }
         let sorted = ([0] + peerOffsets).sorted()
         let mid = sorted.count / 2
         // An even count (this node and an odd number of peers): the mean of the middle two, so

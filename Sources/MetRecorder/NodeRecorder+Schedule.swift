@@ -14,9 +14,11 @@ extension NodeRecorder {
     /// however long `deliver` took: the schedule does not drift and skips no second. Only events
     /// recorded between a boundary and the moment the batch is actually taken (the timer's
     /// lateness, normally about a millisecond) land in the second before. Boundaries and stamps
-    /// are in this node's cluster time (``clock``).
+    /// are in this node's cluster time (``clock``): a correction that changes while a batch is
+    /// being gathered moves that batch's stamp with it.
     package func run(every interval: Duration = .seconds(1), deliver: (DeltaBatch) async -> Void) async {
         var schedule = BatchClock(intervalMs: interval.milliseconds)
+        var correction = clock.correctionMilliseconds
         var boundary = schedule.next(after: clock.milliseconds())
         while !Task.isCancelled {
             let wait = boundary - clock.milliseconds()
@@ -25,7 +27,9 @@ extension NodeRecorder {
             } catch {
                 break  // cancelled while waiting
             }
-            await deliver(takeBatch(timestamp: BatchClock.stamp(endingAt: boundary)))
+            let moved = clock.correctionMilliseconds - correction
+            correction += moved
+            await deliver(takeBatch(timestamp: BatchClock.stamp(endingAt: boundary + moved)))
             boundary = schedule.next(after: clock.milliseconds())
         }
         await deliver(takeBatch(timestamp: clock.second()))

@@ -9,21 +9,22 @@ extension NodeRuntime {
     /// only; after every batch) and logs a correction once when it is applied, changes by more
     /// than the threshold, or is lifted.
     func correctClock() {
-        let offsets = ClockCorrection.liveOffsets(peers: mesh.members.peers, connected: Set(mesh.connectedPeers), offsets: mesh.peerClockOffsets)
-        let target = ClockCorrection.correction(peerOffsets: offsets)
+        let offsets = ClockCorrection.liveOffsets(peers: mesh.members.peers, offsets: mesh.peerClockOffsets)
+        let threshold = Int64((config.clockCorrectionThreshold * 1000).rounded())
+        let target = ClockCorrection.correction(peerOffsets: offsets, thresholdMilliseconds: threshold)
         let clock = recorder.clock
         let current = clock.correctionMilliseconds
         // Offsets move by a few ms between heartbeats: steps under 100 ms are not worth taking.
         guard (target == 0) != (current == 0) || abs(target - current) >= 100 else { return }
         clock.setCorrection(milliseconds: target)
         let logged = loggedCorrection.withLock { last -> Bool in
-            guard (target == 0) != (last == 0) || abs(target - last) > ClockCorrection.defaultThresholdMilliseconds else { return false }
+            guard (target == 0) != (last == 0) || abs(target - last) > max(threshold, 1000) else { return false }
             last = target
             return true
         }
         guard logged else { return }
         if target == 0 {
-            logger.notice("clock correction lifted: this node's clock is within \(ClockCorrection.defaultThresholdMilliseconds) ms of the cluster's median; stamping and querying by the system clock again")
+            logger.notice("clock correction lifted: this node's clock is within \(threshold) ms of the median of the live clocks; stamping and querying by the system clock again")
         } else {
             logger.warning("clock correction \(target > 0 ? "+" : "")\(target) ms: this node's clock is \(abs(target)) ms \(target > 0 ? "behind" : "ahead of") the median of its \(offsets.count) live peers' clocks and its own; its batches, markers, queue checks and queries are in cluster time (its clock \(target > 0 ? "+" : "")\(target) ms) until it is fixed (check NTP)")
         }
@@ -31,9 +32,11 @@ extension NodeRuntime {
 }
 
 extension ClockCorrection {
-    /// The measured offsets of the peers a correction counts: those alive (heard directly) and
-    /// connected. A down, suspect or disconnected peer's last offset is stale: it is left out.
-    package static func liveOffsets(peers: [Member], connected: Set<String>, offsets: [String: Int64]) -> [Int64] {
-        peers.filter { $0.status == .alive && connected.contains($0.name) }.compactMap { offsets[$0.name] }
+    /// The measured offsets of the peers a correction counts: every member not down (alive,
+    /// suspect, alive (indirect)) with a measured offset. A clock's offset changes slowly, so a
+    /// peer silent for a few seconds keeps its vote: leaving it out would move the median by half
+    /// the spread whenever a connection blinks. A down peer (or one forgotten) is left out.
+    package static func liveOffsets(peers: [Member], offsets: [String: Int64]) -> [Int64] {
+        peers.filter { $0.status != .down }.compactMap { offsets[$0.name] }
     }
 }

@@ -29,6 +29,7 @@ import Testing
         #expect(ClockCorrection.correction(peerOffsets: [2_001, 2_500]) == 2_001)
         #expect(ClockCorrection.correction(peerOffsets: [-2_500, -2_600]) == -2_500)
         #expect(ClockCorrection.correction(peerOffsets: [10_000, 10_000], thresholdMilliseconds: 20_000) == 0)
+        #expect(ClockCorrection.correction(peerOffsets: [60_000, 60_000], thresholdMilliseconds: 0) == 0, "0 turns correction off")
     }
 
     @Test("a node's clock is the system clock plus its correction, per node")
@@ -53,6 +54,25 @@ import Testing
         #expect(clock.next(after: 100_999) == 102_000, "a wake-up a little early still never repeats a boundary")
         #expect(clock.next(after: 70_400) == 71_000, "30 s back (a correction applied): the next boundary after now")
         #expect(clock.next(after: 101_200) == 102_000, "and forward again")
+    }
+
+    @Test("a correction applied while a batch is gathered moves that batch's stamp too", .timeLimit(.minutes(1)))
+    func correctionDuringABatch() async {
+        let clock = ClusterClock()
+        let recorder = NodeRecorder(origin: Origin(node: "n", incarnation: 1), stripes: nil, releaseAfterIdleBatches: 60, clock: clock)
+        let (stream, sink) = AsyncStream.makeStream(of: DeltaBatch.self)
+        let loop = Task {
+            await recorder.run(every: .milliseconds(500)) { sink.yield($0) }
+            sink.finish()
+        }
+        var iterator = stream.makeAsyncIterator()
+        _ = await iterator.next()  // a batch was just taken: the next is being gathered
+        clock.setCorrection(milliseconds: 600_000)
+        let next = await iterator.next()
+        loop.cancel()
+        while await iterator.next() != nil {}
+        let raw = NodeRecorder.wallClockSecond()
+        #expect(next.map { abs($0.timestamp - (raw + 600)) <= 2 } == true, "stamped \(String(describing: next?.timestamp)), cluster time is about \(raw + 600)")
     }
 
     @Test("a recorder's batches are stamped in its cluster time", .timeLimit(.minutes(1)))
