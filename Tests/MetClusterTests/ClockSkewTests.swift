@@ -72,4 +72,32 @@ struct ClockSkewTests {
         for n in nodes { try await n.stop() }
         for n in nodes { #expect(n.process.terminationStatus == 0, "\(n.name) stopped cleanly:\n\(n.log.suffix(2000))") }
     }
+
+    @Test("F8, L4: with ±30 s of skew the keyframe lease holds, one leader and term, keyframes on every node",
+          .enabled(if: !skipPostgres && databaseURL != nil, "needs MET_TEST_DATABASE_URL (scripts/test)"), .timeLimit(.minutes(3)))
+    func leaseUnaffectedBySkew() async throws {
+        let setup = try KeyframeClusterTests.Setup(url: try #require(databaseURL))
+        ProcessGroup.afterProcesses { setup.drop() }
+        try setup.insert(40, queue: "q0")
+        let (a, b, c) = try await Self.skewedCluster(arguments: setup.arguments)
+        let nodes = [a, b, c]
+        let first = try await KeyframeClusterTests.agreedLeader(nodes)
+        // Three lease durations (3 s each, renewed every second): the skewed leader or followers
+        // never see the lease expire early or late, so nobody takes it over.
+        let until = ContinuousClock.now + .seconds(9)
+        while ContinuousClock.now < until {
+            for n in nodes {
+                if let l = await KeyframeClusterTests.leader(n) {
+                    #expect(l.name == first.name && l.term == first.term, "\(n.name) sees \(l) after \(first)")
+                }
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        for n in nodes {
+            try await waitUntil("\(n.name) serves full_count from the leader's keyframes", within: 20) {
+                await n.latest("full_count", query: "group=state&filter=queue:q0")?["available"] == 40
+            }
+            #expect(!n.log.contains("fenced"), "\(n.name) never fenced itself")
+        }
+    }
 }
