@@ -34,7 +34,7 @@ enum DashboardRoutes {
             let marker = try MarkerRequest.parse(body)
             let recorded: MarkerRecord
             do throws(MarkerError) {
-                recorded = try Markers.record(label: marker.label, at: marker.at, into: node.recorder, now: NodeRecorder.wallClockSecond(),
+                recorded = try Markers.record(label: marker.label, at: marker.at, into: node.recorder, now: node.recorder.clock.second(),
                                               retention: node.resolved.tiers.retention)
             } catch {
                 throw HTTPError(.badRequest, message: error.description)
@@ -44,7 +44,7 @@ enum DashboardRoutes {
         router.get("/api/markers") { request, _ in
             let retention = node.resolved.tiers.retention
             let lookback = try QueryParameters(request).integer("lookback", default: retention, range: 1...1_000_000)
-            return JSONBody(Markers.list(node.collector, since: NodeRecorder.wallClockSecond() - Int64(lookback) + 1))
+            return JSONBody(Markers.list(node.collector, since: node.recorder.clock.second() - Int64(lookback) + 1))
         }
     }
 
@@ -57,7 +57,7 @@ enum DashboardRoutes {
             throw HTTPError(.badRequest, message: "\(error.description). See / for the defaults.")
         }
         let status = await node.status()
-        let source = DashboardSource(collector: node.collector, settings: .init(node), controls: controls, now: NodeRecorder.wallClockSecond())
+        let source = DashboardSource(collector: node.collector, settings: .init(node), controls: controls, now: node.recorder.clock.second())
         return source.page(status: status)
     }
 

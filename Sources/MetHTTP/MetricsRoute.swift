@@ -23,7 +23,7 @@ enum MetricsRoute {
     static func render(_ node: NodeRuntime, guarded: HTTPGuard?) async -> String {
         var out = PrometheusText()
         let health = await node.health()
-        jobSeries(&out, node.ownTotals.read(now: NodeRecorder.wallClockSecond()))
+        jobSeries(&out, node.ownTotals.read(now: node.recorder.clock.second()))
         fullCount(&out, node.collector.fullCount().counts)
         nodeHealth(&out, health, node)
         if let guarded { http(&out, guarded) }

@@ -46,7 +46,7 @@ extension MeshNode {
         let offset = stamp - wallClockMilliseconds()
         clockOffsets[peer] = offset
         if abs(offset) > 1000, clockWarnings.allows(peer, now: UVTimer.now(loop)) {
-            host.log("the clock of \(peer) is \(offset > 0 ? "ahead of" : "behind") this node's by \(abs(offset)) ms; points are bucketed by their origin's clock (warned at most hourly)")
+            host.log("the clock of \(peer) is \(offset > 0 ? "ahead of" : "behind") this node's by \(abs(offset)) ms; each node corrects its own clock to the median of the live clocks beyond 2 s (clockCorrectionMs in /api/cluster; warned at most hourly)")
         }
     }
 

@@ -13,21 +13,26 @@ extension NodeRecorder {
     /// so the events of a second land in that second whenever the previous batch was taken and
     /// however long `deliver` took: the schedule does not drift and skips no second. Only events
     /// recorded between a boundary and the moment the batch is actually taken (the timer's
-    /// lateness, normally about a millisecond) land in the second before.
+    /// lateness, normally about a millisecond) land in the second before. Boundaries and stamps
+    /// are in this node's cluster time (``clock``): a correction that changes while a batch is
+    /// being gathered moves that batch's stamp with it.
     package func run(every interval: Duration = .seconds(1), deliver: (DeltaBatch) async -> Void) async {
-        var clock = BatchClock(intervalMs: interval.milliseconds)
-        var boundary = clock.next(after: Self.wallClockMilliseconds())
+        var schedule = BatchClock(intervalMs: interval.milliseconds)
+        var correction = clock.correctionMilliseconds
+        var boundary = schedule.next(after: clock.milliseconds())
         while !Task.isCancelled {
-            let wait = boundary - Self.wallClockMilliseconds()
+            let wait = boundary - clock.milliseconds()
             do {
-                if wait > 0 { try await Task.sleep(for: .milliseconds(wait)) }
+                if wait > 0 { try await Task.sleep(for: .milliseconds(min(wait, schedule.intervalMs))) }
             } catch {
                 break  // cancelled while waiting
             }
-            for batch in takeBatches(timestamp: BatchClock.stamp(endingAt: boundary)) { await deliver(batch) }
-            boundary = clock.next(after: Self.wallClockMilliseconds())
+            let moved = clock.correctionMilliseconds - correction
+            correction += moved
+            for batch in takeBatches(timestamp: BatchClock.stamp(endingAt: boundary + moved)) { await deliver(batch) }
+            boundary = schedule.next(after: clock.milliseconds())
         }
-        for batch in takeBatches(timestamp: Self.wallClockSecond()) { await deliver(batch) }
+        for batch in takeBatches(timestamp: clock.second()) { await deliver(batch) }
     }
 
     /// Unix seconds now, from the system's real-time clock.
@@ -53,11 +58,16 @@ package struct BatchClock: Sendable {
 
     package init(intervalMs: Int64) { self.intervalMs = max(1, intervalMs) }
 
+    /// How early a wake-up may be and still be taken for the last boundary (beyond: a clock step).
+    package static let maxEarlyMilliseconds: Int64 = 1000
+
     /// The first boundary strictly after `nowMs`, and never one already returned (a wake-up a
-    /// little early by the real-time clock must not take the same boundary twice).
+    /// little early by the real-time clock must not take the same boundary twice). A clock
+    /// that went back by more than ``maxEarlyMilliseconds`` (a step of the system clock, or of
+    /// the node's correction) starts over from `nowMs`, rather than waiting out the step.
     package mutating func next(after nowMs: Int64) -> Int64 {
         var b = (nowMs / intervalMs + 1) * intervalMs
-        if let last, b <= last { b = last + intervalMs }
+        if let last, b <= last, last - b < Self.maxEarlyMilliseconds { b = last + intervalMs }
         last = b
         return b
     }

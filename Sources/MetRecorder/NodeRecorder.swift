@@ -13,6 +13,9 @@ import Glibc
 /// the previous call, numbered for the mesh.
 public final class NodeRecorder: Sendable {
     public let origin: Origin
+    /// This node's clock: the system clock plus its correction (``ClusterClock``). Batches,
+    /// queue checks and markers are stamped with it.
+    package let clock: ClusterClock
     let stripeCount: Int
 
     struct HandleKey: Hashable, Sendable {
@@ -50,8 +53,9 @@ public final class NodeRecorder: Sendable {
         self.init(origin: origin, stripes: stripes, releaseAfterIdleBatches: 60)
     }
 
-    package init(origin: Origin, stripes: Int?, releaseAfterIdleBatches: Int) {
+    package init(origin: Origin, stripes: Int?, releaseAfterIdleBatches: Int, clock: ClusterClock = ClusterClock()) {
         self.origin = origin
+        self.clock = clock
         var n = stripes ?? StripeIndex.defaultCount
         if n & (n - 1) != 0 || n < 1 { n = StripeIndex.defaultCount }
         stripeCount = n

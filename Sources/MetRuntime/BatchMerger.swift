@@ -47,7 +47,7 @@ package final class BatchMerger: Sendable {
     package func receive(_ batch: DeltaBatch) -> Collector.Gap? {
         let size = batch.entries.count
         if size <= Self.inlineEntries, pendingBatches.load(ordering: .acquiring) == 0,
-           case .done(let gap) = collector.tryReceive(batch, now: NodeRecorder.wallClockSecond()) {
+           case .done(let gap) = collector.tryReceive(batch, now: collector.clock.second()) {
             return gap
         }
         guard pendingEntries.load(ordering: .relaxed) + size <= Self.maxPendingEntries else {
@@ -60,7 +60,7 @@ package final class BatchMerger: Sendable {
         pendingEntries.wrappingAdd(size, ordering: .relaxed)
         pendingBatches.wrappingAdd(1, ordering: .releasing)
         queue.async { [self] in
-            let gap = collector.receive(batch, now: NodeRecorder.wallClockSecond())
+            let gap = collector.receive(batch, now: collector.clock.second())
             pendingEntries.wrappingSubtract(size, ordering: .relaxed)
             pendingBatches.wrappingSubtract(1, ordering: .releasing)
             if let gap, let mesh = mesh.withLock({ $0 }) {

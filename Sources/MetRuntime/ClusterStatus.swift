@@ -30,6 +30,10 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
     public var address: String
     public var startedAt: Int64
     public var now: Int64
+    /// Milliseconds this node adds to its system clock to stamp and query in cluster time: the
+    /// median of its live peers' clocks and its own, 0 within 2 s (docs/operations.md, "Clock
+    /// skew"); absent from the answer of a node that predates it.
+    public var clockCorrectionMs: Int64?
     /// This node holds, for every origin, at least what every connected peer held when it
     /// joined (RELIABILITY C6).
     public var ready: Bool

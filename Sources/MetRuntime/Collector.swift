@@ -1,3 +1,4 @@
+import MetRecorder
 import MetStore
 import MetValues
 import Foundation
@@ -35,9 +36,12 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
 
     /// Most early batches kept per origin before the oldest are dropped (and asked for again).
     package let maxEarly: Int
-    package init(store: sending SeriesStore = SeriesStore(), maxEarly: Int = 600) {
+    /// The node's clock (its recorder's): queries without a `now` end at its cluster time.
+    package let clock: ClusterClock
+    package init(store: sending SeriesStore = SeriesStore(), maxEarly: Int = 600, clock: ClusterClock = ClusterClock()) {
         self.maxEarly = maxEarly
         self.store = store
+        self.clock = clock
     }
 
     /// Entries of a batch applied per hold of the lock: a batch with many new label sets is

@@ -85,7 +85,7 @@ package enum JobEvent: Sendable, Hashable {
         case .transition(let queue, let worker, let from, let to, let count):
             recorder.transition(queue: queue, worker: worker, from: from, to: to, count: count)
         case .queueCheck(let queue, let limit, let paused, let running, let uuid, let startedAt):
-            recorder.queueCheck(queue: queue, limit: limit, paused: paused, running: running, timestamp: NodeRecorder.wallClockSecond(),
+            recorder.queueCheck(queue: queue, limit: limit, paused: paused, running: running, timestamp: recorder.clock.second(),
                                 uuid: uuid, startedAt: startedAt)
         }
     }

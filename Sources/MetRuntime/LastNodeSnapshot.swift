@@ -48,7 +48,7 @@ enum LastNodeSnapshot {
         for (node, age, count) in nodes {
             do {
                 guard let marks = try conn.snapshotChunk(cluster: config.cluster, node: node, index: 0, prefix: config.prefix) else { continue }
-                let now = NodeRecorder.wallClockSecond()
+                let now = collector.clock.second()
                 for i in 1..<max(1, count) {
                     guard let chunk = try conn.snapshotChunk(cluster: config.cluster, node: node, index: i, prefix: config.prefix) else { break }
                     try collector.merge(chunk: chunk, now: now)

@@ -58,6 +58,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var resyncInterval = 30.0
     /// Seconds: the cap of the exponential backoff between dials of one address (M9).
     public var redialBackoffMax = 5.0
+    /// Seconds: a node whose clock is further than this from the median of the live clocks
+    /// stamps and queries in that median instead (docs/operations.md, "Clock skew"); 0 never corrects.
+    public var clockCorrectionThreshold = 2.0
     /// Bytes a peer's outbound queue may hold before its connection is dropped (B1).
     public var outboundQueueBytes = 8 << 20
     /// Broadcast intervals a peer's outbound queue may stand still before it is dropped (B1).
@@ -98,6 +101,7 @@ public struct NodeConfig: Sendable, Equatable {
         "handoffTimeout", "handoffAckTimeout", "handoffChunkBytes", "maxLabelSets",
         "suspectAfter", "indirectWindow", "localLagGuard", "flapWindow", "reapAfter", "joinPatience",
         "resyncInterval", "outboundQueueBytes", "outboundQueueIntervals", "redialBackoffMax",
+        "clockCorrectionThreshold",
     ]).union(HTTPSettings.keys)
 
     /// Reads a config file. Unknown keys and wrong types are errors that name the key.
@@ -163,6 +167,7 @@ public struct NodeConfig: Sendable, Equatable {
         c.outboundQueueIntervals = try value("outboundQueueIntervals", Int.self, "an integer") ?? c.outboundQueueIntervals
         c.redialBackoffMax = try value("redialBackoffMax", Double.self, "a number of seconds") ?? c.redialBackoffMax
         c.httpSettings = try HTTPSettings.parse(dict, source: source)
+        c.clockCorrectionThreshold = try value("clockCorrectionThreshold", Double.self, "a number of seconds") ?? c.clockCorrectionThreshold
         return c
     }
 
@@ -194,6 +199,9 @@ public struct NodeConfig: Sendable, Equatable {
         guard silenceLimit > suspectAfter else { throw .bad("silenceLimit", "must exceed suspectAfter (\(suspectAfter) s)") }
         guard reapAfter >= silenceLimit, reapAfter <= 30 * 86_400 else { throw .bad("reapAfter", "must be between silenceLimit and 30 days, not \(reapAfter)") }
         guard outboundQueueBytes >= 1 << 20 else { throw .bad("outboundQueueBytes", "must be at least 1048576 bytes (a frame may be 1 MiB)") }
+        guard clockCorrectionThreshold >= 0, clockCorrectionThreshold <= 3600 else {
+            throw .bad("clockCorrectionThreshold", "must be between 0 (never correct) and 3600 seconds, not \(clockCorrectionThreshold)")
+        }
         guard outboundQueueIntervals >= 2 else { throw .bad("outboundQueueIntervals", "must be at least 2") }
         guard !prefix.isEmpty else { throw .bad("prefix", "the schema name may not be empty") }
         guard retransmitWindow >= 1 else { throw .bad("retransmitWindow", "must be at least 1") }

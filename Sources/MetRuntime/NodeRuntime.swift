@@ -5,6 +5,7 @@ import MetRecorder
 import MetStore
 import MetUV
 import MetWire
+import Synchronization
 
 /// One running node: a recorder for its own events, a collector holding the whole cluster's
 /// metrics, and the mesh on its own libuv loop. Every `broadcastInterval` the recorder's batch is
@@ -36,6 +37,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     package let loopLag = LoopLag()
     /// This node's own job series since it started, for `/metrics`.
     package let ownTotals = OwnJobTotals()
+    /// The clock correction last logged (NodeRuntime+Clock.swift).
+    let loggedCorrection = Mutex<Int64>(0)
 
     package var config: NodeConfig { resolved.config }
     package var origin: Origin { recorder.origin }
@@ -46,12 +49,13 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     package init(_ resolved: NodeConfig.Resolved, recorder: NodeRecorder? = nil, collector: Collector? = nil, logger: Logger) async throws {
         self.resolved = resolved
         self.logger = logger
-        startedAt = NodeRecorder.wallClockSecond()
         let recorder = recorder ?? NodeRecorder(node: resolved.config.node)
         precondition(recorder.origin.node == resolved.config.node, "the recorder's node must be the configured node")
+        precondition(collector.map { $0.clock === recorder.clock } ?? true, "the collector must keep the recorder's clock")
+        startedAt = recorder.clock.second()
         let origin = recorder.origin
         self.recorder = recorder
-        self.collector = collector ?? Self.makeCollector(resolved)
+        self.collector = collector ?? Self.makeCollector(resolved, clock: recorder.clock)
         loop = try UVLoop()
         let meshConfig = try Self.meshConfig(resolved, incarnation: origin.incarnation)
         if resolved.config.testFaults != nil { logger.warning("test faults are enabled (--test-faults): this node is not fit for production") }
@@ -90,11 +94,12 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         }
     }
 
-    /// The replica a node of this configuration keeps: its tiers and its label-set limit.
-    package static func makeCollector(_ resolved: NodeConfig.Resolved) -> Collector {
+    /// The replica a node of this configuration keeps: its tiers and its label-set limit, and
+    /// the node's clock (its recorder's) for the queries that give no `now`.
+    package static func makeCollector(_ resolved: NodeConfig.Resolved, clock: ClusterClock = ClusterClock()) -> Collector {
         let store = SeriesStore(tiers: resolved.tiers)
         store.maxLabelSets = resolved.config.maxLabelSets
-        return Collector(store: store)
+        return Collector(store: store, clock: clock)
     }
 
     /// The mesh's settings from the node's configuration (seconds become milliseconds).
@@ -137,7 +142,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                 var ticks = 0
                 var history = FullCountHistory()
                 await recorder.run(every: interval) { [self] batch in
-                    collector.receive(batch, now: NodeRecorder.wallClockSecond())
+                    collector.receive(batch, now: recorder.clock.second())
                     ownTotals.add(batch)
                     ticks += 1
                     if ticks % 3 == 0 { collector.retryGaps() }  // a lost resend request is asked again
@@ -147,7 +152,10 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                     if payload.count + WireProtocol.headerBytes > WireProtocol.maxFrameBytes {
                         logger.error("batch \(batch.seq) encodes to \(payload.count) bytes, more than a mesh frame holds (\(WireProtocol.maxFrameBytes)): peers will refuse it")
                     }
-                    loop.execute { [self] in mesh.broadcast(batch: payload, seq: batch.seq) }
+                    loop.execute { [self] in
+                        mesh.broadcast(batch: payload, seq: batch.seq)
+                        correctClock()
+                    }
                     // The leader writes full_count's history into its next batch (DESIGN §3).
                     let leading = reporter?.status.isLeader == true
                     history.write(leading ? collector.fullCount().counts : nil, into: recorder)
@@ -156,7 +164,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
             group.addTask { [self] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(5))
-                    await collector.compact(now: NodeRecorder.wallClockSecond())
+                    await collector.compact(now: recorder.clock.second())
                 }
             }
         }
@@ -206,7 +214,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
 
     /// This node's view of the cluster, for `/api/cluster`.
     package func status() async -> ClusterStatus {
-        let now = NodeRecorder.wallClockSecond()
+        let now = recorder.clock.second()
         let view = try? await loop.run { [self] in (mesh.members, mesh.links, mesh.peerClockOffsets, mesh.leavingPeers, mesh.isReady) }
         let marks = collector.withStore { $0.watermarks }
         let last = collector.lastBatches
@@ -239,7 +247,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         let fullCount = ClusterStatus.FullCountInfo(
             available: counts != nil, reason: counts == nil ? collector.noKeyframeReason : nil, mode: keyframe.map { "\($0.mode)" },
             note: keyframe?.note, deltaRevision: delta?.revision,
-            deltaAgeMs: delta.map { max(0, NodeRecorder.wallClockMilliseconds() - $0.timestampMs) })
+            deltaAgeMs: delta.map { max(0, recorder.clock.milliseconds() - $0.timestampMs) })
         let postgres = ClusterStatus.PostgresInfo(configured: reporter != nil, reachable: db?.reachable, since: db?.since, lastError: db?.lastError)
         let size = collector.storeSize()
         let store = ClusterStatus.StoreInfo(rows: size.rows, timelines: size.timelines, origins: size.origins)
@@ -247,7 +255,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
         let cardinality = ClusterStatus.CardinalityInfo(limit: limit, refusedEntries: refused, refusedRequests: cardinalityWatch.refusedRequests,
                                                         recorderInstruments: recorder.registeredCount)
         return ClusterStatus(cluster: config.cluster, node: origin.node, incarnation: origin.incarnation,
-                             address: meshAddress, startedAt: startedAt, now: now, ready: view?.4 ?? false, members: members,
+                             address: meshAddress, startedAt: startedAt, now: now, clockCorrectionMs: recorder.clock.correctionMilliseconds,
+                             ready: view?.4 ?? false, members: members,
                              leadership: leadership, keyframe: latest, fullCount: fullCount, postgres: postgres, store: store,
                              cardinality: cardinality, loopLag: loopLag.reading.map(ClusterStatus.LoopLagInfo.init))
     }

@@ -69,12 +69,12 @@ package final class ReplicaHost: MeshHost, Sendable {
     }
 
     package func merge(chunk: [UInt8], from peer: PeerIdentity) throws {
-        try collector.merge(chunk: chunk, now: NodeRecorder.wallClockSecond())
+        try collector.merge(chunk: chunk, now: collector.clock.second())
         health.merged(chunkBytes: chunk.count)
     }
 
     package func merge(watermarks: [UInt8], from peer: PeerIdentity) throws {
-        try collector.merge(watermarks: watermarks, now: NodeRecorder.wallClockSecond())
+        try collector.merge(watermarks: watermarks, now: collector.clock.second())
     }
 
     package func membershipChanged(_ transition: MemberTransition) {

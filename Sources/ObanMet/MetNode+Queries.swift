@@ -40,12 +40,12 @@ extension MetNode {
     /// the retention; the label is 1 to 200 bytes without control characters.
     @discardableResult
     public func mark(_ label: String, at: Int64? = nil) throws(MarkerError) -> MarkerRecord {
-        try Markers.record(label: label, at: at, into: recorder, now: NodeRecorder.wallClockSecond(), retention: resolved.tiers.retention)
+        try Markers.record(label: label, at: at, into: recorder, now: recorder.clock.second(), retention: resolved.tiers.retention)
     }
 
     /// The markers of the whole cluster whose second is within the last `lookback` seconds.
     public func markers(lookback: Int = 3600) -> [MarkerRecord] {
-        Markers.list(collector, since: NodeRecorder.wallClockSecond() - Int64(lookback) + 1)
+        Markers.list(collector, since: recorder.clock.second() - Int64(lookback) + 1)
     }
 
     /// This node's view of the cluster: members, leadership, the last keyframe, the store.

@@ -66,7 +66,7 @@ public final class MetNode: Service, Sendable {
         self.resolved = resolved
         self.logger = logger
         self.recorder = recorder ?? NodeRecorder(node: configuration.node)
-        collector = NodeRuntime.makeCollector(resolved)
+        collector = NodeRuntime.makeCollector(resolved, clock: self.recorder.clock)
     }
 
     /// Runs the node until the service group's graceful shutdown (or cancellation), then stops

@@ -84,7 +84,7 @@ public final class ObanQueue: Service, Sendable {
 
     /// Works the queue until graceful shutdown, then lets the running jobs finish.
     public func run() async throws {
-        let startedAt = NodeRecorder.wallClockSecond()
+        let startedAt = node.recorder.clock.second()
         let finished = DispatchSemaphore(value: 0)
         for slot in 0..<limit {
             let thread = Thread { [self] in
@@ -112,7 +112,7 @@ public final class ObanQueue: Service, Sendable {
     private func reportCheck(startedAt: Int64) {
         let running = state.withLock { $0.running.sorted() }
         node.recorder.queueCheck(queue: queue, limit: limit, paused: false, running: running,
-                                 timestamp: NodeRecorder.wallClockSecond(), uuid: producer, startedAt: startedAt)
+                                 timestamp: node.recorder.clock.second(), uuid: producer, startedAt: startedAt)
     }
 
     private var isStopping: Bool { state.withLock { $0.stopping } }

@@ -34,6 +34,7 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Seconds before a departed member is forgotten; its data stays (default 86400).") var reapAfter: Double?
     @Option(help: "Seconds a starting node waits for peers and their holdings before it is ready without them (default 5).") var joinPatience: Double?
     @Option(help: "Seconds: at most one snapshot of this node's own data per peer in this long (default 30).") var resyncInterval: Double?
+    @Option(help: "Seconds: a clock further than this from the median of the live clocks is corrected to it; 0 never corrects (default 2).") var clockCorrectionThreshold: Double?
     @Option(help: "Bytes a peer's outbound queue may hold before it is dropped (default 8388608).") var outboundQueueBytes: Int?
     @Option(help: "Seconds: the cap of the backoff between dials of one address (default 5).") var redialBackoffMax: Double?
     @Option(help: "Broadcast intervals a peer's outbound queue may stand still before it is dropped (default 60).") var outboundQueueIntervals: Int?
@@ -90,6 +91,7 @@ struct NodeOptions: ParsableArguments {
         if let flapWindow { c.flapWindow = flapWindow }
         if let reapAfter { c.reapAfter = reapAfter }
         if let joinPatience { c.joinPatience = joinPatience }
+        if let clockCorrectionThreshold { c.clockCorrectionThreshold = clockCorrectionThreshold }
         if let resyncInterval { c.resyncInterval = resyncInterval }
         if let outboundQueueBytes { c.outboundQueueBytes = outboundQueueBytes }
         if let outboundQueueIntervals { c.outboundQueueIntervals = outboundQueueIntervals }

@@ -38,8 +38,9 @@ final class MetProcess: ReapableProcess, @unchecked Sendable {  // `process` is 
         "--indirect-window", "1", "--join-patience", "1.5", "--resync-interval", "5", "--redial-backoff-max", "1",
     ]
 
+    /// `clockSkew` (`+30s`, `-30s`) runs it under libfaketime, its wall clock that far off (``Faketime``).
     init(name: String, seeds: [String] = [], arguments: [String] = [], secret: String? = MetProcess.secret,
-         command: String = "node", listen: String = "127.0.0.1:0", waitForHTTP: Bool = true, environment extra: [String: String] = [:]) async throws {
+         command: String = "node", listen: String = "127.0.0.1:0", waitForHTTP: Bool = true, environment extra: [String: String] = [:], clockSkew: String? = nil) async throws {
         self.name = name
         self.command = command
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("met-cluster-\(getpid())")
@@ -53,11 +54,21 @@ final class MetProcess: ReapableProcess, @unchecked Sendable {  // `process` is 
         var environment = ProcessInfo.processInfo.environment
         environment["MET_CLUSTER_SECRET"] = secret
         environment.merge(extra) { $1 }
+        if let clockSkew {
+            let launch = try Faketime.launch(Self.binary, skew: clockSkew, environment: environment)
+            process.executableURL = launch.executable
+            process.arguments = launch.prefix + (process.arguments ?? [])
+            environment = launch.environment
+        }
         process.environment = environment
         process.standardOutput = log
         process.standardError = log
         try process.run()
         ProcessGroup.enrol(self)  // the test's scope awaits its exit, whatever happens below
+        if clockSkew != nil {
+            let pid = process.processIdentifier
+            ProcessGroup.afterProcesses { Faketime.removeSharedMemory(of: pid) }
+        }
         guard waitForHTTP else { return }
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {

@@ -1,0 +1,95 @@
+import MetRecorder
+import MetStore
+import Testing
+
+/// The clock-correction rule (RELIABILITY L4, F8): the median of {0} ∪ the live peers'
+/// offsets, applied only beyond the threshold; and a node's clock carrying it.
+@Suite struct ClusterClockTests {
+    @Test("the correction is the median of this node's 0 and its peers' offsets", arguments: [
+        ([], 0),
+        ([30_000, -30_000], 0),                // the unskewed node among +30 s and −30 s does not move
+        ([-30_000, -60_000], -30_000),         // the node 30 s ahead comes back to the others
+        ([30_000, 60_000], 30_000),            // the node 30 s behind goes forward to them
+        ([5_000, 5_000, 5_000, -9_000], 5_000), // four peers agree but one: the median, not the mean
+    ] as [([Int64], Int64)])
+    func median(offsets: [Int64], expected: Int64) {
+        #expect(ClockCorrection.correction(peerOffsets: offsets) == expected)
+    }
+
+    @Test("two nodes meet halfway (the mean of the middle two)")
+    func evenCount() {
+        #expect(ClockCorrection.correction(peerOffsets: [30_000]) == 15_000)
+        #expect(ClockCorrection.correction(peerOffsets: [-30_000]) == -15_000)
+    }
+
+    @Test("within the threshold nothing moves: LAN noise never shifts a clock")
+    func threshold() {
+        #expect(ClockCorrection.correction(peerOffsets: [1_999, 1_800]) == 0)
+        #expect(ClockCorrection.correction(peerOffsets: [2_000, 2_000]) == 0, "2 s exactly is within")
+        #expect(ClockCorrection.correction(peerOffsets: [2_001, 2_500]) == 2_001)
+        #expect(ClockCorrection.correction(peerOffsets: [-2_500, -2_600]) == -2_500)
+        #expect(ClockCorrection.correction(peerOffsets: [10_000, 10_000], thresholdMilliseconds: 20_000) == 0)
+        #expect(ClockCorrection.correction(peerOffsets: [60_000, 60_000], thresholdMilliseconds: 0) == 0, "0 turns correction off")
+    }
+
+    @Test("a node's clock is the system clock plus its correction, per node")
+    func clockAddsCorrection() {
+        let a = ClusterClock()
+        let b = ClusterClock(correctionMilliseconds: 30_000)
+        let raw = NodeRecorder.wallClockMilliseconds()
+        #expect(abs(a.milliseconds() - raw) < 1_000)
+        #expect(abs(b.milliseconds() - raw - 30_000) < 1_000)
+        #expect(abs(b.second() - (raw + 30_000) / 1000) <= 1)
+        a.setCorrection(milliseconds: -45_000)
+        #expect(a.correctionMilliseconds == -45_000 && b.correctionMilliseconds == 30_000, "two nodes in one process keep their own")
+        #expect(abs(a.second() - (raw - 45_000) / 1000) <= 1)
+        let recorder = NodeRecorder(origin: Origin(node: "n", incarnation: 1), stripes: nil, releaseAfterIdleBatches: 60, clock: b)
+        #expect(recorder.clock === b)
+    }
+
+    @Test("the batch schedule starts over when its clock steps back, instead of waiting the step out")
+    func scheduleAfterStepBack() {
+        var clock = BatchClock(intervalMs: 1_000)
+        #expect(clock.next(after: 100_500) == 101_000)
+        #expect(clock.next(after: 100_999) == 102_000, "a wake-up a little early still never repeats a boundary")
+        #expect(clock.next(after: 70_400) == 71_000, "30 s back (a correction applied): the next boundary after now")
+        #expect(clock.next(after: 101_200) == 102_000, "and forward again")
+    }
+
+    @Test("a correction applied while a batch is gathered moves that batch's stamp too", .timeLimit(.minutes(1)))
+    func correctionDuringABatch() async {
+        let clock = ClusterClock()
+        let recorder = NodeRecorder(origin: Origin(node: "n", incarnation: 1), stripes: nil, releaseAfterIdleBatches: 60, clock: clock)
+        let (stream, sink) = AsyncStream.makeStream(of: DeltaBatch.self)
+        let loop = Task {
+            await recorder.run(every: .milliseconds(500)) { sink.yield($0) }
+            sink.finish()
+        }
+        var iterator = stream.makeAsyncIterator()
+        _ = await iterator.next()  // a batch was just taken: the next is being gathered
+        clock.setCorrection(milliseconds: 600_000)
+        let next = await iterator.next()
+        loop.cancel()
+        while await iterator.next() != nil {}
+        let raw = NodeRecorder.wallClockSecond()
+        #expect(next.map { abs($0.timestamp - (raw + 600)) <= 2 } == true, "stamped \(String(describing: next?.timestamp)), cluster time is about \(raw + 600)")
+    }
+
+    @Test("a recorder's batches are stamped in its cluster time", .timeLimit(.minutes(1)))
+    func batchesUseTheCorrection() async {
+        let recorder = NodeRecorder(origin: Origin(node: "n", incarnation: 1), stripes: nil, releaseAfterIdleBatches: 60,
+                                    clock: ClusterClock(correctionMilliseconds: -120_000))
+        let (stream, sink) = AsyncStream.makeStream(of: DeltaBatch.self)
+        let loop = Task {
+            await recorder.run(every: .milliseconds(20)) { sink.yield($0) }
+            sink.finish()
+        }
+        var iterator = stream.makeAsyncIterator()
+        let first = await iterator.next()
+        loop.cancel()
+        while await iterator.next() != nil {}
+        let raw = NodeRecorder.wallClockSecond()
+        let stamp = try? #require(first?.timestamp)
+        #expect(stamp.map { abs($0 - (raw - 120)) <= 2 } == true, "stamped \(String(describing: stamp)), the system clock says \(raw)")
+    }
+}
