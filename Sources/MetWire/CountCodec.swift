@@ -33,20 +33,7 @@ package enum CountCodec {
             w.writeSignedVarint(k.idBound)
             w.writeString(String((k.note ?? "").utf8.prefix(maxStringBytes)) ?? "")
             write(k.snapshot, &w)
-            w.writeVarint(UInt64(k.counts.count))
-            for c in k.counts {
-                w.writeString(c.group.state)
-                w.writeString(c.group.queue)
-                w.writeSignedVarint(c.count)
-                w.writeByte(c.estimated ? 1 : 0)
-            }
-            let marks = k.watermarks.sorted { ($0.key.node, $0.key.incarnation) < ($1.key.node, $1.key.incarnation) }
-            w.writeVarint(UInt64(marks.count))
-            for (origin, seq) in marks {
-                w.writeString(origin.node)
-                w.writeVarint(origin.incarnation)
-                w.writeVarint(seq)
-            }
+            KeyframeCodec.writeCountsAndWatermarks(k, &w)
             if let delta {
                 w.writeByte(1)
                 write(delta, &w)
@@ -88,23 +75,7 @@ package enum CountCodec {
         let idBound = try r.readSignedVarint()
         let note = try r.readString(maxBytes: maxStringBytes)
         let snapshot = try optionalSnapshot(&r)
-        let n = try r.readLength(max: r.remaining / 5, "keyframe counts")
-        var counts: [Keyframe.Count] = []
-        counts.reserveCapacity(n)
-        for _ in 0..<n {
-            let state = try r.readString(maxBytes: maxStringBytes)
-            let queue = try r.readString(maxBytes: maxStringBytes)
-            let count = try r.readSignedVarint()
-            let flag = try r.readByte()
-            guard flag <= 1 else { throw .invalid("keyframe estimated flag") }
-            counts.append(.init(group: JobGroup(state: state, queue: queue), count: count, estimated: flag == 1))
-        }
-        let m = try r.readLength(max: r.remaining / 3, "keyframe watermarks")
-        var marks: [Origin: UInt64] = [:]
-        for _ in 0..<m {
-            let origin = Origin(node: try r.readString(maxBytes: maxStringBytes), incarnation: try r.readVarint())
-            guard marks.updateValue(try r.readVarint(), forKey: origin) == nil else { throw .invalid("repeated watermark") }
-        }
+        let (counts, marks) = try KeyframeCodec.readCountsAndWatermarks(&r)
         let k = Keyframe(term: term, number: number, leader: leader, timestamp: timestamp, counts: counts, watermarks: marks,
                          snapshot: snapshot, mode: mode, idBound: idBound, note: note.isEmpty ? nil : note)
         switch try r.readByte() {

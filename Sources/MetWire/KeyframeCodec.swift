@@ -22,6 +22,12 @@ package enum KeyframeCodec {
         w.writeString(k.leader.node)
         w.writeVarint(k.leader.incarnation)
         w.writeSignedVarint(k.timestamp)
+        writeCountsAndWatermarks(k, &w)
+        return w.bytes
+    }
+
+    /// A keyframe's counts, then its watermarks (sorted): the tail both encodings share.
+    static func writeCountsAndWatermarks(_ k: Keyframe, _ w: inout ByteWriter) {
         w.writeVarint(UInt64(k.counts.count))
         for c in k.counts {
             w.writeString(c.group.state)
@@ -36,7 +42,28 @@ package enum KeyframeCodec {
             w.writeVarint(origin.incarnation)
             w.writeVarint(seq)
         }
-        return w.bytes
+    }
+
+    /// Reads what ``writeCountsAndWatermarks(_:_:)`` wrote; a repeated watermark is refused.
+    static func readCountsAndWatermarks(_ r: inout ByteReader) throws(DecodeError) -> ([Keyframe.Count], [Origin: UInt64]) {
+        let n = try r.readLength(max: r.remaining / 5, "keyframe counts")
+        var counts: [Keyframe.Count] = []
+        counts.reserveCapacity(n)
+        for _ in 0..<n {
+            let state = try r.readString(maxBytes: maxStringBytes)
+            let queue = try r.readString(maxBytes: maxStringBytes)
+            let count = try r.readSignedVarint()
+            let flag = try r.readByte()
+            guard flag <= 1 else { throw .invalid("keyframe estimated flag") }
+            counts.append(.init(group: JobGroup(state: state, queue: queue), count: count, estimated: flag == 1))
+        }
+        let m = try r.readLength(max: r.remaining / 3, "keyframe watermarks")
+        var marks: [Origin: UInt64] = [:]
+        for _ in 0..<m {
+            let origin = Origin(node: try r.readString(maxBytes: maxStringBytes), incarnation: try r.readVarint())
+            guard marks.updateValue(try r.readVarint(), forKey: origin) == nil else { throw .invalid("repeated watermark") }
+        }
+        return (counts, marks)
     }
 
     package static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Keyframe {
@@ -49,23 +76,7 @@ package enum KeyframeCodec {
                 let number = try r.readVarint()
                 let leader = Origin(node: try r.readString(maxBytes: maxStringBytes), incarnation: try r.readVarint())
                 let timestamp = try r.readSignedVarint()
-                let n = try r.readLength(max: r.remaining / 5, "keyframe counts")
-                var counts: [Keyframe.Count] = []
-                counts.reserveCapacity(n)
-                for _ in 0..<n {
-                    let state = try r.readString(maxBytes: maxStringBytes)
-                    let queue = try r.readString(maxBytes: maxStringBytes)
-                    let count = try r.readSignedVarint()
-                    let flag = try r.readByte()
-                    guard flag <= 1 else { throw .invalid("keyframe estimated flag") }
-                    counts.append(.init(group: JobGroup(state: state, queue: queue), count: count, estimated: flag == 1))
-                }
-                let m = try r.readLength(max: r.remaining / 3, "keyframe watermarks")
-                var marks: [Origin: UInt64] = [:]
-                for _ in 0..<m {
-                    let origin = Origin(node: try r.readString(maxBytes: maxStringBytes), incarnation: try r.readVarint())
-                    marks[origin] = try r.readVarint()
-                }
+                let (counts, marks) = try readCountsAndWatermarks(&r)
                 try r.expectEnd()
                 return Keyframe(term: term, number: number, leader: leader, timestamp: timestamp, counts: counts, watermarks: marks)
             }
