@@ -201,9 +201,12 @@ struct KeyframeClusterTests {
         let others = nodes.filter { $0 !== frozen }
         kill(frozen.process.processIdentifier, SIGSTOP)
         defer { kill(frozen.process.processIdentifier, SIGCONT) }
-        try await waitUntil("the next term elsewhere", within: 15) {
+        // The others elect the next term and serve its first keyframe (on a loaded machine that
+        // keyframe may come a while after the election).
+        try await waitUntil("the next term's keyframes elsewhere", within: 20) {
             for n in others {
-                guard let l = await Self.leader(n), l.term == old.term + 1 else { return false }
+                guard let l = await Self.leader(n), l.term == old.term + 1,
+                      let kf = await Self.cluster(n)["keyframe"] as? [String: Any], kf["term"] as? Int == old.term + 1 else { return false }
             }
             return true
         }
