@@ -257,6 +257,30 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
         return size
     }
 
+    /// What `/api/cluster` shows of the replica, read in one hold of the lock: while a burst of
+    /// new label sets is merged slice by slice, each hold may wait for one slice, so one hold
+    /// (not one per field) bounds how long the status waits.
+    package struct StatusReading: Sendable {
+        package var watermarks: [Origin: UInt64]
+        package var lastBatches: [Origin: (stamped: Int64, at: Int64)]
+        package var keyframe: Keyframe?
+        package var delta: CountDelta?
+        package var counts: [JobGroup: Int64]?
+        package var noKeyframeReason: String
+        package var size: (rows: Int, timelines: Int, origins: Int)
+        package var labelSetLimit: Int
+        package var refusedEntries: [String: Int]
+    }
+
+    package func statusReading() -> StatusReading {
+        let size = storeSize()  // at most once a second it passes over every timeline: its own hold
+        lock.lock()
+        defer { lock.unlock() }
+        return StatusReading(watermarks: store.watermarks, lastBatches: lastApplied, keyframe: full.keyframe, delta: full.delta,
+                             counts: full.current(), noKeyframeReason: noKeyframe, size: size,
+                             labelSetLimit: store.maxLabelSets, refusedEntries: store.refusedLabelSets)
+    }
+
     /// Runs `body` with the store, under the collector's lock (keep it short).
     package func withStore<R>(_ body: (SeriesStore) throws -> R) rethrows -> R {
         lock.lock()

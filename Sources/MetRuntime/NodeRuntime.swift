@@ -216,8 +216,9 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     package func status() async -> ClusterStatus {
         let now = recorder.clock.second()
         let view = try? await loop.run { [self] in (mesh.members, mesh.links, mesh.peerClockOffsets, mesh.leavingPeers, mesh.isReady) }
-        let marks = collector.withStore { $0.watermarks }
-        let last = collector.lastBatches
+        let reading = collector.statusReading()
+        let marks = reading.watermarks
+        let last = reading.lastBatches
         func row(_ m: Member, link: PeerLink?, isSelf: Bool, offset: Int64?, leaving: Bool = false) -> ClusterStatus.Member {
             let o = Origin(node: m.name, incarnation: m.incarnation)
             let l = last[o]
@@ -235,7 +236,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                 members.append(row(m, link: links[m.name], isSelf: false, offset: offsets[m.name], leaving: leaving.contains(m.name)))
             }
         }
-        let (keyframe, delta, counts) = collector.fullCount()
+        let (keyframe, delta, counts) = (reading.keyframe, reading.delta, reading.counts)
         let db = reporter?.status
         let leadership = ClusterStatus.Leadership(
             leader: db?.leader ?? keyframe?.leader.node, incarnation: db?.leaderIncarnation ?? keyframe?.leader.incarnation,
@@ -245,13 +246,13 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                                        age: now - $0.timestamp, groups: counts?.count ?? 0, estimatedGroups: $0.counts.filter(\.estimated).count)
         }
         let fullCount = ClusterStatus.FullCountInfo(
-            available: counts != nil, reason: counts == nil ? collector.noKeyframeReason : nil, mode: keyframe.map { "\($0.mode)" },
+            available: counts != nil, reason: counts == nil ? reading.noKeyframeReason : nil, mode: keyframe.map { "\($0.mode)" },
             note: keyframe?.note, deltaRevision: delta?.revision,
             deltaAgeMs: delta.map { max(0, recorder.clock.milliseconds() - $0.timestampMs) })
         let postgres = ClusterStatus.PostgresInfo(configured: reporter != nil, reachable: db?.reachable, since: db?.since, lastError: db?.lastError)
-        let size = collector.storeSize()
+        let size = reading.size
         let store = ClusterStatus.StoreInfo(rows: size.rows, timelines: size.timelines, origins: size.origins)
-        let (limit, refused) = collector.cardinality
+        let (limit, refused) = (reading.labelSetLimit, reading.refusedEntries)
         let cardinality = ClusterStatus.CardinalityInfo(limit: limit, refusedEntries: refused, refusedRequests: cardinalityWatch.refusedRequests,
                                                         recorderInstruments: recorder.registeredCount)
         return ClusterStatus(cluster: config.cluster, node: origin.node, incarnation: origin.incarnation,
