@@ -1,0 +1,28 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Returns the allocator's free memory to the system. glibc keeps the pages of freed
+/// allocations for reuse, so after a burst (a recorder's idle handles released, a replica's
+/// decoded batches merged) a process's resident memory stays at its peak unless asked; this asks
+/// (`malloc_trim(0)`: one pass over the heap's free lists, milliseconds). A no-op where the C
+/// library has no such call.
+package enum FreeMemory {
+    private typealias Trim = @convention(c) (Int) -> Int32
+
+    /// glibc's `malloc_trim`, looked up once (it is not in Swift's Glibc module map); the
+    /// function pointer is cast to its C signature, `int malloc_trim(size_t pad)`.
+    private static let trim: Trim? = {
+        #if canImport(Glibc)
+        guard let symbol = dlsym(nil, "malloc_trim") else { return nil }  // nil: RTLD_DEFAULT, every loaded object
+        return unsafeBitCast(symbol, to: Trim.self)
+        #else
+        return nil
+        #endif
+    }()
+
+    /// Hands free pages back to the system.
+    package static func returnToSystem() {
+        _ = trim?(0)
+    }
+}
