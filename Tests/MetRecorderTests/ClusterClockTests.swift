@@ -36,13 +36,23 @@ import Testing
     func clockAddsCorrection() {
         let a = ClusterClock()
         let b = ClusterClock(correctionMilliseconds: 30_000)
-        let raw = NodeRecorder.wallClockMilliseconds()
-        #expect(abs(a.milliseconds() - raw) < 1_000)
-        #expect(abs(b.milliseconds() - raw - 30_000) < 1_000)
-        #expect(abs(b.second() - (raw + 30_000) / 1000) <= 1)
+        // Each reading bracketed by the system clock before and after it (a loaded machine may
+        // stall this thread for seconds between any two lines).
+        func bracket(_ read: () -> Int64) -> (before: Int64, value: Int64, after: Int64) {
+            let before = NodeRecorder.wallClockMilliseconds()
+            let value = read()
+            return (before, value, NodeRecorder.wallClockMilliseconds())
+        }
+        let am = bracket { a.milliseconds() }
+        #expect(am.value >= am.before && am.value <= am.after, "\(am)")
+        let bm = bracket { b.milliseconds() }
+        #expect(bm.value >= bm.before + 30_000 && bm.value <= bm.after + 30_000, "\(bm)")
+        let bs = bracket { b.second() }
+        #expect(bs.value >= (bs.before + 30_000) / 1000 && bs.value <= (bs.after + 30_000) / 1000, "\(bs)")
         a.setCorrection(milliseconds: -45_000)
         #expect(a.correctionMilliseconds == -45_000 && b.correctionMilliseconds == 30_000, "two nodes in one process keep their own")
-        #expect(abs(a.second() - (raw - 45_000) / 1000) <= 1)
+        let asec = bracket { a.second() }
+        #expect(asec.value >= (asec.before - 45_000) / 1000 && asec.value <= (asec.after - 45_000) / 1000, "\(asec)")
         let recorder = NodeRecorder(origin: Origin(node: "n", incarnation: 1), stripes: nil, releaseAfterIdleBatches: 60, clock: b)
         #expect(recorder.clock === b)
     }
