@@ -55,11 +55,16 @@ import Testing
             nodes.append(try await MetProcess(name: "n\(i)", seeds: nodes.last.map { [$0.meshAddress] } ?? []))
         }
         let names = Set(nodes.map(\.name))
-        try await waitUntil("every node connected to every other (RELIABILITY M8: 5 s)", within: 5) {
+        let started = ContinuousClock.now  // the last node is up
+        // Timed by what the nodes showed: M8's 5 s fails only if a node asked more than 5 s after
+        // the last one started still lacked a peer (polling five nodes may take seconds when loaded).
+        let observed = try await waitUntil("every node connected to every other", within: 30) {
             var full = true
             for n in nodes where await n.members("alive") != names.subtracting([n.name]) { full = false }
             return full
         }
+        let late = observed.late(after: started)
+        #expect(late <= .seconds(5), "RELIABILITY M8: a node still lacked a peer \(late) after the last one started (full mesh ≤ 5 s)")
     }
 
     @Test(.timeLimit(.minutes(4)))
@@ -76,12 +81,13 @@ import Testing
         }
         let oldIncarnation = try #require(await Self.incarnation(of: "b", at: a))
         try await b.stop(SIGKILL)
-        let killed = ContinuousClock.now
-        try await waitUntil("b down on a and c", within: 5) {
+        let killed = ContinuousClock.now  // at or after b's exit
+        let observed = try await waitUntil("b down on a and c", within: 30) {
             let da = await a.members("down"), dc = await c.members("down")
             return da.contains("b") && dc.contains("b")
         }
-        #expect(ContinuousClock.now - killed < .seconds(2), "RELIABILITY M1: down within 2 s of the exit")
+        let late = observed.late(after: killed)
+        #expect(late < .seconds(2), "RELIABILITY M1: b was still not down on a or c \(late) after its exit (≤ 2 s)")
 
         // Restarted under the same name: a new incarnation, alive again everywhere.
         let b2 = try await MetProcess(name: "b", seeds: [c.meshAddress])
@@ -146,7 +152,7 @@ import Testing
             return rx == true && ry == true && total == 40
         }
         kill(y.process.processIdentifier, SIGSTOP)
-        try await waitUntil("x dropped the silent y", within: 10) { await x.members("down").contains("y") }
+        try await waitUntil("x dropped the silent y") { await x.members("down").contains("y") }
         try await Self.post(to: x, inserted: 7)
         let seqAtPost = await Self.seq(of: "x", at: x)
         try await waitUntil("x moved well past its window") { await Self.seq(of: "x", at: x) > seqAtPost + 5 }
@@ -167,11 +173,13 @@ import Testing
     @Test(.timeLimit(.minutes(4)))
     func aLateJoinerServesTheHistoryFromBeforeItStarted() async throws {
         let a = try await MetProcess(name: "a")
+        let aUp = ContinuousClock.now
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress])
         var nodes = [a, b]
-        try await waitUntil("the first node of a cluster is ready once no peer came within its patience", within: 5) {
+        let observed = try await waitUntil("the first node of a cluster is ready once no peer came within its patience", within: 30) {
             await a.cluster()?["ready"] as? Bool == true
         }
+        #expect(observed.late(after: aUp) <= .seconds(5), "a was still not ready \(observed.late(after: aUp)) after it started (patience 1.5 s)")
         try await Self.post(to: b, inserted: 30, jobs: 4)
         try await Self.post(to: a, inserted: 5)
         try await waitUntil("a holds everything") { await Self.total(a) == 35 }

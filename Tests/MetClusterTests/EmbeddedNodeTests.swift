@@ -114,7 +114,7 @@ struct EmbeddedNodeTests {
         let mailer = node.recorder.handle(queue: "mailers", worker: "MyApp.Mailer")
         for i in 0..<250 { mailer.stop(i % 5 == 0 ? .retryable : .completed, execNs: Int64(1_000_000 + i), waitNs: 10) }
         let total = Selection(series: "exec_count", lookback: 600)
-        try await waitUntil("the embedded node's own store holds its jobs", within: 10) { try node.latest(total)["all"] == 250 }
+        try await waitUntil("the embedded node's own store holds its jobs", within: 30) { try node.latest(total)["all"] == 250 }
         #expect(await a.latest("exec_count", query: "lookback=600")?["all"] ?? 0 == 0, "a has none of it before the stop")
 
         await group.triggerGracefulShutdown()

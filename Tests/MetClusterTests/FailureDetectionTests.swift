@@ -33,25 +33,29 @@ import Testing
         let victim = started[3]
         let oldIncarnation = try #require(await ClusterTests.incarnation(of: "n3", at: first))
         try await victim.stop(SIGKILL)
-        let killed = ContinuousClock.now
+        let killed = ContinuousClock.now  // at or after n3's exit
         let bound = load.recent("n3")
         let survivors = Array(started[0..<3])
-        try await waitUntil("n3 down on every survivor", within: 5) {
+        // The bounds below are timed by what the survivors showed when asked, not by how long a
+        // loaded machine took to ask three of them (``Observed``).
+        let down = try await waitUntil("n3 down on every survivor", within: 30) {
             for n in survivors where await Failure.status(of: "n3", at: n) != "down" { return false }
             return true
         }
-        let downAfter = ContinuousClock.now - killed
-        #expect(downAfter <= .seconds(2), "M1: down on all within 2 s of the exit (took \(downAfter))")
+        let downAfter = down.late(after: killed)
+        #expect(downAfter <= .seconds(2), "M1: down on all within 2 s of the exit (a survivor still showed it otherwise \(downAfter) after)")
         try await Task.sleep(for: .seconds(10) - (ContinuousClock.now - killed))  // F1: the restart comes 10 s after the kill
-        let spawned = ContinuousClock.now
         let again = try await MetProcess(name: "n3", seeds: [survivors[rng.below(3)].meshAddress])
+        // M6 counts from the node's first heartbeat: from once it listens, not from the launch of
+        // a process that a loaded machine may take seconds to start.
+        let listening = ContinuousClock.now
         live.replace("n3", with: again)
-        try await waitUntil("the new n3 alive on every other node", within: 5) {
+        let alive = try await waitUntil("the new n3 alive on every other node", within: 30) {
             for n in survivors where await Failure.status(of: "n3", at: n) != "alive" { return false }
             return true
         }
-        let aliveAfter = ContinuousClock.now - spawned
-        #expect(aliveAfter <= .seconds(2), "M6: the restarted node is alive everywhere within 2 s (took \(aliveAfter))")
+        let aliveAfter = alive.late(after: listening)
+        #expect(aliveAfter <= .seconds(2), "M6: the restarted node is alive everywhere within 2 s (a survivor still showed it otherwise \(aliveAfter) after it listened)")
         let newIncarnation = await ClusterTests.incarnation(of: "n3", at: first)
         #expect(newIncarnation != nil && newIncarnation != oldIncarnation, "M10: a new incarnation")
         try await waitUntil("the new n3 ready") { await again.cluster()?["ready"] as? Bool == true }
@@ -101,15 +105,23 @@ import Testing
 
         let stopped = started[rng.below(4)]
         let others = started.filter { $0 !== stopped }
-        var suspectAt: [String: Duration] = [:]
-        var downAt: [String: Duration] = [:]
+        // Per observer: when it was first seen suspecting (and marking down) the stopped node, and
+        // when it was last seen not yet doing so, each timed from the moment the test asked. The
+        // bounds hold on the latter: an observer asked after the bound that still showed the node
+        // alive is late; a loaded machine slow to ask (or to carry the answer back) is not.
+        var suspectAt: [String: Duration] = [:], notSuspectAt: [String: Duration] = [:]
+        var downAt: [String: Duration] = [:], notDownAt: [String: Duration] = [:]
         live.pause(stopped)
-        let since = ContinuousClock.now
+        let since = ContinuousClock.now  // at or after the stop
         while ContinuousClock.now - since < .seconds(12) {
             for n in others {
-                let status = await Failure.status(of: stopped.name, at: n)
-                if status == "suspect" || status == "down", suspectAt[n.name] == nil { suspectAt[n.name] = ContinuousClock.now - since }
-                if status == "down", downAt[n.name] == nil { downAt[n.name] = ContinuousClock.now - since }
+                let asked = ContinuousClock.now - since
+                guard let status = await Failure.status(of: stopped.name, at: n) else { continue }  // no answer: no evidence
+                let suspected = status == "suspect" || status == "down"
+                if suspected, suspectAt[n.name] == nil { suspectAt[n.name] = asked }
+                if !suspected, suspectAt[n.name] == nil { notSuspectAt[n.name] = asked }
+                if status == "down", downAt[n.name] == nil { downAt[n.name] = asked }
+                if status != "down", downAt[n.name] == nil { notDownAt[n.name] = asked }
             }
             try await Task.sleep(for: .milliseconds(100))  // sampling period of the observation
         }
@@ -117,19 +129,22 @@ import Testing
         live.resume(stopped)
         let resumed = ContinuousClock.now
         for n in others {
-            #expect(suspectAt[n.name].map { $0 <= .seconds(3.5) } == true, "M2: \(n.name) suspected \(stopped.name) after \(String(describing: suspectAt[n.name]))")
-            #expect(downAt[n.name].map { $0 <= .seconds(8) } == true, "M2: \(n.name) marked \(stopped.name) down after \(String(describing: downAt[n.name]))")
+            let notYet = notSuspectAt[n.name] ?? .zero, notDown = notDownAt[n.name] ?? .zero
+            #expect(suspectAt[n.name] != nil && notYet <= .seconds(3.5),
+                    "M2: \(n.name) suspected \(stopped.name) (first seen at \(String(describing: suspectAt[n.name]))), still not at \(notYet)")
+            #expect(downAt[n.name] != nil && notDown <= .seconds(8),
+                    "M2: \(n.name) marked \(stopped.name) down (first seen at \(String(describing: downAt[n.name]))), still not at \(notDown)")
         }
-        try await waitUntil("\(stopped.name) alive again everywhere", within: 5) {
+        let alive = try await waitUntil("\(stopped.name) alive again everywhere", within: 30) {
             for n in others where await Failure.status(of: stopped.name, at: n) != "alive" { return false }
             return true
         }
-        #expect(ContinuousClock.now - resumed <= .seconds(2), "M6: alive within 2 s of resuming")
+        #expect(alive.late(after: resumed) <= .seconds(2), "M6: alive within 2 s of resuming (still not on some node \(alive.late(after: resumed)) after)")
         try await Task.sleep(for: .seconds(1))  // the resumed node records again: part of the load
         load.stop()
         await feeding.value
-        let left = 5 - Double((ContinuousClock.now - resumed).components.seconds)
-        try await Failure.converge(started, to: load.posted, within: max(1, left), "every total exact within 5 s of the resume")
+        let exact = try await Failure.converge(started, to: load.posted, within: 30, "every total exact")
+        #expect(exact.late(after: resumed) <= .seconds(5), "F3: every total exact within 5 s of the resume (a node was still short \(exact.late(after: resumed)) after)")
         #expect(Failure.accusations(in: stopped, after: offset).isEmpty, "M5: the resumed node accuses nobody: \(Failure.accusations(in: stopped, after: offset))")
         #expect(stopped.log.contains("own loop stalled"), "its guard noticed the stop")
     }

@@ -34,11 +34,12 @@ enum Failure {
 
     /// Waits until every node's totals per origin node equal each other and `expected`, exactly
     /// for the names not in `bounds`, and within `bounds[name]` below it for the others.
+    @discardableResult
     static func converge(_ nodes: [MetProcess], to expected: [String: Double], bounds: [String: Double] = [:], within seconds: Double,
-                         _ what: String) async throws {
+                         _ what: String) async throws -> Observed {
         var views: [[String: Double]] = []
         do {
-            try await waitUntil(what, within: seconds) {
+            return try await waitUntil(what, within: seconds) {
                 views = []
                 for n in nodes { views.append(await byNode(n) ?? [:]) }
                 guard let first = views.first, views.allSatisfy({ $0 == first }), Set(first.keys).isSubset(of: Set(expected.keys)) else { return false }

@@ -105,15 +105,17 @@ struct FullCountClusterTests {
             if ContinuousClock.now >= nextSample {
                 nextSample = ContinuousClock.now + .milliseconds(250)
                 let truth = try Self.truth(setup)
-                history.append((.now, truth))
+                let sampled = ContinuousClock.now
+                history.append((sampled, truth))
                 guard ContinuousClock.now - start >= window else { continue }  // until the history covers a window
                 guard killed == nil else { continue }  // no bound across the failover
                 var answers: [(String, Counts)] = []
                 for n in nodes { if let served = await Self.served(n) { answers.append((n.name, served)) } }
                 let after = try Self.truth(setup)  // the nodes answered after `truth`, before `after`
                 // A count that lags by up to `window` (or was read a moment after `truth`) lies
-                // within what the truth moved over that time.
-                let recent = history.filter { ContinuousClock.now - $0.at <= window + .milliseconds(250) }.map(\.truth) + [after]
+                // within what the truth moved over that time: from `window` before `truth` (the
+                // earliest a node can have answered) to `after`, however long asking them took.
+                let recent = history.filter { sampled - $0.at <= window + .milliseconds(250) }.map(\.truth) + [after]
                 samples += 1
                 let before = outside.count
                 defer { if outside.count > before { lateSamples += 1 } }
@@ -139,16 +141,17 @@ struct FullCountClusterTests {
         try await waitUntil("the worker has taken every available job", within: 60) {
             try setup.conn.query("SELECT count(*) FROM \(setup.table) WHERE state IN ('available', 'executing')").rows.first?.first == "0"
         }
-        let stopped = ContinuousClock.now
+        let stopped = ContinuousClock.now  // at or after the movement stopped
         let truth = try Self.truth(setup)
         #expect((truth["completed"] ?? 0) > 100 && (truth["cancelled"] ?? 0) > 0)
-        try await waitUntil("every node serves GROUP BY", within: 5) {
+        // Timed by what the nodes served when asked, not by how long asking three of them took.
+        let observed = try await waitUntil("every node serves GROUP BY", within: 30) {
             for n in nodes where await Self.served(n) != truth { return false }
             return true
         }
-        let took = ContinuousClock.now - stopped
-        print("full_count (\(mode)): every node equal to GROUP BY \(took) after the movement stopped; \(outside.count) of \(checked) samples outside the window")
-        #expect(took <= .seconds(2), "one broadcast interval (1 s), and the test's own polling of three nodes")
+        let late = observed.late(after: stopped)
+        print("full_count (\(mode)): every node equal to GROUP BY within \(ContinuousClock.now - stopped) after the movement stopped (a node last seen otherwise \(late) after); \(outside.count) of \(checked) samples outside the window")
+        #expect(late <= .seconds(2), "one broadcast interval (1 s), with slack: a node still served another count \(late) after the movement stopped")
         await ClusterTests.stopAll(nodes)
         return (status, setup.cluster)
     }

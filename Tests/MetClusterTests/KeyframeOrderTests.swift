@@ -48,20 +48,21 @@ struct KeyframeOrderTests {
         // A node joining now gets the keyframe its peers hold, although none can be taken.
         let c = try await MetProcess(name: "c", seeds: [b.meshAddress], arguments: ["--cluster", setup.cluster])
         nodes.append(c)
-        try await waitUntil("c serves the keyframe it was given as it joined", within: 10) { await Self.available(c) == 12 }
+        try await waitUntil("c serves the keyframe it was given as it joined") { await Self.available(c) == 12 }
         // Longer than the lease (3 s) before Postgres comes back.
         while ContinuousClock.now - down < .seconds(5) { try await Task.sleep(for: .milliseconds(100)) }
         try pg.start()
         let conn = try PostgresConnection(connectionString: pg.url)
         _ = try conn.query("INSERT INTO \(setup.table) (queue, worker) SELECT 'q0', 'W' FROM generate_series(1, 3)")
-        let back = ContinuousClock.now
-        try await waitUntil("every node serves the new count", within: 15) {
+        let back = ContinuousClock.now  // Postgres is up and holds the new jobs
+        // Timed by what the nodes served when asked, not by how long asking three of them took.
+        let observed = try await waitUntil("every node serves the new count", within: 30) {
             for n in nodes where await Self.available(n) != 15 { return false }
             return true
         }
-        let followed = ContinuousClock.now - back
-        print("keyframes followed \(followed) after Postgres returned")
-        #expect(followed <= .seconds(5), "RELIABILITY L7: keyframes resume within 5 s of Postgres's return")
+        let late = observed.late(after: back)
+        print("keyframes followed within \(ContinuousClock.now - back) after Postgres returned; a node last seen without them \(late) after")
+        #expect(late <= .seconds(5), "RELIABILITY L7: keyframes resume within 5 s of Postgres's return (a node still served the old count \(late) after)")
         for n in nodes {
             let t = await Self.term(n)
             #expect(t.map { $0 > before } == true, "\(n.name) serves term \(t ?? -1), after term \(before)")

@@ -152,11 +152,30 @@ final class MetProcess: ReapableProcess, @unchecked Sendable {  // `process` is 
 }
 
 /// Polls `condition` every 50 ms until it holds; fails the test (by throwing) after `seconds`.
-func waitUntil(_ what: String, within seconds: Double = 20, _ condition: () async throws -> Bool) async throws {
+/// Returns when the condition was last seen false, for a latency bound (``Observed``).
+@discardableResult
+func waitUntil(_ what: String, within seconds: Double = 20, _ condition: () async throws -> Bool) async throws -> Observed {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    var lastFalse: ContinuousClock.Instant?
     while ContinuousClock.now < deadline {
-        if try await condition() { return }
+        let asked = ContinuousClock.now
+        if try await condition() { return Observed(lastFalse: lastFalse) }
+        lastFalse = asked
         try await Task.sleep(for: .milliseconds(50))
     }
     throw MetProcess.Failure("timed out after \(seconds) s waiting for: \(what)")
+}
+
+/// When a polled condition was last seen false: the instant the check that found it false
+/// began. A latency bound asserted on ``late(after:)`` fails only on evidence that the nodes
+/// were late (they were still short of the condition when asked after the bound), never because
+/// a loaded machine took seconds to ask them; `waitUntil`'s own deadline is then only a guard
+/// against a hang. (The condition must stay true once it holds, as convergence does.)
+struct Observed: Sendable {
+    var lastFalse: ContinuousClock.Instant?
+
+    /// How long after `start` the condition was last seen false (zero: never after `start`).
+    func late(after start: ContinuousClock.Instant) -> Duration {
+        lastFalse.map { max(.zero, $0 - start) } ?? .zero
+    }
 }

@@ -60,11 +60,14 @@ import Testing
             load.stop()
             await feeding.value
             #expect(during > 0, "the isolated \(isolated) kept recording")
-            try await waitUntil("one mesh again after \(seconds) s", within: limit) { await Self.singleMesh(nodes) }
-            try await Failure.converge(nodes, to: load.posted, within: max(1, limit - (ContinuousClock.now - healed).seconds),
-                                       "identical totals equal to the model after \(seconds) s of isolation")
-            try await waitUntil("identical histories", within: 5) { try await Self.sameHistory(nodes) }
-            #expect(ContinuousClock.now - healed <= .seconds(limit), "C2: agreement within \(limit) s of the heal")
+            // C2 is timed by what the nodes showed when asked, not by how long polling four of
+            // them took: each wait's deadline only guards against a hang.
+            let mesh = try await waitUntil("one mesh again after \(seconds) s", within: limit + 30) { await Self.singleMesh(nodes) }
+            let totals = try await Failure.converge(nodes, to: load.posted, within: limit + 30,
+                                                    "identical totals equal to the model after \(seconds) s of isolation")
+            let histories = try await waitUntil("identical histories", within: 30) { try await Self.sameHistory(nodes) }
+            let late = [mesh, totals, histories].map { $0.late(after: healed) }.max()!
+            #expect(late <= .seconds(limit), "C2: agreement within \(limit) s of the heal (the nodes still disagreed \(late) after)")
             model = load.posted
         }
     }
@@ -102,12 +105,13 @@ import Testing
             let (status, _) = try await from.post(events: [#"{"event":"inserted","queue":"\#(queue)","count":1}"#])
             guard status == 200 else { continue }
             load.accepted(1, by: from.name)
-            let posted = ContinuousClock.now
-            try await waitUntil("\(to.name) serves \(from.name)'s probe", within: 10) {
+            let posted = ContinuousClock.now  // at or after the probe was accepted
+            // Timed by when `to` was last asked and did not serve it yet, not by the polling.
+            let served = try await waitUntil("\(to.name) serves \(from.name)'s probe", within: 30) {
                 statuses.append(await Failure.status(of: from.name, at: to) ?? "unknown")
                 return await to.latest("inserted", query: "lookback=600&filter=queue:\(queue)")?["all"] == 1
             }
-            lateness.append(ContinuousClock.now - posted)
+            lateness.append(served.late(after: posted))
         }
         try files.heal("partition", names)
         load.stop()
@@ -162,7 +166,7 @@ import Testing
                 let (status, _) = try await island[0].post(events: [#"{"event":"inserted","queue":"\#(queue)","count":1}"#])
                 guard status == 200 else { continue }
                 load.accepted(1, by: island[0].name)
-                try await waitUntil("\(island.last!.name) serves its island's event", within: 5) {
+                try await waitUntil("\(island.last!.name) serves its island's event") {
                     await island.last!.latest("inserted", query: "lookback=600&filter=queue:\(queue)")?["all"] == 1
                 }
             }
@@ -173,8 +177,11 @@ import Testing
         let healed = ContinuousClock.now
         load.stop()
         await feeding.value
-        try await waitUntil("one mesh of 8 again", within: 10) { await Self.singleMesh(nodes) }
-        try await Failure.converge(nodes, to: load.posted, within: 10 - (ContinuousClock.now - healed).seconds, "exact within 10 s of the heal")
+        // Timed by what the nodes showed when asked, not by how long polling eight of them took.
+        let mesh = try await waitUntil("one mesh of 8 again", within: 40) { await Self.singleMesh(nodes) }
+        let exact = try await Failure.converge(nodes, to: load.posted, within: 40, "exact after the heal")
+        let late = max(mesh.late(after: healed), exact.late(after: healed))
+        #expect(late <= .seconds(10), "C2: exact within 10 s of the heal (the nodes still disagreed \(late) after)")
         await sampleLeaders()
         #expect(!leaders.isEmpty)
         for (term, holders) in leaders { #expect(holders.count == 1, "L1: term \(term) had leaders \(holders)") }

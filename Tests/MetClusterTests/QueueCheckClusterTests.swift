@@ -63,7 +63,7 @@ struct QueueCheckClusterTests {
         let posted = #"{"event":"queue_check","queue":"py","limit":5,"paused":true,"running":[7,8],"uuid":"u-1","started_at":"2026-12-05T10:00:00Z"}"#
         let (status, body) = try await a.post(events: [posted])
         #expect(status == 200, "\(String(decoding: body, as: UTF8.self))")
-        try await waitUntil("w serves a's posted check", within: 10) {
+        try await waitUntil("w serves a's posted check", within: 30) {
             guard let py = await Self.check(w, of: "a", queue: "py") else { return false }
             return py["limit"] as? Int == 5 && py["paused"] as? Bool == true && py["running"] as? [Int] == [7, 8]
                 && py["uuid"] as? String == "u-1" && py["startedAt"] as? Int == 1_796_464_800

@@ -32,15 +32,17 @@ import Testing
                 : try await MetProcess(name: old.name, seeds: [n0Listen], arguments: interval)
             nodes[round] = again
             try await waitUntil("\(again.name) ready again", within: 30) { await again.cluster()?["ready"] as? Bool == true }
-            let ready = ContinuousClock.now
+            let ready = ContinuousClock.now  // at or after the node became ready
             var views: [Double?] = []
-            try await waitUntil("every replica exact after round \(round) (model \(model))", within: 10) {
+            // Timed by what the replicas showed, not by how long polling four of them took: the
+            // bound fails only if a view asked for more than 1 s after `ready` was still short.
+            let observed = try await waitUntil("every replica exact after round \(round) (model \(model))", within: 30) {
                 views = []
                 for n in nodes { views.append(await ClusterTests.total(n)) }
                 return views.allSatisfy { $0 == model }
             }
-            let took = ContinuousClock.now - ready
-            #expect(took <= .seconds(1), "C6: round \(round): every replica exact \(took) after \(again.name)'s ready (one broadcast interval: 1 s); views right after ready were short")
+            let late = observed.late(after: ready)
+            #expect(late <= .seconds(1), "C6: round \(round): a replica was still short \(late) after \(again.name)'s ready (one broadcast interval: 1 s)")
         }
         #expect(nodes[0].log.contains("catching up: asking"), "the seedless n0 caught up when its peers dialled it")
     }
