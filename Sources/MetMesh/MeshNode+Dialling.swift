@@ -43,8 +43,7 @@ extension MeshNode {
 
     func clockOffset(_ payload: [UInt8], from peer: String) {
         guard let stamp = try? HeartbeatCodec.decode(payload) else { return }
-        let offset = stamp - wallClockMilliseconds()
-        clockOffsets[peer] = offset
+        let offset = clockOffsets[peer, default: ClockOffsetFilter()].add(stamp - wallClockMilliseconds())
         if abs(offset) > 1000, clockWarnings.allows(peer, now: UVTimer.now(loop)) {
             host.log("the clock of \(peer) is \(offset > 0 ? "ahead of" : "behind") this node's by \(abs(offset)) ms; each node corrects its own clock to the median of the live clocks beyond 2 s (clockCorrectionMs in /api/cluster; warned at most hourly)")
         }

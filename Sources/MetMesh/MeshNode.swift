@@ -99,8 +99,8 @@ package final class MeshNode {
 
     /// What the mesh counts, for tests and metrics (read through ``counters``).
     var counted = MeshCounters()
-    /// Per peer: its wall clock minus ours, in ms, from its last heartbeat.
-    var clockOffsets: [String: Int64] = [:]
+    /// Per peer: its wall clock minus ours, in ms, from its recent heartbeats.
+    var clockOffsets: [String: ClockOffsetFilter] = [:]
     var rejectionLines = LogLimiter(period: 60_000)
     var closeLines = LogLimiter(period: 60_000)
     var dialFailureLines = LogLimiter(period: 60_000)
@@ -153,10 +153,11 @@ package final class MeshNode {
         assertOnLoop()
         return counted
     }
-    /// Per peer: its wall clock minus this node's, in ms, from its last heartbeat (O4).
+    /// Per peer: its wall clock minus this node's, in ms, from its recent heartbeats (O4; see
+    /// ``ClockOffsetFilter``).
     package var peerClockOffsets: [String: Int64] {
         assertOnLoop()
-        return clockOffsets
+        return clockOffsets.compactMapValues(\.estimate)
     }
     /// Names of the peers with an established connection.
     package var connectedPeers: [String] {

@@ -44,6 +44,8 @@ import Testing
         let queues = try await transcript.call(a, "/api/labels/queue?lookback=600")
         #expect(!queues.text.contains("forged"), "\(queues)")
         #expect(await ClusterTests.total(a) == 4)
+        // A marker is recorded like an event, so it may land in the batch after the events'.
+        try await waitUntil("the accepted marker is listed") { try await transcript.call(a, "/api/markers").text.contains("real marker") }
         let markers = try await transcript.call(a, "/api/markers")
         #expect(markers.text.contains("real marker") && !markers.text.contains("forged"), "\(markers)")
         for path in ["/", "/api/cluster", "/metrics", "/api/series"] {

@@ -118,8 +118,11 @@ import Testing
         }
         try files.set("unread", "c", [])
         try await Failure.converge(nodes, to: model, within: 20, "c resynced: every total exact")
+        // While a and c did not talk, b may have relayed a's batches to c (C3): then c missed
+        // nothing and needs no snapshot. Either way, at most one (M7).
         let snapshots = a.log.split(separator: "\n").filter { $0.contains("c missed batches") && $0.contains("beyond the retransmit window; sending a snapshot") }
-        #expect(snapshots.count == 1, "M7: one resync snapshot for c, not \(snapshots.count)")
+        print("F7 (fault plane): \(snapshots.count) resync snapshot(s) of a's data for c")
+        #expect(snapshots.count <= 1, "M7: at most one resync snapshot for c, not \(snapshots.count)")
     }
 }
 
