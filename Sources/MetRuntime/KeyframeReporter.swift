@@ -191,14 +191,14 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
                     keyframeNow = true
                 }
                 if !wasLeader {
-                    logger.notice("leading cluster \(settings.cluster) with term \(lease.term); keyframes every \(settings.keyframeMilliseconds) ms")
+                    logger.notice("leading cluster \(settings.cluster) with term \(lease.term) (\(Self.previous(status))); keyframes every \(settings.keyframeMilliseconds) ms")
                 }
             } else if wasLeader {
                 fenceSelf("\(lease.holder) holds the lease now (term \(lease.term))")
             }
             update { s in
                 if s.term != lease.term || s.leader != lease.holder, !lease.isCaller {
-                    logger.info("leader of cluster \(settings.cluster): \(lease.holder), term \(lease.term)")
+                    logger.info("leader of cluster \(settings.cluster): \(lease.holder), term \(lease.term) (\(Self.previous(s)))")
                 }
                 s.leader = lease.holder
                 s.leaderIncarnation = lease.incarnation
@@ -273,6 +273,12 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
             s.reachable = up
             s.since = now
         }
+    }
+
+    /// The leadership this node knew before a change, for the change's log line (RELIABILITY O1).
+    static func previous(_ s: Status) -> String {
+        guard let term = s.term else { return "no leader known before" }
+        return "before: \(s.leader ?? "unknown"), term \(term)"
     }
 
     private func update(_ body: (inout Status) -> Void) {

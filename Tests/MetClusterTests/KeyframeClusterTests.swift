@@ -155,6 +155,11 @@ struct KeyframeClusterTests {
         }
         let late = followed.late(after: killed)
         #expect(late < .seconds(3 + 1 + 2), "RELIABILITY L2: lease (3 s) + keyframe interval (1 s), with slack; a survivor still showed the old term \(late) after the kill")
+        // RELIABILITY O1: the change is logged with the old and the new term.
+        let change = "term \(old.term + 1) (before: \(old.name), term \(old.term))"
+        try await waitUntil("the new leader logs the change of term") {
+            survivors.contains { $0.log.contains("leading cluster") && $0.log.contains(change) }
+        }
         try setup.insert(25, queue: "q1")
         let exact = try setup.exact()
         try await waitUntil("the survivors count the new jobs", within: 30) {
