@@ -27,10 +27,13 @@ extension JobHandle {
             // Guaranteed without a retain: this handle retains every stripe in its slots.
             Unmanaged<Stripe>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef { stripe in
                 stripe.lock()
-                for k in 0..<(2 * n) where !stripe.sketches[k].isEmpty {
-                    if sums.isEmpty { sums = [Sketch](repeating: Sketch(), count: 2 * n) }
-                    sums[k].merge(stripe.sketches[k])
-                    stripe.sketches[k].reset()  // keeps its pages: refilling allocates nothing
+                for i in 0..<n {
+                    guard let pair = stripe.outcomes[i] else { continue }
+                    for k in 0..<2 where !pair[k].isEmpty {  // k 0: exec_time, summed at i; 1: wait_time, at n + i
+                        if sums.isEmpty { sums = [Sketch](repeating: Sketch(), count: 2 * n) }
+                        sums[k * n + i].merge(pair[k])
+                        pair[k].reset()  // keeps its pages: refilling allocates nothing
+                    }
                 }
                 running &+= stripe.running.pointee
                 stripe.running.pointee = 0
@@ -87,7 +90,8 @@ extension JobHandle {
             let empty = Unmanaged<Stripe>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef { stripe in
                 stripe.lock()
                 defer { stripe.unlock() }
-                return stripe.running.pointee == 0 && (0..<Stripe.slots).allSatisfy { stripe.sketches[$0].isEmpty }
+                return stripe.running.pointee == 0
+                    && (0..<JobOutcome.count).allSatisfy { i in stripe.outcomes[i].map { $0[0].isEmpty && $0[1].isEmpty } ?? true }
             }
             if !empty { return false }
         }

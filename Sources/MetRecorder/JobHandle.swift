@@ -21,28 +21,46 @@ public final class JobHandle: @unchecked Sendable {  // `slots` holds atomics on
     /// critical sections are a few nanoseconds long and a stripe is almost never shared, so a
     /// compare-and-swap to lock and a store to unlock is all the hot path pays.
     @usableFromInline
-    final class Stripe: @unchecked Sendable {  // `sketches` and `running` are touched only while `locked` is held.
+    final class Stripe: @unchecked Sendable {  // the outcome pairs and `running` are touched only while `locked` is held.
         @usableFromInline let locked = Atomic<Bool>(false)
-        /// `exec_time` sketches by outcome, then `wait_time` sketches by outcome.
-        @usableFromInline let sketches: UnsafeMutablePointer<Sketch>  // owned: allocated in init, freed in deinit
+        /// By outcome: nil until a job first ends with it here, then two sketches, `exec_time`
+        /// and `wait_time`. Most handles see one or two outcomes, so the others cost a word each.
+        @usableFromInline let outcomes: UnsafeMutablePointer<UnsafeMutablePointer<Sketch>?>  // owned: allocated in init; it and every pair freed in deinit
         /// Starts minus stops: the change of the executing level.
         @usableFromInline let running: UnsafeMutablePointer<Int64>  // owned, as above
         // Keeps neighbouring stripes off each other's cache lines.
         let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
 
-        static let slots = 2 * JobOutcome.count
-
         init() {
-            sketches = .allocate(capacity: Self.slots)
-            sketches.initialize(repeating: Sketch(), count: Self.slots)
+            outcomes = .allocate(capacity: JobOutcome.count)
+            outcomes.initialize(repeating: nil, count: JobOutcome.count)
             running = .allocate(capacity: 1)
             running.initialize(to: 0)
         }
 
         deinit {
-            sketches.deinitialize(count: Self.slots)
-            sketches.deallocate()
+            for i in 0..<JobOutcome.count {
+                guard let pair = outcomes[i] else { continue }
+                pair.deinitialize(count: 2)
+                pair.deallocate()
+            }
+            outcomes.deallocate()
             running.deallocate()
+        }
+
+        /// The `exec_time`, `wait_time` pair of outcome `i`, made on first use (call with the lock held).
+        @inlinable @inline(__always)
+        func pair(_ i: Int) -> UnsafeMutablePointer<Sketch> {
+            if let pair = outcomes[i] { return pair }
+            return makePair(i)
+        }
+
+        @usableFromInline
+        func makePair(_ i: Int) -> UnsafeMutablePointer<Sketch> {
+            let pair = UnsafeMutablePointer<Sketch>.allocate(capacity: 2)
+            pair.initialize(repeating: Sketch(), count: 2)
+            outcomes[i] = pair
+            return pair
         }
 
         @inlinable @inline(__always)
@@ -124,8 +142,9 @@ public final class JobHandle: @unchecked Sendable {  // `slots` holds atomics on
         let waitValue = Double(waitNs)
         withStripe { stripe in
             stripe.lock()
-            stripe.sketches[i].add(execValue)
-            stripe.sketches[JobOutcome.count + i].add(waitValue)
+            let pair = stripe.pair(i)
+            pair[0].add(execValue)
+            pair[1].add(waitValue)
             stripe.running.pointee &-= 1
             stripe.unlock()
         }
