@@ -3,8 +3,8 @@ import Glibc
 #endif
 
 /// Returns the allocator's free memory to the system. glibc keeps the pages of freed
-/// allocations for reuse, so after a burst (a recorder's idle handles released, a replica's
-/// decoded batches merged) a process's resident memory stays at its peak unless asked; this asks
+/// allocations for reuse, so after a burst (a recorder's idle handles released) a process's
+/// resident memory stays at its peak unless asked; this asks
 /// (`malloc_trim(0)`: one pass over the heap's free lists, milliseconds). A no-op where the C
 /// library has no such call.
 package enum FreeMemory {

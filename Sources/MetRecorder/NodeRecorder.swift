@@ -222,30 +222,32 @@ public final class NodeRecorder: Sendable {
     /// recorded is lost, and the next lookup makes a fresh one. Called by the batch taker.
     private func releaseIdle() {
         let limit = releaseAfterIdleBatches
-        let released = registry.withLock { r in
-            Self.release(&r.handles, limit) { $0.taker.idleBatches } isEmpty: { $0.isEmpty() }
-                + Self.release(&r.counts, limit) { $0.idle.batches } isEmpty: { $0.isEmpty() }
-                + Self.release(&r.sketches, limit) { $0.idle.batches } isEmpty: { $0.isEmpty() }
-                + Self.release(&r.gauges, limit) { $0.idle.batches } isEmpty: { $0.isEmpty() }
+        var released: [AnyObject] = []
+        registry.withLock { r in
+            Self.release(&r.handles, limit, into: &released) { $0.taker.idleBatches } isEmpty: { $0.isEmpty() }
+            Self.release(&r.counts, limit, into: &released) { $0.idle.batches } isEmpty: { $0.isEmpty() }
+            Self.release(&r.sketches, limit, into: &released) { $0.idle.batches } isEmpty: { $0.isEmpty() }
+            Self.release(&r.gauges, limit, into: &released) { $0.idle.batches } isEmpty: { $0.isEmpty() }
         }
+        // Freed here, outside the registry's lock: lookups (and `/api/cluster`) do not wait for it.
+        let count = released.count
+        released = []
         // After a burst's handles are gone, the process's resident memory follows what it holds.
-        if released >= Self.trimAfterReleasing { FreeMemory.returnToSystem() }
+        if count >= Self.trimAfterReleasing { FreeMemory.returnToSystem() }
     }
 
     /// Handles and instruments released at once after which free memory is returned to the system.
     static let trimAfterReleasing = 1024
 
-    /// Removes the idle, unshared, empty values of `table`; returns how many.
+    /// Moves the idle, unshared, empty values of `table` into `released`.
     private static func release<K: Hashable, V: AnyObject>(
-        _ table: inout [K: V], _ limit: Int, idleBatches: (V) -> Int, isEmpty: (V) -> Bool
-    ) -> Int {
+        _ table: inout [K: V], _ limit: Int, into released: inout [AnyObject], idleBatches: (V) -> Int, isEmpty: (V) -> Bool
+    ) {
         let candidates = table.compactMap { idleBatches($0.value) >= limit ? $0.key : nil }
-        var released = 0
         for key in candidates {
             guard var value = table.removeValue(forKey: key) else { continue }
-            if isKnownUniquelyReferenced(&value) && isEmpty(value) { released += 1 } else { table[key] = value }
+            if isKnownUniquelyReferenced(&value) && isEmpty(value) { released.append(value) } else { table[key] = value }
         }
-        return released
     }
 
     /// Handles and instruments held now (for tests and `/api/cluster`).

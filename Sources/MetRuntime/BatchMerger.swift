@@ -62,28 +62,12 @@ package final class BatchMerger: Sendable {
         queue.async { [self] in
             let gap = collector.receive(batch, now: collector.clock.second())
             pendingEntries.wrappingSubtract(size, ordering: .relaxed)
-            let left = pendingBatches.wrappingSubtract(1, ordering: .releasing).newValue
-            trimAfterBurst(merged: size, queueEmpty: left == 0)
+            pendingBatches.wrappingSubtract(1, ordering: .releasing)
             if let gap, let mesh = mesh.withLock({ $0 }) {
                 mesh.loop.execute { mesh.value.requestResend(from: PeerIdentity(gap.origin), gap.missing) }
             }
         }
         return nil
-    }
-
-    /// Entries merged here since free memory was last returned to the system (the queue's own).
-    let mergedSinceTrim = Atomic<Int>(0)
-    /// Entries merged in a burst after which, once the queue is empty, free memory is returned.
-    static let trimAfterEntries = 16_384
-
-    /// The decoded batches of a burst are freed as they are merged, but the allocator keeps
-    /// their pages; once the burst is merged, hand them back so a replica's resident memory is
-    /// what its store holds.
-    private func trimAfterBurst(merged: Int, queueEmpty: Bool) {
-        let total = mergedSinceTrim.wrappingAdd(merged, ordering: .relaxed).newValue
-        guard queueEmpty, total >= Self.trimAfterEntries else { return }
-        mergedSinceTrim.store(0, ordering: .relaxed)
-        FreeMemory.returnToSystem()
     }
 
     /// Waits until every queued batch is applied (tests, and before a handoff's snapshot).
