@@ -101,20 +101,24 @@ enum CardinalityProcessBench {
         let slowest = Atomic<UInt64>(0)
         let unanswered = Atomic<Int>(0)
         let urls = cluster.map { "http://\($0.http)/api/cluster" }
+        // Every answer's time, with its node and when it was asked (ms after the burst began).
+        let answers = Mutex<[(node: Int, at: UInt64, ms: UInt64)]>([])
+        let t0 = nanotime()
+        let watching = URLSession(configuration: .ephemeral)
         let watcher = Thread {
             while !stop.load(ordering: .relaxed) {
-                for url in urls {
-                    let t0 = nanotime()
-                    let (status, _) = ConvergenceBench.call(url)
+                for (node, url) in urls.enumerated() {
+                    let asked = nanotime()
+                    let (status, _) = ConvergenceBench.call(url, session: watching)
                     if status != 200 { unanswered.add(1, ordering: .relaxed) }
-                    let ms = (nanotime() - t0) / 1_000_000
+                    let ms = (nanotime() - asked) / 1_000_000
                     if ms > slowest.load(ordering: .relaxed) { slowest.store(ms, ordering: .relaxed) }
+                    answers.withLock { $0.append((node, asked > t0 ? (asked - t0) / 1_000_000 : 0, ms)) }
                 }
                 usleep(50_000)
             }
         }
         watcher.start()
-        let t0 = nanotime()
         var accepted = 0
         for start in stride(from: 0, to: labelSets, by: perRequest) {
             let body = (start..<(start + perRequest)).map { i in
@@ -149,7 +153,10 @@ enum CardinalityProcessBench {
         }
         report("cardinality.rss_mib_100k", afterBurst, "MiB",
                note: "extra RSS of the receiving node once every node counts all \(labelSets) jobs (posted in \(format(posted)) s, converged after \(format(convergedAfter)) s); \(format(settled)) MiB a minute later, idle handles released; baseline \(format(before)) MiB")
+        let times = answers.withLock { $0 }
+        let sorted = times.map(\.ms).sorted()
+        let worst = times.sorted { $0.ms > $1.ms }.prefix(3).map { "\(["a", "b", "c"][$0.node]) \($0.ms) ms at \($0.at) ms" }
         report("cardinality.max_stall_ms_100k", Double(slowest.load(ordering: .relaxed)), "ms",
-               note: "slowest /api/cluster answer of 3 nodes polled every 50 ms during the burst and 10 s after; \(unanswered.load(ordering: .relaxed)) unanswered; a replica's ungrouped summary then took \(format(summaryMs)) ms over HTTP")
+               note: "slowest /api/cluster answer of 3 nodes polled every 50 ms during the burst and 10 s after (\(times.count) answers, p99 \(sorted.isEmpty ? 0 : sorted[sorted.count * 99 / 100]) ms; worst: \(worst.joined(separator: ", "))); \(unanswered.load(ordering: .relaxed)) unanswered; a replica's ungrouped summary then took \(format(summaryMs)) ms over HTTP")
     }
 }

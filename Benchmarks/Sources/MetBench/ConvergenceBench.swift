@@ -53,7 +53,9 @@ enum ConvergenceBench {
     }
 
     /// A blocking HTTP call (the benchmark is single-threaded on purpose).
-    static func call(_ url: String, body: String? = nil) -> (Int, Data) {
+    /// `session`: a watcher timing answers uses its own, so its requests never queue behind
+    /// large posts on the shared session's connections and delegate queue.
+    static func call(_ url: String, body: String? = nil, session: URLSession = .shared) -> (Int, Data) {
         var request = URLRequest(url: URL(string: url)!)
         request.timeoutInterval = 5
         if let body {
@@ -62,7 +64,7 @@ enum ConvergenceBench {
         }
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var result = (0, Data())  // written by the completion handler before `done` is signalled
-        URLSession.shared.dataTask(with: request) { data, response, _ in
+        session.dataTask(with: request) { data, response, _ in
             result = ((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data())
             done.signal()
         }.resume()
