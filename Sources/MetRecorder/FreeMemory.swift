@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,8 +23,21 @@ package enum FreeMemory {
         #endif
     }()
 
-    /// Hands free pages back to the system.
+    /// Hands free pages back to the system, on the calling thread.
     package static func returnToSystem() {
         _ = trim?(0)
+    }
+
+    private static let queue = DispatchQueue(label: "met.free-memory", qos: .utility)
+    private static let pending = Atomic<Bool>(false)
+
+    /// ``returnToSystem()`` on a background queue, so the caller (the batch taker, a task of
+    /// the cooperative pool) does not wait for the pass; calls while one waits to run add nothing.
+    package static func returnToSystemSoon() {
+        guard !pending.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        queue.async {
+            pending.store(false, ordering: .releasing)
+            returnToSystem()
+        }
     }
 }

@@ -16,8 +16,9 @@ extension JobHandle {
     /// Drains every stripe into batch entries (called by the recorder, one taker at a time):
     /// per outcome an `exec_time` and a `wait_time` sketch and the `exec_count` of the jobs
     /// they hold, and the `executing` level. Returns whether there was anything to report.
+    /// `freedPairs` counts the idle outcome pairs freed on the way.
     @discardableResult
-    func drain(into entries: inout [DeltaBatch.Entry]) -> Bool {
+    func drain(into entries: inout [DeltaBatch.Entry], freedPairs: inout Int) -> Bool {
         let n = JobOutcome.count
         var sums: [Sketch] = []  // made on the first non-empty sketch: most handles are idle most seconds
         var running: Int64 = 0
@@ -29,6 +30,13 @@ extension JobHandle {
                 stripe.lock()
                 for i in 0..<n {
                     guard let pair = stripe.outcomes[i] else { continue }
+                    if pair[0].isEmpty && pair[1].isEmpty {
+                        // Idle for a whole interval: its pages go (the next job of this outcome
+                        // here makes them again), so a burst's handles shrink a second later.
+                        stripe.freePair(i)
+                        freedPairs += 1
+                        continue
+                    }
                     for k in 0..<2 where !pair[k].isEmpty {  // k 0: exec_time, summed at i; 1: wait_time, at n + i
                         if sums.isEmpty { sums = [Sketch](repeating: Sketch(), count: 2 * n) }
                         sums[k * n + i].merge(pair[k])
@@ -102,4 +110,18 @@ extension JobHandle {
 extension JobHandle {
     /// Stripes allocated so far: one per thread slot that has recorded (for tests and benchmarks).
     package var allocatedStripes: Int { (0...mask).filter { slots[$0].load(ordering: .acquiring) != 0 }.count }
+
+    /// Outcome sketch pairs held over all stripes (for tests).
+    package var allocatedOutcomePairs: Int {
+        (0...mask).reduce(0) { total, i in
+            let bits = slots[i].load(ordering: .acquiring)
+            guard bits != 0 else { return total }
+            // Guaranteed without a retain: this handle retains every stripe in its slots.
+            return total + Unmanaged<Stripe>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef { stripe in
+                stripe.lock()
+                defer { stripe.unlock() }
+                return (0..<JobOutcome.count).filter { stripe.outcomes[$0] != nil }.count
+            }
+        }
+    }
 }

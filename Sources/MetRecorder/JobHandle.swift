@@ -39,13 +39,17 @@ public final class JobHandle: @unchecked Sendable {  // `slots` holds atomics on
         }
 
         deinit {
-            for i in 0..<JobOutcome.count {
-                guard let pair = outcomes[i] else { continue }
-                pair.deinitialize(count: 2)
-                pair.deallocate()
-            }
+            for i in 0..<JobOutcome.count { freePair(i) }
             outcomes.deallocate()
             running.deallocate()
+        }
+
+        /// Frees the pair of outcome `i`, if made (with the lock held, or in deinit).
+        func freePair(_ i: Int) {
+            guard let pair = outcomes[i] else { return }
+            outcomes[i] = nil
+            pair.deinitialize(count: 2)
+            pair.deallocate()
         }
 
         /// The `exec_time`, `wait_time` pair of outcome `i`, made on first use (call with the lock held).

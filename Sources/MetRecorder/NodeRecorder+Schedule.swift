@@ -29,10 +29,21 @@ extension NodeRecorder {
             }
             let moved = clock.correctionMilliseconds - correction
             correction += moved
-            for batch in takeBatches(timestamp: BatchClock.stamp(endingAt: boundary + moved)) { await deliver(batch) }
+            if await deliverEach(takeBatches(timestamp: BatchClock.stamp(endingAt: boundary + moved)), deliver) {
+                FreeMemory.returnToSystemSoon()  // the burst's batches are freed now
+            }
             boundary = schedule.next(after: clock.milliseconds())
         }
-        for batch in takeBatches(timestamp: clock.second()) { await deliver(batch) }
+        _ = await deliverEach(takeBatches(timestamp: clock.second()), deliver)
+    }
+
+    /// Delivers the batches of one interval in order; returns whether they were a burst (more
+    /// than one batch: over ``maxBatchEntries`` entries). Once they are delivered and freed,
+    /// the caller hands free memory back to the system, so a node's resident memory does not
+    /// stay at the burst's peak.
+    private func deliverEach(_ taken: [DeltaBatch], _ deliver: (DeltaBatch) async -> Void) async -> Bool {
+        for batch in taken { await deliver(batch) }
+        return taken.count > 1
     }
 
     /// Unix seconds now, from the system's real-time clock.

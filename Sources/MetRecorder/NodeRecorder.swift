@@ -205,7 +205,10 @@ public final class NodeRecorder: Sendable {
                     Array(r.checks.values))
         }
         var entries: [DeltaBatch.Entry] = []
-        for h in handles { h.drain(into: &entries) }
+        var freedPairs = 0
+        for h in handles { h.drain(into: &entries, freedPairs: &freedPairs) }
+        // A burst's once-used handles gave their sketches back: so does the process.
+        if freedPairs >= Self.trimAfterReleasing { FreeMemory.returnToSystemSoon() }
         for c in counts { c.drain(into: &entries) }
         for s in sketches { s.drain(into: &entries) }
         for g in gauges { g.drain(into: &entries) }
@@ -233,10 +236,11 @@ public final class NodeRecorder: Sendable {
         let count = released.count
         released = []
         // After a burst's handles are gone, the process's resident memory follows what it holds.
-        if count >= Self.trimAfterReleasing { FreeMemory.returnToSystem() }
+        if count >= Self.trimAfterReleasing { FreeMemory.returnToSystemSoon() }
     }
 
-    /// Handles and instruments released at once after which free memory is returned to the system.
+    /// Handles and instruments released (or outcome pairs freed) at once after which free
+    /// memory is returned to the system.
     static let trimAfterReleasing = 1024
 
     /// Moves the idle, unshared, empty values of `table` into `released`.

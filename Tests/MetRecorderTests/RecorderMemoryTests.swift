@@ -23,6 +23,32 @@ import Testing
         #expect(exec == .count(5), "nothing lost across stripes made on the fly")
     }
 
+    @Test("an outcome's sketches are made by its first job and freed after an idle interval; nothing is lost")
+    func outcomePairsFollowUse() {
+        let recorder = NodeRecorder(origin: origin, stripes: nil, releaseAfterIdleBatches: 60)
+        let h = recorder.handle(queue: "q", worker: "W")
+        h.stop(.completed, execNs: 5, waitNs: 1)
+        #expect(h.allocatedOutcomePairs == 1, "one outcome seen: one pair, not five")
+        h.stop(.discarded, execNs: 7, waitNs: 1)
+        #expect(h.allocatedOutcomePairs == 2)
+        func executed(_ t: Int64) -> Int64 {
+            recorder.takeBatch(timestamp: testNow + t).entries.reduce(0) { total, e in
+                guard e.series == "exec_count", case .count(let n) = e.value else { return total }
+                return total + n
+            }
+        }
+        #expect(executed(0) == 2)
+        #expect(h.allocatedOutcomePairs == 2, "drained while busy: kept, so a busy handle records without allocating")
+        h.stop(.completed, execNs: 5, waitNs: 1)
+        #expect(executed(1) == 1)
+        #expect(h.allocatedOutcomePairs == 1, "discarded was idle for an interval: freed")
+        #expect(executed(2) == 0)
+        #expect(h.allocatedOutcomePairs == 0)
+        h.stop(.discarded, execNs: 9, waitNs: 2)
+        #expect(h.allocatedOutcomePairs == 1, "made again by the next job")
+        #expect(executed(3) == 1, "recorded after the pair was freed and made again")
+    }
+
     @Test("an idle handle nobody holds is released, and a later job makes a new one; totals stay exact")
     func idleHandlesAreReleased() {
         let recorder = NodeRecorder(origin: origin, stripes: nil, releaseAfterIdleBatches: 3)
