@@ -143,7 +143,7 @@ import Testing
         try await Task.sleep(for: .seconds(1))  // the resumed node records again: part of the load
         load.stop()
         await feeding.value
-        let exact = try await Failure.converge(started, to: load.posted, within: 30, "every total exact")
+        let exact = try await Failure.converge(started, to: load.posted, unanswered: load.unanswered, within: 30, "every total exact")
         #expect(exact.late(after: resumed) <= .seconds(5), "F3: every total exact within 5 s of the resume (a node was still short \(exact.late(after: resumed)) after)")
         #expect(Failure.accusations(in: stopped, after: offset).isEmpty, "M5: the resumed node accuses nobody: \(Failure.accusations(in: stopped, after: offset))")
         #expect(stopped.log.contains("own loop stalled"), "its guard noticed the stop")

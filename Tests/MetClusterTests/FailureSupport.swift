@@ -35,7 +35,11 @@ enum Failure {
     /// Waits until every node's totals per origin node equal each other and `expected`, exactly
     /// for the names not in `bounds`, and within `bounds[name]` below it for the others.
     @discardableResult
-    static func converge(_ nodes: [MetProcess], to expected: [String: Double], bounds: [String: Double] = [:], within seconds: Double,
+    /// `bounds`: per node, how much of the model it may have lost (a SIGKILL's last interval);
+    /// `unanswered`: how much it may hold beyond the model (posts whose answer never came: a
+    /// node stopped with a request in flight may apply it after the client gave up).
+    static func converge(_ nodes: [MetProcess], to expected: [String: Double], bounds: [String: Double] = [:],
+                         unanswered: [String: Double] = [:], within seconds: Double,
                          _ what: String) async throws -> Observed {
         var views: [[String: Double]] = []
         do {
@@ -45,11 +49,11 @@ enum Failure {
                 guard let first = views.first, views.allSatisfy({ $0 == first }), Set(first.keys).isSubset(of: Set(expected.keys)) else { return false }
                 return expected.allSatisfy { name, posted in
                     let got = first[name] ?? 0
-                    return got <= posted && got >= posted - (bounds[name] ?? 0)
+                    return got <= posted + (unanswered[name] ?? 0) && got >= posted - (bounds[name] ?? 0)
                 }
             }
         } catch {
-            print("\(what): model \(expected.sorted { $0.key < $1.key }), bounds \(bounds), last views \(views)")
+            print("\(what): model \(expected.sorted { $0.key < $1.key }), bounds \(bounds), unanswered \(unanswered), last views \(views)")
             throw error
         }
     }
@@ -60,6 +64,7 @@ enum Failure {
 final class Load: Sendable {
     private struct State {
         var posted: [String: Double] = [:]
+        var unanswered: [String: Double] = [:]
         var recent: [String: [(at: ContinuousClock.Instant, n: Double)]] = [:]
         var stopped = false
     }
@@ -74,6 +79,8 @@ final class Load: Sendable {
     }
 
     var posted: [String: Double] { state.withLock { $0.posted } }
+    /// Per node, the events of posts that got no answer at all (the node may still apply them).
+    var unanswered: [String: Double] { state.withLock { $0.unanswered } }
 
     /// What `node` accepted within `window` before now: what a SIGKILL may lose (H10).
     func recent(_ node: String, window: Duration = .seconds(1)) -> Double {
@@ -89,12 +96,15 @@ final class Load: Sendable {
             if !nodes.isEmpty {
                 let node = nodes[i % nodes.count]
                 i += 1
-                if let (status, _) = try? await node.post(events: [#"{"event":"inserted","queue":"load","count":\#(perPost)}"#]), status == 200 {
+                let answer = try? await node.post(events: [#"{"event":"inserted","queue":"load","count":\#(perPost)}"#])
+                if let (status, _) = answer, status == 200 {
                     state.withLock {
                         $0.posted[node.name, default: 0] += Double(perPost)
                         $0.recent[node.name, default: []].append((.now, Double(perPost)))
                         $0.recent[node.name]!.removeAll { ContinuousClock.now - $0.at > .seconds(10) }
                     }
+                } else if answer == nil {
+                    state.withLock { $0.unanswered[node.name, default: 0] += Double(perPost) }
                 }
             }
             try? await Task.sleep(for: pause)
