@@ -246,13 +246,32 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
         }
     }
 
-    /// Points, timelines and origins with data in the store, counted at most once a second
-    /// (counting points passes over every timeline; `/api/cluster` is polled often).
+    /// Points, timelines and origins with data in the store, as last counted (by the node
+    /// every second, ``countSize()``); counted now if that is more than 5 s old.
     package func storeSize() -> (rows: Int, timelines: Int, origins: Int) {
+        if let c = lock.withLock({ sizeCache }), ContinuousClock.now - c.at < .seconds(5) { return (c.rows, c.timelines, c.origins) }
+        return countSize()
+    }
+
+    /// Timelines whose points are counted per hold of the lock.
+    static let countSlice = 16_384
+
+    /// Counts the store's points a slice of timelines at a time (a burst of new label sets gives
+    /// a store hundreds of thousands, and one pass over them all in one hold made `/api/cluster`
+    /// and merges wait for it), and keeps the result for ``storeSize()``.
+    @discardableResult
+    package func countSize() -> (rows: Int, timelines: Int, origins: Int) {
+        var rows = 0
+        var start = 0
+        while true {
+            let (part, total) = withStore { ($0.pointCount(in: start..<(start + Self.countSlice)), $0.timelineCount) }
+            rows += part
+            start += Self.countSlice
+            if start >= total { break }
+        }
         lock.lock()
         defer { lock.unlock() }
-        if let c = sizeCache, ContinuousClock.now - c.at < .seconds(1) { return (c.rows, c.timelines, c.origins) }
-        let size = (rows: store.pointCount, timelines: store.timelineCount, origins: store.originsWithData.count)
+        let size = (rows: rows, timelines: store.timelineCount, origins: store.originsWithDataCount)
         sizeCache = (size.rows, size.timelines, size.origins, .now)
         return size
     }

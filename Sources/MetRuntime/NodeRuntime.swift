@@ -167,6 +167,13 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                     await collector.compact(now: recorder.clock.second())
                 }
             }
+            group.addTask { [self] in
+                // The store's size for `/api/cluster`, counted here so that no request waits for it.
+                while !Task.isCancelled {
+                    collector.countSize()
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
         }
     }
 

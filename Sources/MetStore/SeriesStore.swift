@@ -199,6 +199,9 @@ package final class SeriesStore {
     /// an origin whose points all expired leaves it at the next ``refreshOriginsWithData()``.
     package var originsWithData: Set<Origin> { Set(originIDsWithData.map { catalog.origins[Int($0)] }) }
 
+    /// How many origins ``originsWithData`` holds.
+    package var originsWithDataCount: Int { originIDsWithData.count }
+
     /// Recomputes ``originsWithData`` in one pass over the timelines (after compaction).
     package func refreshOriginsWithData() {
         var ids = Set<UInt32>()
@@ -207,7 +210,19 @@ package final class SeriesStore {
     }
 
     /// Number of stored points (rows), rollups excluded.
-    package var pointCount: Int { timelines.reduce(0) { $0 + $1.count } }
+    package var pointCount: Int { pointCount(in: 0..<timelines.count) }
+
+    /// Points of the timelines in `range` (clamped to the store): counting a large store a
+    /// slice at a time keeps each hold of its owner's lock short.
+    package func pointCount(in range: Range<Int>) -> Int {
+        let range = range.clamped(to: 0..<timelines.count)
+        return timelines.withUnsafeBufferPointer { all in
+            // Unsafe pointer: read within the clamped range while the store is not mutated (its owner's lock).
+            var n = 0
+            for i in range { n += all[i].count }
+            return n
+        }
+    }
 
     /// Heap bytes held by points and by rollups (capacities), excluding the catalog.
     package var pointBytes: (points: Int, rollups: Int) {
