@@ -79,7 +79,11 @@ import Testing
         await watcher.value
         #expect(watch.unanswered == 0)
         #expect(watch.notAlive.isEmpty, "\(watch.notAlive.prefix(5))")
-        #expect(watch.slowest < .seconds(2), "the slowest /api/cluster answer took \(watch.slowest)")
+        // The stall before issue 17 was 30 s and more; the figure (≤ 250 ms, release build, 3 nodes
+        // alone on the machine) is `scripts/bench cardinality`'s. Here a debug build shares the
+        // 2 cores with the whole suite, and the time includes this test's own client.
+        print("CardinalityBurst: the slowest /api/cluster answer took \(watch.slowest)")
+        #expect(watch.slowest < .seconds(5), "the slowest /api/cluster answer took \(watch.slowest)")
         // Memory in proportion: the figure asks ≤ 64 MiB per 100,000 label sets (release build);
         // this debug build gets twice that, for a fifth of them.
         let grown = Self.residentMiB(a) - before
