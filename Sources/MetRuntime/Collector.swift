@@ -2,6 +2,7 @@ import MetRecorder
 import MetStore
 import MetValues
 import Foundation
+import Synchronization
 
 /// The replica collector: this node's copy of the whole cluster's metrics. Batches from every
 /// origin (this node's own included) are applied in sequence order, exactly once; a batch that
@@ -20,8 +21,11 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
     private var noKeyframe = "no keyframe has reached this node yet"
     /// Per origin: the origin's timestamp of the last batch applied, and when it was applied here.
     private var lastApplied: [Origin: (stamped: Int64, at: Int64)] = [:]
-    /// What ``storeSize()`` last counted, and when (a count passes over every timeline).
-    private var sizeCache: (rows: Int, timelines: Int, origins: Int, at: ContinuousClock.Instant)?
+    /// What ``storeSize()`` last counted, and when (a count passes over every timeline); its own
+    /// lock, so reading it never waits for a merge.
+    private let sizeCache = Mutex<(rows: Int, timelines: Int, origins: Int, at: ContinuousClock.Instant)?>(nil)
+    /// The last ``StatusReading`` taken, for `/api/cluster` while a merge holds the lock.
+    private let published = Mutex<StatusReading?>(nil)
 
     /// A sequence gap: `origin` must resend `missing` (inclusive).
     package struct Gap: Sendable, Equatable {
@@ -249,7 +253,7 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
     /// Points, timelines and origins with data in the store, as last counted (by the node
     /// every second, ``countSize()``); counted now if that is more than 5 s old.
     package func storeSize() -> (rows: Int, timelines: Int, origins: Int) {
-        if let c = lock.withLock({ sizeCache }), ContinuousClock.now - c.at < .seconds(5) { return (c.rows, c.timelines, c.origins) }
+        if let c = sizeCache.withLock({ $0 }), ContinuousClock.now - c.at < .seconds(5) { return (c.rows, c.timelines, c.origins) }
         return countSize()
     }
 
@@ -269,16 +273,15 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
             start += Self.countSlice
             if start >= total { break }
         }
-        lock.lock()
-        defer { lock.unlock() }
-        let size = (rows: rows, timelines: store.timelineCount, origins: store.originsWithDataCount)
-        sizeCache = (size.rows, size.timelines, size.origins, .now)
+        let size = withStore { (rows: rows, timelines: $0.timelineCount, origins: $0.originsWithDataCount) }
+        sizeCache.withLock { $0 = (size.rows, size.timelines, size.origins, .now) }
         return size
     }
 
-    /// What `/api/cluster` shows of the replica, read in one hold of the lock: while a burst of
-    /// new label sets is merged slice by slice, each hold may wait for one slice, so one hold
-    /// (not one per field) bounds how long the status waits.
+    /// What `/api/cluster` shows of the replica: read in one hold of the lock when it is free,
+    /// else as last read (by an earlier status or as the last batch was applied). A burst of
+    /// new label sets is merged slice by slice; waiting for the lock could mean waiting for
+    /// several slices, since the lock is not fair, and a status may be a batch behind instead.
     package struct StatusReading: Sendable {
         package var watermarks: [Origin: UInt64]
         package var lastBatches: [Origin: (stamped: Int64, at: Int64)]
@@ -292,12 +295,29 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
     }
 
     package func statusReading() -> StatusReading {
-        let size = storeSize()  // at most once a second it passes over every timeline: its own hold
+        let size = storeSize()  // counted by the node every second: read, not counted, here
+        if lock.try() {
+            defer { lock.unlock() }
+            return publishLocked(size: size)
+        }
+        if var last = published.withLock({ $0 }) {
+            last.size = size
+            return last
+        }
         lock.lock()
         defer { lock.unlock() }
-        return StatusReading(watermarks: store.watermarks, lastBatches: lastApplied, keyframe: full.keyframe, delta: full.delta,
-                             counts: full.current(), noKeyframeReason: noKeyframe, size: size,
-                             labelSetLimit: store.maxLabelSets, refusedEntries: store.refusedLabelSets)
+        return publishLocked(size: size)
+    }
+
+    /// Takes a ``StatusReading`` and keeps it for ``statusReading()`` (the lock held).
+    @discardableResult
+    private func publishLocked(size: (rows: Int, timelines: Int, origins: Int)? = nil) -> StatusReading {
+        let size = size ?? sizeCache.withLock { $0.map { ($0.rows, $0.timelines, $0.origins) } } ?? (0, 0, 0)
+        let reading = StatusReading(watermarks: store.watermarks, lastBatches: lastApplied, keyframe: full.keyframe, delta: full.delta,
+                                    counts: full.current(), noKeyframeReason: noKeyframe, size: size,
+                                    labelSetLimit: store.maxLabelSets, refusedEntries: store.refusedLabelSets)
+        published.withLock { $0 = reading }
+        return reading
     }
 
     /// Runs `body` with the store, under the collector's lock (keep it short).
