@@ -70,6 +70,53 @@ package final class BatchMerger: Sendable {
         return nil
     }
 
+    /// Batch frames at least this large are decoded by the merger too: decoding the batches
+    /// of a burst of new label sets (25 frames of 200 KB for 100,000 of them) on the mesh's
+    /// loop held its heartbeats, handshakes and `/api/cluster` for 300 ms and more.
+    package static let decodeOffLoopBytes = 64 * 1024
+
+    /// Decodes a large batch frame and applies it, after every batch queued before it. The
+    /// frame was authenticated (its MAC) but is decoded only here: one that does not decode is
+    /// logged and dropped, and the origin's next batch shows the gap, which is asked for again.
+    package func receive(encoded payload: [UInt8], from peer: String) {
+        let estimate = payload.count / 20  // at most this many entries: an entry takes 20 bytes or more
+        guard pendingEntries.load(ordering: .relaxed) + estimate <= Self.maxPendingEntries else {
+            let now = UInt64(Date().timeIntervalSince1970 * 1000)
+            if dropLines.withLock({ $0.allows(peer, now: now) }) {
+                logger.warning("a batch frame from \(peer) (\(payload.count) bytes) not queued: \(Self.maxPendingEntries) entries already wait to be merged; it will be asked for again (further lines suppressed for 60 s)")
+            }
+            return
+        }
+        pendingEntries.wrappingAdd(estimate, ordering: .relaxed)
+        pendingBatches.wrappingAdd(1, ordering: .releasing)
+        queue.async { [self] in
+            defer {
+                pendingEntries.wrappingSubtract(estimate, ordering: .relaxed)
+                pendingBatches.wrappingSubtract(1, ordering: .releasing)
+            }
+            guard let batch = try? BatchCodec.decode(payload) else {
+                logger.error("malformed batch frame from \(peer) (\(payload.count) bytes); dropped, its batch will be asked for again")
+                return
+            }
+            let gap = collector.receive(batch, now: collector.clock.second())
+            if let gap, let mesh = mesh.withLock({ $0 }) {
+                mesh.loop.execute { mesh.value.requestResend(from: PeerIdentity(gap.origin), gap.missing) }
+            }
+        }
+    }
+
+    /// Applies the leader's count message now if the collector's lock is free and nothing
+    /// waits here, else on the merger's queue after the batches before it; `done` gets whether
+    /// it was taken. (A count message waiting on the loop for a burst's merges held heartbeats up.)
+    package func apply(_ message: CountMessage, done: @escaping @Sendable (Bool) -> Void) {
+        if pendingBatches.load(ordering: .acquiring) == 0, let took = collector.tryApply(message) { return done(took) }
+        pendingBatches.wrappingAdd(1, ordering: .releasing)
+        queue.async { [self] in
+            done(collector.apply(message))
+            pendingBatches.wrappingSubtract(1, ordering: .releasing)
+        }
+    }
+
     /// Waits until every queued batch is applied (tests, and before a handoff's snapshot).
     package func drain() {
         queue.sync {}

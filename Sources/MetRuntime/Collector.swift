@@ -187,6 +187,18 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
     package func apply(_ message: CountMessage) -> Bool {
         lock.lock()
         defer { lock.unlock() }
+        return applyLocked(message)
+    }
+
+    /// ``apply(_:)`` only if the lock is free at once (nil: it was held, nothing was done): the
+    /// mesh's loop never waits behind a merge.
+    package func tryApply(_ message: CountMessage) -> Bool? {
+        guard lock.try() else { return nil }
+        defer { lock.unlock() }
+        return applyLocked(message)
+    }
+
+    private func applyLocked(_ message: CountMessage) -> Bool {
         switch message {
         case .keyframe(let keyframe, let delta):
             let took = full.apply(keyframe)

@@ -7,7 +7,7 @@ import MetWire
 /// The node's side of the mesh seam (``MeshHost``): its replica, the ``Collector``, as the mesh
 /// sees it — frames' payloads decoded and applied, snapshots planned and merged — and its log.
 /// The mesh calls it on its loop thread; every call is a short hold of the collector's lock, and
-/// large batches are merged off the loop by the ``BatchMerger``.
+/// large batches are decoded and merged off the loop by the ``BatchMerger``.
 package final class ReplicaHost: MeshHost, Sendable {
     let collector: Collector
     let logger: Logger
@@ -23,6 +23,10 @@ package final class ReplicaHost: MeshHost, Sendable {
     }
 
     package func receivedBatch(_ payload: [UInt8], from peer: PeerIdentity) -> BatchReceipt {
+        if payload.count >= BatchMerger.decodeOffLoopBytes {
+            merger.receive(encoded: payload, from: peer.node)
+            return .taken
+        }
         guard let batch = try? BatchCodec.decode(payload) else { return .malformed }
         guard let gap = merger.receive(batch) else { return .taken }
         return .gap(origin: PeerIdentity(gap.origin), missing: gap.missing)
@@ -40,9 +44,13 @@ package final class ReplicaHost: MeshHost, Sendable {
         return true
     }
 
+    /// Applies a count message at once when the collector is free and no batch waits to be
+    /// merged; else after the merges queued before it (the loop never waits for the lock).
     func apply(_ message: CountMessage, from peer: PeerIdentity) {
-        if !collector.apply(message), case .keyframe(let keyframe, _) = message {
-            logger.debug("ignored keyframe \(keyframe.term).\(keyframe.number) from \(peer.node): not newer than the current one")
+        merger.apply(message) { [logger] took in
+            if !took, case .keyframe(let keyframe, _) = message {
+                logger.debug("ignored keyframe \(keyframe.term).\(keyframe.number) from \(peer.node): not newer than the current one")
+            }
         }
     }
 

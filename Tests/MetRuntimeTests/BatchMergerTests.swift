@@ -3,6 +3,8 @@ import Logging
 import MetRuntime
 import MetStore
 import MetValues
+import MetWire
+import Synchronization
 import Testing
 
 /// Large batches: merged in slices (the same answers as one merge, a duplicate still refused,
@@ -110,5 +112,59 @@ import Testing
         release.signal()
         merger.drain()
         #expect(c.withStore { $0.watermark(of: origin) } == 1)
+    }
+
+    /// A large batch frame is decoded by the merger, not by the caller (the mesh's loop), in
+    /// its turn; one that does not decode is dropped and its batch later asked for again.
+    @Test func largeFramesAreDecodedByTheMergerInTheirTurn() throws {
+        let c = Collector()
+        let merger = BatchMerger(collector: c, logger: Logger(label: "test"))
+        // The merger applies at the collector's clock: the batches are stamped now.
+        let second = c.clock.second()
+        let big = batch(1, queues: 2 * BatchMerger.inlineEntries)
+        let large = DeltaBatch(origin: origin, seq: 1, timestamp: second, entries: big.entries)
+        let first = BatchCodec.encode(large)
+        #expect(first.count >= BatchMerger.decodeOffLoopBytes)
+        merger.receive(encoded: first, from: "a")
+        merger.receive(encoded: [UInt8](repeating: 0xff, count: BatchMerger.decodeOffLoopBytes), from: "a")  // malformed
+        // A small batch right after waits its turn behind the frame: no gap opens.
+        let small = DeltaBatch(origin: origin, seq: 2, timestamp: second, entries: [.init(series: "inserted", labels: LabelSet(["queue": "x"]), value: .count(1))])
+        #expect(merger.receive(small) == nil)
+        merger.drain()
+        let whole = SeriesStore()
+        whole.apply(large, now: second)
+        whole.apply(small, now: second)
+        let selection = Selection(series: "exec_count", lookback: 60, group: "queue")
+        #expect(c.withStore { $0.watermark(of: origin) } == 2)
+        #expect(c.withStore { $0.timelineCount } == whole.timelineCount)
+        let served = try c.withStore { try $0.latest(selection, now: second) }
+        let expected = try whole.latest(selection, now: second)
+        #expect(served.count == 2 * BatchMerger.inlineEntries && served == expected)
+    }
+
+    /// A count message from the leader never waits for the lock on the caller's thread: while a
+    /// query (or a merge) holds it, the message is applied once the lock is free.
+    @Test(.timeLimit(.minutes(1)))
+    func aCountMessageNeverWaitsForTheLock() {
+        let c = Collector()
+        let merger = BatchMerger(collector: c, logger: Logger(label: "test"))
+        let holding = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            c.withStore { _ in
+                holding.signal()
+                release.wait()
+            }
+        }
+        holding.wait()
+        let keyframe = Keyframe(term: 1, number: 1, leader: origin, timestamp: now,
+                                counts: [.init(group: JobGroup(state: "available", queue: "q"), count: 5, estimated: false)], watermarks: [:])
+        let taken = Mutex<Bool?>(nil)
+        merger.apply(.keyframe(keyframe, nil)) { took in taken.withLock { $0 = took } }
+        #expect(taken.withLock { $0 } == nil, "queued, not applied while the lock is held")
+        release.signal()
+        merger.drain()
+        #expect(taken.withLock { $0 } == true)
+        #expect(c.fullCount().counts?[JobGroup(state: "available", queue: "q")] == 5)
     }
 }
