@@ -291,9 +291,9 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
     }
 
     /// What `/api/cluster` shows of the replica: read in one hold of the lock when it is free,
-    /// else as last read (by an earlier status or as the last batch was applied). A burst of
-    /// new label sets is merged slice by slice; waiting for the lock could mean waiting for
-    /// several slices, since the lock is not fair, and a status may be a batch behind instead.
+    /// else as the last status read it. A burst of new label sets is merged slice by slice;
+    /// waiting for the lock could mean waiting for several slices, since the lock is not fair,
+    /// so a status may show the replica a little behind instead.
     package struct StatusReading: Sendable {
         package var watermarks: [Origin: UInt64]
         package var lastBatches: [Origin: (stamped: Int64, at: Int64)]
@@ -322,9 +322,7 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
     }
 
     /// Takes a ``StatusReading`` and keeps it for ``statusReading()`` (the lock held).
-    @discardableResult
-    private func publishLocked(size: (rows: Int, timelines: Int, origins: Int)? = nil) -> StatusReading {
-        let size = size ?? sizeCache.withLock { $0.map { ($0.rows, $0.timelines, $0.origins) } } ?? (0, 0, 0)
+    private func publishLocked(size: (rows: Int, timelines: Int, origins: Int)) -> StatusReading {
         let reading = StatusReading(watermarks: store.watermarks, lastBatches: lastApplied, keyframe: full.keyframe, delta: full.delta,
                                     counts: full.current(), noKeyframeReason: noKeyframe, size: size,
                                     labelSetLimit: store.maxLabelSets, refusedEntries: store.refusedLabelSets)
