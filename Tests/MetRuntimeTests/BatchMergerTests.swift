@@ -27,6 +27,21 @@ import Testing
         return DeltaBatch(origin: origin, seq: seq, timestamp: now, entries: entries)
     }
 
+    /// Holds `c`'s lock on another thread (as a query or a compaction would) until the
+    /// returned semaphore is signalled.
+    func holdTheLock(of c: Collector) -> DispatchSemaphore {
+        let holding = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            c.withStore { _ in
+                holding.signal()
+                release.wait()
+            }
+        }
+        holding.wait()
+        return release
+    }
+
     func answers(_ c: Collector) -> [String] {
         c.withStore { store in
             ["exec_time", "exec_count", "inserted"].map { series in
@@ -98,15 +113,7 @@ import Testing
     func aBusyCollectorNeverHoldsUpTheCaller() {
         let c = Collector()
         let merger = BatchMerger(collector: c, logger: Logger(label: "test"))
-        let holding = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            c.withStore { _ in
-                holding.signal()
-                release.wait()
-            }
-        }
-        holding.wait()
+        let release = holdTheLock(of: c)
         let small = DeltaBatch(origin: origin, seq: 1, timestamp: now, entries: [.init(series: "inserted", labels: LabelSet(["queue": "x"]), value: .count(1))])
         #expect(merger.receive(small) == nil)
         release.signal()
@@ -148,15 +155,7 @@ import Testing
     func aCountMessageNeverWaitsForTheLock() {
         let c = Collector()
         let merger = BatchMerger(collector: c, logger: Logger(label: "test"))
-        let holding = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            c.withStore { _ in
-                holding.signal()
-                release.wait()
-            }
-        }
-        holding.wait()
+        let release = holdTheLock(of: c)
         let keyframe = Keyframe(term: 1, number: 1, leader: origin, timestamp: now,
                                 counts: [.init(group: JobGroup(state: "available", queue: "q"), count: 5, estimated: false)], watermarks: [:])
         let taken = Mutex<Bool?>(nil)
