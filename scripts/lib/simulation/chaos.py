@@ -129,7 +129,7 @@ class Chaos(threading.Thread):
 
     def kill_node(self, node):
         ev = self.sim.events
-        peak = self.sim.peak_rate(node)
+        peak = self.sim.peak_rate()
         leader = node.name == self.sim.leader()
         ev.note(f"chaos: SIGKILL {node.name}{' (the leader)' if leader else ''}: what it recorded since its last broadcast is lost; "
                 "its running jobs are orphaned", marker=True)
