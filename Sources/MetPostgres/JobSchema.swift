@@ -90,9 +90,11 @@ package enum JobSchema {
 
     /// `met_job_counts(estimate_limit)`: every (state, queue) present, found by a skip scan of
     /// the state/queue index (one probe per group, not per row). A group's estimate is its
-    /// frequency in the joint statistics (`met_oban_jobs_state_queue`) times the table's rows,
-    /// scaled to its current size the way the planner does; groups estimated at `estimate_limit`
-    /// or more are returned as estimates, all others (and any group the statistics do not list)
+    /// frequency in the joint statistics (`met_oban_jobs_state_queue`) times the table's live
+    /// rows as the statistics system counts them (`pg_stat_get_live_tuples`: inserts minus
+    /// deletes, so dead rows do not inflate it; where that is 0, `reltuples` scaled to the
+    /// table's current size the way the planner does). Groups estimated at `estimate_limit` or
+    /// more are returned as estimates, all others (and any group the statistics do not list)
     /// are counted exactly with an index-only scan of the group.
     static func jobCountsFunction(prefix: String) -> String {
         """
@@ -115,7 +117,8 @@ package enum JobSchema {
           pair record;
           guess bigint;
         BEGIN
-          SELECT CASE WHEN c.relpages > 0 AND c.reltuples > 0
+          SELECT CASE WHEN pg_stat_get_live_tuples(c.oid) > 0 THEN pg_stat_get_live_tuples(c.oid)::double precision
+                      WHEN c.relpages > 0 AND c.reltuples > 0
                       THEN c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::bigint)
                       ELSE 0 END
             INTO total FROM pg_class c WHERE c.oid = '\(p).oban_jobs'::regclass;
