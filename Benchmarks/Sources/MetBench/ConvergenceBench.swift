@@ -12,11 +12,13 @@ enum ConvergenceBench {
 
     final class Node {
         let process = Process()
+        let name: String
         let log: URL
         var mesh = ""
         var http = ""
 
         init(name: String, seeds: [String], binary: URL, dir: URL, extra: [String] = [], command: String = "node") throws {
+            self.name = name
             log = dir.appendingPathComponent("\(name).log")
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process.executableURL = binary

@@ -19,6 +19,8 @@ enum FullCountBench {
     static let prefix = "bench_fullcount"
     static let queues = ["default", "mailers", "exports", "events"]
     static let seconds = 60.0
+    /// Each queue's `available` jobs at the start; the producer keeps it there.
+    static let availablePerQueue = 2_000
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -39,7 +41,8 @@ enum FullCountBench {
             print("full_count.p95_error_pct_moving skipped: set MET_BINARY and MET_BENCH_DATABASE_URL (scripts/bench does)")
             return
         }
-        for (mode, name) in [("auto", "full_count"), ("snapshots", "full_count.snapshots")] {
+        let only = env["MET_BENCH_FULLCOUNT_MODE"]  // one mode only, when set (auto or snapshots)
+        for (mode, name) in [("auto", "full_count"), ("snapshots", "full_count.snapshots")] where only == nil || only == mode {
             do {
                 let f = try measure(binary: URL(fileURLWithPath: binary), database: database, countMode: mode)
                 let e = f.errors.sorted()
@@ -101,6 +104,8 @@ enum FullCountBench {
         let peer0 = Dictionary(uniqueKeysWithValues: peerPid.keys.map { ($0, cpuMs($0)) })
         let moved0 = producer.moved + recorded(a)
         let t0 = nanotime()
+        // MET_BENCH_TRACE=PCT prints each sample off by more than PCT % (5 when not a number).
+        let trace = ProcessInfo.processInfo.environment["MET_BENCH_TRACE"].map { Double($0) ?? 5 }
         var nextPeer = t0
         var next = t0
         while Double(nanotime() - t0) / 1e9 < seconds {
@@ -111,7 +116,13 @@ enum FullCountBench {
             let truth = try exact(conn)
             for n in nodes {
                 guard let s = served(n) else { continue }
-                for (state, t) in truth where t >= 100 { figures.errors.append(abs((s[state] ?? 0) - t) / t * 100) }
+                for (state, t) in truth where t >= 100 {
+                    let error = abs((s[state] ?? 0) - t) / t * 100
+                    figures.errors.append(error)
+                    if let trace, error > trace {
+                        print("trace t=\(format(Double(nanotime() - t0) / 1e6)) ms node \(n.name) \(state) served \(s[state].map { format($0) } ?? "none") truth \(format(t)) (\(format(error)) %)")
+                    }
+                }
             }
             next += 250_000_000
             let now = nanotime()
@@ -156,7 +167,7 @@ enum FullCountBench {
         _ = try conn.query("DROP SCHEMA IF EXISTS \(prefix) CASCADE")
         _ = try conn.query("DROP PUBLICATION IF EXISTS \(JobSchema.publicationName(prefix: prefix))")
         try conn.applySchema(prefix: prefix)
-        let mix = [("completed", 30_000), ("available", 2_000), ("scheduled", 2_000), ("cancelled", 1_000), ("discarded", 1_000),
+        let mix = [("completed", 30_000), ("available", availablePerQueue), ("scheduled", 2_000), ("cancelled", 1_000), ("discarded", 1_000),
                    ("retryable", 500), ("suspended", 100)]
         for queue in queues {
             for (state, n) in mix {
@@ -170,9 +181,10 @@ enum FullCountBench {
         _ = try conn.query("VACUUM ANALYZE \(prefix).oban_jobs")
     }
 
-    /// Another application on the same database, recording nothing: every 50 ms it inserts 8
-    /// jobs, schedules 2 available ones, makes 1 scheduled one available, cancels 1 and deletes
-    /// 1 completed one (pruning): 260 jobs/s.
+    /// Another application on the same database, recording nothing: every 50 ms, in one queue
+    /// after the other, it inserts 8 jobs or as many as bring the queue's `available` back to
+    /// `availablePerQueue` (up to 200), schedules 2 available ones, makes 1 scheduled one
+    /// available, cancels 1 and deletes 1 completed one (pruning): 260 jobs/s and more.
     final class Producer: @unchecked Sendable {  // `stopping` and `count` are guarded by `lock`; the thread owns its connection.
         let database: String
         private let lock = NSLock()
@@ -193,13 +205,21 @@ enum FullCountBench {
                 while !lock.withLock({ stopping }) {
                     let t0 = nanotime()
                     let queue = FullCountBench.queues[round % FullCountBench.queues.count]
-                    _ = try? conn.query("INSERT INTO \(t) (queue, worker) SELECT $1, 'Other.Worker' FROM generate_series(1, 8)", [queue])
+                    // 8 jobs, and as many more as keep the queue's `available` at its starting
+                    // level (what the worker took since this queue's last round): groups stay
+                    // steady instead of draining towards the 100-job floor, where any count that
+                    // arrives a few hundred milliseconds late is off by half (r·L/n).
+                    let inserted = (try? conn.query("""
+                        INSERT INTO \(t) (queue, worker)
+                        SELECT $1, 'Other.Worker' FROM generate_series(1, (SELECT greatest(8, least(200, $2 - count(*)))::int FROM \(t) WHERE state = 'available' AND queue = $1))
+                        RETURNING 1
+                        """, [queue, String(FullCountBench.availablePerQueue)]).rows.count) ?? 0
                     _ = try? conn.query("UPDATE \(t) SET state = 'scheduled', scheduled_at = timezone('UTC', now()) + interval '1 hour' WHERE id IN (SELECT id FROM \(t) WHERE state = 'available' AND queue = $1 ORDER BY id DESC LIMIT 2 FOR UPDATE SKIP LOCKED)", [queue])
                     _ = try? conn.query("UPDATE \(t) SET state = 'available' WHERE id IN (SELECT id FROM \(t) WHERE state = 'scheduled' AND queue = $1 LIMIT 1 FOR UPDATE SKIP LOCKED)", [queue])
                     _ = try? conn.query("UPDATE \(t) SET state = 'cancelled' WHERE id IN (SELECT id FROM \(t) WHERE state = 'available' AND queue = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE SKIP LOCKED)", [queue])
                     _ = try? conn.query("DELETE FROM \(t) WHERE id IN (SELECT id FROM \(t) WHERE state = 'completed' AND queue = $1 LIMIT 1 FOR UPDATE SKIP LOCKED)", [queue])
                     round += 1
-                    lock.withLock { count += 13 }
+                    lock.withLock { count += Double(5 + inserted) }
                     let spent = nanotime() - t0
                     if spent < 50_000_000 { usleep(UInt32((50_000_000 - spent) / 1000)) }
                 }
