@@ -15,6 +15,9 @@ package protocol MeshHost: AnyObject {
     /// A `keyframe` frame's payload (``KeyframeCodec``), from a leader of the previous version.
     /// False: malformed.
     func receivedKeyframe(_ payload: [UInt8], from peer: PeerIdentity) -> Bool
+    /// A `moves` frame's payload (``MovesCodec``): job moves `peer` recorded, sent ahead of its
+    /// next batch; count them until that batch comes. False: malformed.
+    func receivedMoves(_ payload: [UInt8], from peer: PeerIdentity) -> Bool
     /// The leader's latest keyframe (and delta) this replica holds, as a `counts` payload, for a
     /// peer that just connected: it has counts at once, even while no leader can take new ones.
     func heldCounts() -> [UInt8]?

@@ -25,6 +25,12 @@ extension MeshNode {
         case .relayed:
             guard let inner = try? RelayCodec.decode(frame.payload) else { return c.close("malformed relayed frame") }
             if inner.type == .batch { batchArrived(inner.payload, from: c, identity) } else { countsArrived(inner, from: c, identity) }
+        case .moves:
+            // Not relayed: a peer that cannot hear the origin counts them with its batch.
+            guard host.receivedMoves(frame.payload, from: identity) else {
+                host.log("malformed moves frame from \(identity.node); closing its connection")
+                return c.close(nil)
+            }
         case .members:
             membersArrived(frame.payload, from: c, identity)
         case .resend:

@@ -211,6 +211,14 @@ package final class MeshNode {
         for c in connections.values where !blackholed.contains(c.peer?.node ?? "") { c.send(encoded: bytes) }
     }
 
+    /// Sends job moves this node recorded ahead of its next batch (a ``MovesCodec`` payload) to
+    /// every established peer; not kept for resends (the batch carries them too).
+    package func broadcast(moves payload: [UInt8]) {
+        assertOnLoop()
+        let bytes = Frame(type: .moves, payload: payload).encoded()
+        for c in connections.values where !blackholed.contains(c.peer?.node ?? "") { c.send(encoded: bytes) }
+    }
+
     /// Closes every connection and the listener.
     package func close() {
         assertOnLoop()

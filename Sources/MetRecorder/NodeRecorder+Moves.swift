@@ -6,6 +6,12 @@ struct PendingMove: Sendable {
     var worker: String?
 }
 
+/// The moves recorded since the last batch, and how many of them were sent ahead of it.
+struct MoveLog: Sendable {
+    var pending: [PendingMove] = []
+    var sentAhead = 0
+}
+
 extension NodeRecorder {
     /// Job `job` moved from `from` to `to` in a transaction that committed; `xid` is that
     /// transaction's `pg_current_xact_id()`. Recorded as a `transitions` count (or `inserted`
@@ -15,7 +21,20 @@ extension NodeRecorder {
     public func jobMoved(_ job: Int64, queue: String, worker: String? = nil, from: JobState?, to: JobState?, xid: UInt64) {
         guard from != nil || to != nil, from != to else { return }
         let recorded = PendingMove(move: RecordedMove(xid: xid, job: job, queue: queue, from: from, to: to), worker: worker)
-        moveLog.withLock { $0.append(recorded) }
+        moveLog.withLock { $0.pending.append(recorded) }
+    }
+
+    /// The moves recorded since the last batch and not yet sent ahead of it (nil: none), to
+    /// send every delta interval so that replicas count them before the batch comes
+    /// (``MovesAhead``). The next batch carries them too.
+    package func takeMovesAhead() -> MovesAhead? {
+        taking.withLock { seq -> MovesAhead? in
+            let moves = moveLog.withLock { log -> [RecordedMove] in
+                defer { log.sentAhead = log.pending.count }
+                return log.pending[log.sentAhead...].map(\.move)
+            }
+            return moves.isEmpty ? nil : MovesAhead(origin: origin, afterSeq: seq, moves: moves)
+        }
     }
 
     /// Takes the moves recorded since the last batch and adds their entries (one per series and
@@ -23,8 +42,11 @@ extension NodeRecorder {
     /// travel in the same batch.
     func drainMoves(into entries: inout [DeltaBatch.Entry]) -> [RecordedMove] {
         let recorded = moveLog.withLock { log -> [PendingMove] in
-            defer { log.removeAll(keepingCapacity: true) }
-            return log
+            defer {
+                log.pending.removeAll(keepingCapacity: true)
+                log.sentAhead = 0
+            }
+            return log.pending
         }
         guard !recorded.isEmpty else { return [] }
         var folded: [Pair: Int64] = [:]

@@ -40,7 +40,7 @@ public final class NodeRecorder: Sendable {
     /// Serialises batch taking: the sequence number and the drain happen together.
     let taking = Mutex<UInt64>(0)
     /// Job moves recorded with their transaction ids since the last batch (NodeRecorder+Moves.swift).
-    let moveLog = Mutex<[PendingMove]>([])
+    let moveLog = Mutex(MoveLog())
 
     /// Batches in a row with nothing to report after which a handle or instrument that nobody
     /// else holds is released (its memory freed); the next use makes a new one.

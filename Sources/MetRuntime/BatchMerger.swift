@@ -110,9 +110,22 @@ package final class BatchMerger: Sendable {
     /// it was taken. (A count message waiting on the loop for a burst's merges held heartbeats up.)
     package func apply(_ message: CountMessage, done: @escaping @Sendable (Bool) -> Void) {
         if pendingBatches.load(ordering: .acquiring) == 0, let took = collector.tryApply(message) { return done(took) }
+        inTurn { [collector] in done(collector.apply(message)) }
+    }
+
+    /// Moves sent ahead of their batch: like a count message, at once when the collector is
+    /// free and no batch waits, else in turn (whichever of them and their batch comes first,
+    /// they count once).
+    package func apply(_ moves: MovesAhead) {
+        if pendingBatches.load(ordering: .acquiring) == 0, collector.tryApply(moves) != nil { return }
+        inTurn { [collector] in collector.apply(moves) }
+    }
+
+    /// Runs `work` on the merger's queue after what is queued before it.
+    private func inTurn(_ work: @escaping @Sendable () -> Void) {
         pendingBatches.wrappingAdd(1, ordering: .releasing)
         queue.async { [self] in
-            done(collector.apply(message))
+            work()
             pendingBatches.wrappingSubtract(1, ordering: .releasing)
         }
     }

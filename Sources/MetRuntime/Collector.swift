@@ -198,6 +198,19 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
         return applyLocked(message)
     }
 
+    /// Counts job moves sent ahead of their origin's next batch (``FullCounts/apply(_:)-MovesAhead``).
+    @discardableResult
+    package func apply(_ moves: MovesAhead) -> Bool {
+        lock.withLock { full.apply(moves) }
+    }
+
+    /// ``apply(_:)-MovesAhead`` only if the lock is free at once (nil: it was held, nothing was done).
+    package func tryApply(_ moves: MovesAhead) -> Bool? {
+        guard lock.try() else { return nil }
+        defer { lock.unlock() }
+        return full.apply(moves)
+    }
+
     private func applyLocked(_ message: CountMessage) -> Bool {
         switch message {
         case .keyframe(let keyframe, let delta):

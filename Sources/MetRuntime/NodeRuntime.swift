@@ -168,6 +168,17 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                 }
             }
             group.addTask { [self] in
+                // Job moves go ahead of their batch every delta interval (`full_count` in snapshots mode).
+                let every = Duration.milliseconds(max(10, Int64(config.deltaInterval * 1000)))
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: every)
+                    guard let moves = recorder.takeMovesAhead() else { continue }
+                    collector.apply(moves)
+                    let payload = MovesCodec.encode(moves)
+                    loop.execute { [self] in mesh.broadcast(moves: payload) }
+                }
+            }
+            group.addTask { [self] in
                 // The store's size for `/api/cluster`, counted here so that no request waits for it.
                 while !Task.isCancelled {
                     collector.countSize()

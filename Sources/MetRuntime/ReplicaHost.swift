@@ -44,6 +44,12 @@ package final class ReplicaHost: MeshHost, Sendable {
         return true
     }
 
+    package func receivedMoves(_ payload: [UInt8], from peer: PeerIdentity) -> Bool {
+        guard let sent = try? MovesCodec.decode(payload), PeerIdentity(sent.origin) == peer else { return false }
+        merger.apply(sent)
+        return true
+    }
+
     /// Applies a count message at once when the collector is free and no batch waits to be
     /// merged; else after the merges queued before it (the loop never waits for the lock).
     func apply(_ message: CountMessage, from peer: PeerIdentity) {

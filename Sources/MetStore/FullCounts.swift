@@ -7,7 +7,8 @@
 /// - a move carrying its transaction id counts when the keyframe's snapshot does not see that
 ///   transaction; for a job above the keyframe's `idBound`, when the snapshot of the leader's
 ///   delta (which recounted those jobs) does not see it. Whenever the move committed and
-///   whenever its batch arrives, it counts exactly once.
+///   whenever its batch arrives, it counts exactly once. Sent ahead of its batch
+///   (``MovesAhead``), it counts by the same rule from then on, once: the batch takes its place.
 /// - a delta without a transaction id (`transitions`, `inserted` or `pruned` with a `state`, as
 ///   `POST /api/events` records them) counts when its batch comes after the keyframe's
 ///   watermark of its origin.
@@ -28,6 +29,10 @@ package struct FullCounts: Sendable {
     /// Per origin, what its recent batches did to job states, oldest first.
     private var log: [Origin: [Logged]] = [:]
     private var loggedMoves: [Origin: Int] = [:]
+    /// Per origin, moves sent ahead of its next batch (``MovesAhead``), oldest first.
+    private var ahead: [Origin: [MovesAhead]] = [:]
+    /// Per origin, the last batch recorded: moves sent ahead of it are no longer counted.
+    private var recordedSeq: [Origin: UInt64] = [:]
     /// Batches kept per origin: several keyframe intervals, so a new term's keyframe with older
     /// watermarks still finds the batches after them.
     package let maxLoggedBatches: Int
@@ -58,7 +63,29 @@ package struct FullCounts: Sendable {
                 }
                 loggedMoves[origin] = kept
             }
+            for origin in Array(ahead.keys) {
+                let kept = ahead[origin]!.compactMap { sent -> MovesAhead? in
+                    var s = sent
+                    s.moves.removeAll { snapshot.sees($0.xid) }
+                    return s.moves.isEmpty ? nil : s
+                }
+                ahead[origin] = kept.isEmpty ? nil : kept
+            }
         }
+        return true
+    }
+
+    /// Counts `sent` until its origin's next batch is recorded; `false` (nothing changes) if
+    /// that batch was recorded already. Each origin keeps at most ``maxLoggedMoves`` moves ahead
+    /// (the oldest go first), should its batches stop coming.
+    @discardableResult
+    package mutating func apply(_ sent: MovesAhead) -> Bool {
+        guard !sent.moves.isEmpty, (recordedSeq[sent.origin] ?? 0) <= sent.afterSeq else { return false }
+        var list = ahead[sent.origin, default: []]
+        list.append(sent)
+        var total = list.reduce(0) { $0 + $1.moves.count }
+        while total > maxLoggedMoves, list.count > 1 { total -= list.removeFirst().moves.count }
+        ahead[sent.origin] = list
         return true
     }
 
@@ -72,6 +99,11 @@ package struct FullCounts: Sendable {
 
     /// Notes the job-state deltas of a batch just applied (each batch once, in order per origin).
     package mutating func record(_ batch: DeltaBatch) {
+        recordedSeq[batch.origin] = max(recordedSeq[batch.origin] ?? 0, batch.seq)
+        if let sent = ahead[batch.origin] {
+            let kept = sent.filter { $0.afterSeq >= batch.seq }  // this batch carries the others' moves
+            ahead[batch.origin] = kept.isEmpty ? nil : kept
+        }
         var loose = Self.deltas(of: batch)
         for m in batch.moves { m.add(to: &loose, sign: -1) }  // the batch's entries hold its moves too
         loose = loose.filter { $0.value != 0 }
@@ -93,25 +125,29 @@ package struct FullCounts: Sendable {
         for c in keyframe.counts { counts[c.group, default: 0] += c.count }
         if let delta { for (group, d) in delta.groups { counts[group, default: 0] += d } }
         guard keyframe.mode != .logical else { return counts }
-        let recount = delta?.snapshot
         for (origin, entries) in log {
             let mark = keyframe.watermarks[origin]
             for e in entries {
                 // An origin the leader had not heard of: only what it stamped after the count moves it.
                 let after = mark.map { e.seq > $0 } ?? (e.timestamp >= keyframe.timestamp)
                 if after { for (group, d) in e.loose { counts[group, default: 0] += d } }
-                for m in e.moves {
-                    let counted: Bool
-                    if let snapshot = keyframe.snapshot {
-                        if let recount, m.job > keyframe.idBound { counted = !recount.sees(m.xid) } else { counted = !snapshot.sees(m.xid) }
-                    } else {
-                        counted = after
-                    }
-                    if counted { m.add(to: &counts) }
-                }
+                for m in e.moves where isCounted(m, after: after) { m.add(to: &counts) }
             }
         }
+        // Moves ahead of their batch: that batch comes after any keyframe's watermark.
+        for sent in ahead.values.joined() {
+            for m in sent.moves where isCounted(m, after: true) { m.add(to: &counts) }
+        }
         return counts
+    }
+
+    /// Whether a recorded move is missing from the keyframe (and the leader's recount of new
+    /// jobs); without a snapshot (a leader of an older version), whether its batch came after
+    /// the keyframe's watermark.
+    private func isCounted(_ m: RecordedMove, after: Bool) -> Bool {
+        guard let keyframe, let snapshot = keyframe.snapshot else { return after }
+        if let recount = delta?.snapshot, m.job > keyframe.idBound { return !recount.sees(m.xid) }
+        return !snapshot.sees(m.xid)
     }
 
     /// The job-state deltas carried by one batch's entries.

@@ -41,6 +41,9 @@ package enum FrameType: UInt8, Sendable, CaseIterable {
     case holdings = 19
     /// A batch or keyframe of another node, relayed to a peer that cannot hear that node (C3).
     case relayed = 20
+    /// Job moves sent ahead of the sender's next batch (``MovesCodec``), to its direct peers
+    /// only; a node of an earlier build skips the type.
+    case moves = 21
 }
 
 /// One decoded frame: its type and payload.

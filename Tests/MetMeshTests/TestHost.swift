@@ -8,6 +8,7 @@ import Synchronization
 final class TestHost: MeshHost, Sendable {
     let batches = Mutex<[[UInt8]]>([])
     let keyframes = Mutex<[[UInt8]]>([])
+    let moves = Mutex<[[UInt8]]>([])
     let logs = Mutex<[String]>([])
     let transitions = Mutex<[MemberTransition]>([])
     let chunks = Mutex<[[UInt8]]>([])
@@ -30,6 +31,11 @@ final class TestHost: MeshHost, Sendable {
 
     func receivedKeyframe(_ payload: [UInt8], from peer: PeerIdentity) -> Bool {
         keyframes.withLock { $0.append(payload) }
+        return true
+    }
+
+    func receivedMoves(_ payload: [UInt8], from peer: PeerIdentity) -> Bool {
+        moves.withLock { $0.append(payload) }
         return true
     }
 

@@ -28,4 +28,23 @@ import Testing
                                                   JobGroup(state: "scheduled", queue: "q"): 1, JobGroup(state: "completed", queue: "q"): -1])
         #expect(recorder.takeBatch(timestamp: testNow + 1).moves.isEmpty, "each move once")
     }
+
+    /// Moves go ahead of their batch each delta interval: each once, numbered after the last
+    /// batch taken, and the batch still carries all of them.
+    @Test func movesGoAheadOfTheirBatchOnceAndTheBatchStillCarriesThem() throws {
+        let origin = Origin(node: "n1", incarnation: 7)
+        let recorder = NodeRecorder(origin: origin)
+        #expect(recorder.takeMovesAhead() == nil, "nothing recorded: nothing to send")
+        _ = recorder.takeBatch(timestamp: testNow)  // batch 1
+        recorder.jobMoved(10, queue: "q", from: .available, to: .executing, xid: 500)
+        let first = try #require(recorder.takeMovesAhead())
+        #expect(first == MovesAhead(origin: origin, afterSeq: 1, moves: [RecordedMove(xid: 500, job: 10, queue: "q", from: .available, to: .executing)]))
+        #expect(recorder.takeMovesAhead() == nil, "each move ahead once")
+        recorder.jobMoved(11, queue: "q", from: .executing, to: .completed, xid: 501)
+        #expect(try #require(recorder.takeMovesAhead()).moves.map(\.job) == [11])
+        let batch = recorder.takeBatch(timestamp: testNow + 1)
+        #expect(batch.seq == 2 && batch.moves.map(\.job) == [10, 11], "batch afterSeq + 1 carries every move sent ahead")
+        recorder.jobMoved(12, queue: "q", from: nil, to: .available, xid: 502)
+        #expect(try #require(recorder.takeMovesAhead()) == MovesAhead(origin: origin, afterSeq: 2, moves: [RecordedMove(xid: 502, job: 12, queue: "q", from: nil, to: .available)]))
+    }
 }

@@ -95,4 +95,14 @@ import Testing
         #expect(throws: DecodeError.self) { try BatchCodec.decode(withEmptySection) }
         #expect(try BatchCodec.decode(bytes) == plain)
     }
+
+    @Test func movesAheadRoundTripAndRefuseABatchWithMoreThanMoves() throws {
+        let sent = MovesAhead(origin: Origin(node: "w", incarnation: 3), afterSeq: 41, moves: [
+            RecordedMove(xid: 1_000, job: 1, queue: "q", from: .available, to: .executing),
+            RecordedMove(xid: 1 << 40, job: 2, queue: "mailers", from: nil, to: .available),
+        ])
+        #expect(try MovesCodec.decode(MovesCodec.encode(sent)) == sent)
+        #expect(throws: DecodeError.self) { try MovesCodec.decode(BatchCodec.encode(sampleBatch(seed: 3))) }
+        #expect(throws: DecodeError.self) { try MovesCodec.decode(MovesCodec.encode(MovesAhead(origin: sent.origin, afterSeq: 1, moves: []))) }
+    }
 }

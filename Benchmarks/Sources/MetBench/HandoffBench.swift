@@ -190,6 +190,7 @@ enum HandoffBench {
         func receivedBatch(_ payload: [UInt8], from peer: PeerIdentity) -> BatchReceipt { .taken }
         func receivedCounts(_ payload: [UInt8], from peer: PeerIdentity) -> Bool { true }
         func receivedKeyframe(_ payload: [UInt8], from peer: PeerIdentity) -> Bool { true }
+        func receivedMoves(_ payload: [UInt8], from peer: PeerIdentity) -> Bool { true }
         func heldCounts() -> [UInt8]? { nil }
         func watermarks() -> [PeerIdentity: UInt64] { [:] }
         func heldWatermarks() -> [PeerIdentity: UInt64] { [:] }
