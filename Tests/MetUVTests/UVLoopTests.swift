@@ -75,13 +75,20 @@ import Testing
 
     @Test(.timeLimit(.minutes(1))) func connectingToAClosedPortFails() async throws {
         let loop = try UVLoop()
-        // Ask the OS for a free port, then close the listener so nothing is there.
-        let port = try await loop.run {
-            let server = try UVTCPServer(loop: loop, host: "127.0.0.1", port: 0) { $0.close() }
-            let port = server.port
-            server.close()
-            return port
+        // A port bound but not listening: connecting is refused, and no other test's listener
+        // can take the port meanwhile (a listener closed first left it free for anyone).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {  // the pointer lives only for these calls
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
         }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
         let outcome: UVError? = await withCheckedContinuation { continuation in
             loop.execute {
                 UVConnection.connect(loop: loop, host: "127.0.0.1", port: port) { result in
