@@ -50,6 +50,6 @@ extension MetNode {
 
     /// This node's view of the cluster: members, leadership, the last keyframe, the store.
     public func cluster() async throws -> ClusterStatus {
-        await try runtime().status()
+        try await runtime().status()
     }
 }
