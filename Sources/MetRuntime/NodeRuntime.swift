@@ -35,6 +35,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     package let meshHealth = MeshHealth()
     /// The mesh loop's lag over the last minute (L8).
     package let loopLag = LoopLag()
+    /// The mesh as `/api/cluster` shows it, published by the loop.
+    let meshView = MeshView()
     /// This node's own job series since it started, for `/metrics`.
     package let ownTotals = OwnJobTotals()
     /// The clock correction last logged (NodeRuntime+Clock.swift).
@@ -68,6 +70,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
             return LoopBound(try MeshNode(loop: loop, config: meshConfig, host: host), loop: loop)
         }
         meshSlot = slot
+        let view = meshView
+        try await loop.run { [loop] in _ = try view.start(on: loop, mesh: slot) }  // the handle keeps itself until the loop shuts down
         host.merger.serve(slot)
         merger = host.merger
         meshAddress = try await loop.run { slot.value.address }
@@ -233,7 +237,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     /// This node's view of the cluster, for `/api/cluster`.
     package func status() async -> ClusterStatus {
         let now = recorder.clock.second()
-        let view = try? await loop.run { [self] in (mesh.members, mesh.links, mesh.peerClockOffsets, mesh.leavingPeers, mesh.isReady) }
+        let view = await meshView.read(meshSlot, on: loop).map { ($0.members, $0.links, $0.clockOffsets, $0.leaving, $0.isReady) }
         let reading = collector.statusReading()
         let marks = reading.watermarks
         let last = reading.lastBatches

@@ -115,11 +115,12 @@ import Testing
         let c = try await MetProcess(name: "c", seeds: [a.meshAddress])
         let old = try await MetProcess(name: "b", seeds: [a.meshAddress])
         var nodes = [a, c, old]
+        var oldIncarnation: Int?
         try await waitUntil("the first b alive on a and c") {
-            let alive = await a.members("alive").union(await c.members("alive"))
-            return alive.contains("b")
+            oldIncarnation = await Self.incarnation(of: "b", at: a)
+            let bothSeeIt = await a.members("alive").contains("b") && (await c.members("alive")).contains("b")
+            return oldIncarnation != nil && bothSeeIt
         }
-        let oldIncarnation = try #require(await Self.incarnation(of: "b", at: a))
         let newer = try await MetProcess(name: "b", seeds: [a.meshAddress])
         nodes.append(newer)
         try await waitUntil("the newer b is the b of a and c, and connected") {
