@@ -102,6 +102,22 @@ struct Catalog: Sendable {
 
     func existingTimelineID(_ key: TimelineKey) -> UInt32? { timelineIDs[key] }
 
+    /// Room for `timelines` more timelines and `labelSets` more label sets, growing at least
+    /// twofold (a snapshot's chunks reserve one after another without rehashing each time).
+    mutating func reserve(timelines newTimelines: Int, labelSets newSets: Int) {
+        func grow<T>(_ a: inout [T], by n: Int) {
+            if a.count + n > a.capacity { a.reserveCapacity(Swift.max(a.count + n, 2 * a.capacity)) }
+        }
+        func grow<K, V>(_ d: inout [K: V], by n: Int) {
+            if d.count + n > d.capacity { d.reserveCapacity(Swift.max(d.count + n, 2 * d.capacity)) }
+        }
+        grow(&keys, by: newTimelines)
+        grow(&timelineIDs, by: newTimelines)
+        grow(&labelSets, by: newSets)
+        grow(&labelSetValues, by: newSets)
+        grow(&labelSetIDs, by: newSets)
+    }
+
     /// The label sets `origin` has in `series`.
     func labelSetCount(origin: UInt32, series: UInt16) -> Int { labelSetCounts[Self.countKey(origin: origin, series: series)] ?? 0 }
 

@@ -151,7 +151,7 @@ package final class SeriesStore {
             return (id, false)
         }
         guard catalog.labelSetCount(origin: origin, series: series) < maxLabelSets else {
-            refusedLabelSets[catalog.series[Int(series)].name, default: 0] += 1
+            refuseLabelSet(series: series)
             return nil
         }
         if let existing { return catalog.timelineID(.init(series: series, labels: existing, origin: origin)) }
@@ -159,6 +159,9 @@ package final class SeriesStore {
         let set = catalog.insertLabelSet(labels, pairs: ids)
         return catalog.timelineID(.init(series: series, labels: set, origin: origin))
     }
+
+    /// Counts a timeline refused because its origin has ``maxLabelSets`` label sets in `series`.
+    func refuseLabelSet(series: UInt16) { refusedLabelSets[catalog.series[Int(series)].name, default: 0] += 1 }
 
     /// How many label sets `origin` has in `series` here.
     package func labelSetCount(of origin: Origin, series: String) -> Int {
