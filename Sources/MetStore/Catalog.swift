@@ -13,6 +13,9 @@ struct Catalog: Sendable {
         var origin: UInt32
     }
 
+    // The lookups below are always inlined: called through a class's stored `catalog`, an
+    // outlined call copies the whole catalog (a retain and a release of each of its tables).
+
     private(set) var series: [SeriesInfo] = []
     private var seriesIDs: [String: UInt16] = [:]
 
@@ -43,7 +46,7 @@ struct Catalog: Sendable {
         return id
     }
 
-    func seriesID(_ name: String) -> UInt16? { seriesIDs[name] }
+    @inline(__always) func seriesID(_ name: String) -> UInt16? { seriesIDs[name] }
 
     mutating func stringID(_ s: String) -> UInt32 {
         if let id = stringIDs[s] { return id }
@@ -53,7 +56,7 @@ struct Catalog: Sendable {
         return id
     }
 
-    func existingStringID(_ s: String) -> UInt32? { stringIDs[s] }
+    @inline(__always) func existingStringID(_ s: String) -> UInt32? { stringIDs[s] }
 
     mutating func labelSetID(_ labels: LabelSet) -> UInt32 {
         if let id = labelSetIDs[labels] { return id }
@@ -64,7 +67,7 @@ struct Catalog: Sendable {
         return id
     }
 
-    func existingLabelSetID(_ labels: LabelSet) -> UInt32? { labelSetIDs[labels] }
+    @inline(__always) func existingLabelSetID(_ labels: LabelSet) -> UInt32? { labelSetIDs[labels] }
 
     /// Adds a label set the caller found missing (``existingLabelSetID(_:)`` returned nil).
     /// `pairs`: its (key, value) string ids in key order, when the caller has them.
@@ -84,7 +87,7 @@ struct Catalog: Sendable {
         return id
     }
 
-    func existingOriginID(_ origin: Origin) -> UInt32? { originIDs[origin] }
+    @inline(__always) func existingOriginID(_ origin: Origin) -> UInt32? { originIDs[origin] }
 
     /// The timeline for a key, and whether it was just created. A new timeline is refused
     /// (nil) when its origin already has `limit` label sets in the series.
@@ -100,7 +103,7 @@ struct Catalog: Sendable {
         return (id, true)
     }
 
-    func existingTimelineID(_ key: TimelineKey) -> UInt32? { timelineIDs[key] }
+    @inline(__always) func existingTimelineID(_ key: TimelineKey) -> UInt32? { timelineIDs[key] }
 
     /// Room for `timelines` more timelines and `labelSets` more label sets, growing at least
     /// twofold (a snapshot's chunks reserve one after another without rehashing each time).
@@ -119,7 +122,7 @@ struct Catalog: Sendable {
     }
 
     /// The label sets `origin` has in `series`.
-    func labelSetCount(origin: UInt32, series: UInt16) -> Int { labelSetCounts[Self.countKey(origin: origin, series: series)] ?? 0 }
+    @inline(__always) func labelSetCount(origin: UInt32, series: UInt16) -> Int { labelSetCounts[Self.countKey(origin: origin, series: series)] ?? 0 }
 
     static func countKey(origin: UInt32, series: UInt16) -> UInt64 { UInt64(origin) << 16 | UInt64(series) }
 
