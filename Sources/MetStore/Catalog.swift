@@ -69,6 +69,11 @@ struct Catalog: Sendable {
 
     @inline(__always) func existingLabelSetID(_ labels: LabelSet) -> UInt32? { labelSetIDs[labels] }
 
+    /// ``existingLabelSetID(_:)`` through a mutable access, which borrows a catalog stored in a
+    /// class where the plain lookup copies all of it first (as measured: the merge of a snapshot
+    /// of new label sets spent 8 % of its time copying the catalog). Changes nothing.
+    mutating func lookUpLabelSet(_ labels: LabelSet) -> UInt32? { labelSetIDs[labels] }
+
     /// Adds a label set the caller found missing (``existingLabelSetID(_:)`` returned nil).
     /// `pairs`: its (key, value) string ids in key order, when the caller has them.
     mutating func insertLabelSet(_ labels: LabelSet, pairs: [(key: UInt32, value: UInt32)]? = nil) -> UInt32 {
@@ -91,16 +96,30 @@ struct Catalog: Sendable {
 
     /// The timeline for a key, and whether it was just created. A new timeline is refused
     /// (nil) when its origin already has `limit` label sets in the series.
+    /// Looks the key up and inserts it in one hash lookup each (a snapshot of new label sets
+    /// creates a timeline per lookup): a refused key is taken out again.
     mutating func timelineID(_ key: TimelineKey, limit: Int = .max) -> (UInt32, created: Bool)? {
-        if let id = timelineIDs[key] { return (id, false) }
-        let counted = Self.countKey(origin: key.origin, series: key.series)
-        guard labelSetCounts[counted, default: 0] < limit else { return nil }
-        labelSetCounts[counted, default: 0] += 1
-        let id = UInt32(keys.count)
+        let next = UInt32(keys.count)
+        var id = next
+        Self.read(&timelineIDs[key, default: next], into: &id)
+        if id != next { return (id, false) }
+        var admitted = false
+        Self.admit(&labelSetCounts[Self.countKey(origin: key.origin, series: key.series), default: 0], limit: limit, &admitted)
+        guard admitted else {
+            timelineIDs[key] = nil
+            return nil
+        }
         keys.append(key)
-        timelineIDs[key] = id
         series[Int(key.series)].timelines.append(id)
         return (id, true)
+    }
+
+    private static func read(_ value: inout UInt32, into out: inout UInt32) { out = value }
+
+    private static func admit(_ count: inout Int, limit: Int, _ admitted: inout Bool) {
+        guard count < limit else { return }
+        count += 1
+        admitted = true
     }
 
     @inline(__always) func existingTimelineID(_ key: TimelineKey) -> UInt32? { timelineIDs[key] }

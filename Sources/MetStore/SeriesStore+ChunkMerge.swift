@@ -55,7 +55,7 @@ extension SeriesStore {
         var labels: LabelSet?
         if sets[set] == .max {
             let l = c.labelSet(set)
-            if let id = catalog.existingLabelSetID(l) { sets[set] = id } else { labels = l }
+            if let id = catalog.lookUpLabelSet(l) { sets[set] = id } else { labels = l }
         }
         if sets[set] != .max {
             if let found = catalog.timelineID(.init(series: series, labels: sets[set], origin: origin), limit: maxLabelSets) { return found }

@@ -146,7 +146,7 @@ package final class SeriesStore {
     /// `pairs`: the label set's (key, value) string ids, should it be new (saves interning them).
     func timelineID(series: UInt16, labels: LabelSet, origin: UInt32, labelSet known: UInt32? = nil,
                     pairs: (() -> [(key: UInt32, value: UInt32)])? = nil) -> (UInt32, created: Bool)? {
-        let existing = known ?? catalog.existingLabelSetID(labels)
+        let existing = known ?? catalog.lookUpLabelSet(labels)
         if let existing, let id = catalog.existingTimelineID(.init(series: series, labels: existing, origin: origin)) {
             return (id, false)
         }
