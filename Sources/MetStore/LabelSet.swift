@@ -15,6 +15,11 @@ public struct LabelSet: Sendable, Hashable, Codable, CustomStringConvertible {
         for p in sorted {
             if let last = unique.last, last.key == p.key { unique[unique.count - 1] = p } else { unique.append(p) }
         }
+        self.init(sortedPairs: unique)
+    }
+
+    /// Pairs whose keys are already strictly ascending (a decoded chunk's checked label sets).
+    package init(sortedPairs unique: [(key: String, value: String)]) {
         self.pairs = unique
         var h = Hasher()
         h.combine(unique.count)

@@ -90,29 +90,59 @@ extension SeriesStore {
     }
 
     func snapshotChunk(from cursor: Int, maxBytes: Int, origin: UInt32?, end: Int? = nil) -> (bytes: [UInt8], next: Int) {
-        var batch: [TimelineData] = []
+        // The chunk's tables, keyed by catalog ids: each name is looked up by number, not hashed.
+        var e = ChunkEncoder()
+        var strings: [UInt32: Int] = [:]
+        var sets: [UInt32: Int] = [:]
+        var origins: [UInt32: Int] = [:]
+        var streams: [UInt64: Int] = [:]
+        func string(_ s: String) -> Int {
+            guard let id = catalog.existingStringID(s) else { return e.addString(s) }
+            return string(id)
+        }
+        func string(_ id: UInt32) -> Int {
+            if let i = strings[id] { return i }
+            let i = e.addString(catalog.strings[Int(id)])
+            strings[id] = i
+            return i
+        }
         var size = 0
+        var added = 0
         var i = cursor
         let end = Swift.min(end ?? timelines.count, timelines.count)
-        while i < end, batch.isEmpty || size < maxBytes {
+        while i < end, added == 0 || size < maxBytes {
+            defer { i += 1 }
+            let key = catalog.keys[i]
+            guard !timelines[i].isEmpty, origin == nil || key.origin == origin else { continue }
             let t = timelines[i]
-            if !t.isEmpty, origin == nil || catalog.keys[i].origin == origin {
-                let key = catalog.keys[i]
-                let data = TimelineData(
-                    series: catalog.series[Int(key.series)].name, kind: t.kind,
-                    labels: catalog.labelSetValues[Int(key.labels)], origin: catalog.origins[Int(key.origin)],
-                    points: (0..<t.count).map { t.record($0) }, labelsKey: Int(key.labels))
-                size += t.heapBytes
-                batch.append(data)
+            let o: Int
+            if let known = origins[key.origin] { o = known } else {
+                let value = catalog.origins[Int(key.origin)]
+                o = e.addOrigin(node: string(value.node), incarnation: value.incarnation)
+                origins[key.origin] = o
             }
-            i += 1
+            let streamKey = UInt64(key.series) << 32 | UInt64(key.origin)
+            let stream: Int
+            if let known = streams[streamKey] { stream = known } else {
+                stream = e.addStream(name: string(catalog.series[Int(key.series)].name), kind: t.kind, origin: o)
+                streams[streamKey] = stream
+            }
+            let set: Int
+            if let known = sets[key.labels] { set = known } else {
+                set = e.addLabelSet(catalog.labelSets[Int(key.labels)].map { (key: string($0.key), value: string($0.value)) })
+                sets[key.labels] = set
+            }
+            e.addTimeline(stream: stream, set: set, count: t.count) { (t.headers[$0], t.stored($0)) }
+            size += t.heapBytes
+            added += 1
         }
-        return (SnapshotCodec.encode(timelines: batch), i)
+        return (e.finish(), i)
     }
 
-    /// The whole store's snapshot in the version-1 chunk format, which older nodes write (names
-    /// repeated per timeline): for the compatibility tests and the benchmark's peer.
-    package func snapshotVersion1(maxChunkBytes: Int = 1 << 20) -> StoreSnapshot {
+    /// The whole store's snapshot in an older chunk format (1: names repeated per timeline; 2:
+    /// string tables, no streams), as older nodes write it: for the compatibility tests and the
+    /// benchmark's peer.
+    package func snapshot(inVersion version: Int, maxChunkBytes: Int = 1 << 20) -> StoreSnapshot {
         let plan = snapshotPlan(maxChunkBytes: maxChunkBytes)
         var chunks: [[UInt8]] = []
         for index in 0..<plan.count {
@@ -125,10 +155,13 @@ extension SeriesStore {
                                           labels: catalog.labelSetValues[Int(key.labels)], origin: catalog.origins[Int(key.origin)],
                                           points: (0..<t.count).map { t.record($0) }))
             }
-            chunks.append(SnapshotCodec.encodeVersion1(timelines: batch))
+            chunks.append(version == 1 ? SnapshotCodec.encodeVersion1(timelines: batch) : SnapshotCodec.encodeVersion2(timelines: batch))
         }
         return StoreSnapshot(chunks: chunks, watermarks: plan.watermarks)
     }
+
+    /// ``snapshot(inVersion:maxChunkBytes:)`` in version 1.
+    package func snapshotVersion1(maxChunkBytes: Int = 1 << 20) -> StoreSnapshot { snapshot(inVersion: 1, maxChunkBytes: maxChunkBytes) }
 
     /// Merges a whole snapshot: every chunk, then the watermarks.
     @discardableResult
@@ -147,6 +180,7 @@ extension SeriesStore {
     /// Merges one chunk. Decoded and validated first, so a bad chunk changes nothing.
     @discardableResult
     package func merge(chunk: [UInt8], now: Int64) throws(DecodeError) -> MergeStats {
+        if chunk.first == 3 { return merge(try SnapshotCodec.decodeVersion3(chunk), now: now) }
         let tables = ReceivedTables()
         let data = try SnapshotCodec.decode(chunk, tables: tables)
         var stats = MergeStats()
@@ -186,14 +220,25 @@ extension SeriesStore {
         if known == nil, set >= 0 { tables!.labelSetIDs[set] = catalog.keys[Int(id)].labels }
         originIDsWithData.insert(origin)
         if created {
-            var t = Timeline(kind: incoming.kind)
-            t.rebuild(points)
-            t.needsFullCompaction = true
-            timelines.append(t)
-            stats.windowsReplaced += points.count
-            dropRollups(series: Int(series))
-            return
+            appendMergedTimeline(kind: incoming.kind, points, series: series, stats: &stats)
+        } else {
+            mergePoints(points, into: id, series: series, stats: &stats)
         }
+    }
+
+    /// A timeline new to this store, from a snapshot: its points as they came.
+    func appendMergedTimeline(kind: SeriesKind, _ points: some Collection<PointRecord>, series: UInt16, stats: inout MergeStats) {
+        var t = Timeline(kind: kind)
+        t.rebuild(points)
+        t.needsFullCompaction = true
+        timelines.append(t)
+        stats.windowsReplaced += points.count
+        if rollups[Int(series)] != nil { dropRollups(series: Int(series)) }
+    }
+
+    /// A snapshot's points of a timeline this store holds: window by window, the copy holding
+    /// the newer batch is kept.
+    func mergePoints(_ points: [PointRecord], into id: UInt32, series: UInt16, stats: inout MergeStats) {
         let local = timelines[Int(id)]
         var out: [PointRecord] = []
         var replaced = false

@@ -146,12 +146,12 @@ package final class SeriesStore {
     /// `pairs`: the label set's (key, value) string ids, should it be new (saves interning them).
     func timelineID(series: UInt16, labels: LabelSet, origin: UInt32, labelSet known: UInt32? = nil,
                     pairs: (() -> [(key: UInt32, value: UInt32)])? = nil) -> (UInt32, created: Bool)? {
-        let existing = known ?? catalog.existingLabelSetID(labels)
+        let existing = known ?? catalog.lookUpLabelSet(labels)
         if let existing, let id = catalog.existingTimelineID(.init(series: series, labels: existing, origin: origin)) {
             return (id, false)
         }
         guard catalog.labelSetCount(origin: origin, series: series) < maxLabelSets else {
-            refusedLabelSets[catalog.series[Int(series)].name, default: 0] += 1
+            refuseLabelSet(series: series)
             return nil
         }
         if let existing { return catalog.timelineID(.init(series: series, labels: existing, origin: origin)) }
@@ -159,6 +159,9 @@ package final class SeriesStore {
         let set = catalog.insertLabelSet(labels, pairs: ids)
         return catalog.timelineID(.init(series: series, labels: set, origin: origin))
     }
+
+    /// Counts a timeline refused because its origin has ``maxLabelSets`` label sets in `series`.
+    func refuseLabelSet(series: UInt16) { refusedLabelSets[catalog.series[Int(series)].name, default: 0] += 1 }
 
     /// How many label sets `origin` has in `series` here.
     package func labelSetCount(of origin: Origin, series: String) -> Int {

@@ -168,7 +168,7 @@ struct Timeline: Sendable {
     mutating func setCount(_ i: Int, _ n: Int64) { counts[i] = n }
 
     /// Rewrites the whole timeline from records, with exact capacities.
-    mutating func rebuild(_ records: [PointRecord]) {
+    mutating func rebuild(_ records: some Collection<PointRecord>) {
         var t = Timeline(kind: kind)
         t.headers.reserveCapacity(records.count)
         switch kind {
