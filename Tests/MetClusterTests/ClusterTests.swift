@@ -118,8 +118,8 @@ import Testing
         var oldIncarnation: Int?
         try await waitUntil("the first b alive on a and c") {
             oldIncarnation = await Self.incarnation(of: "b", at: a)
-            let bothSeeIt = await a.members("alive").contains("b") && (await c.members("alive")).contains("b")
-            return oldIncarnation != nil && bothSeeIt
+            let aliveA = await a.members("alive"), aliveC = await c.members("alive")
+            return oldIncarnation != nil && aliveA.contains("b") && aliveC.contains("b")
         }
         let newer = try await MetProcess(name: "b", seeds: [a.meshAddress])
         nodes.append(newer)
