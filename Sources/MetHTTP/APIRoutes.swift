@@ -69,25 +69,19 @@ package enum APIRoutes {
                 guarded.refuse("body_too_large")
                 throw HTTPError(.contentTooLarge, message: "the body exceeds \(maxBytes) bytes (httpMaxBodyBytes); send fewer events per request")
             }
-            let lines = lineCount(body.readableBytesView)
-            if lines > maxLines {
+            switch await EventIngest.ingest(body, maxLines: maxLines, into: node) {
+            case .tooManyLines(let lines):
                 guarded.refuse("too_many_lines")
                 throw HTTPError(.contentTooLarge, message: "the body has \(lines) lines, more than \(maxLines) (httpMaxLines); nothing was applied: send fewer events per request")
-            }
-            let events: [JobEvent]
-            do throws(JobEvent.ParseError) {
-                events = try JobEvent.parseLines(body.readableBytesView)
-            } catch {
+            case .malformed(let error):
                 return try JSONBody(EventsRejected(error: .init(message: error.description, line: error.line))).response(status: .badRequest)
-            }
-            let wanted = JobEvent.seriesLabels(of: events, node: node.origin.node)
-            if let refusal = node.collector.refusal(adding: wanted, origin: node.origin) {
+            case .refused(let refusal):
                 node.cardinalityWatch.refused(refusal)
                 return try JSONBody(EventsRejected(error: .init(message: refusal.description, line: nil, series: refusal.series, limit: refusal.limit)))
                     .response(status: .tooManyRequests)
+            case .accepted(let count):
+                return try JSONBody(EventsAccepted(accepted: count)).response(status: .ok)
             }
-            for event in events { event.record(into: node.recorder) }
-            return try JSONBody(EventsAccepted(accepted: events.count)).response(status: .ok)
         }
         DashboardRoutes.add(to: router, node: node, guarded: guarded)
         MetricsRoute.add(to: router, node: node, guarded: guarded)

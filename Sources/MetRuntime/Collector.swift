@@ -260,15 +260,26 @@ package final class Collector: @unchecked Sendable {  // every `var` and `store`
     /// mesh loop's merges and the queries interleave with it.
     package static let compactionSlice = 2048
 
-    /// Compacts the store a slice of timelines at a time, yielding between slices, then the rollups.
+    /// Compacts the store a slice of timelines at a time, then the rollups, off the cooperative
+    /// pool (``Blocking``): each slice may wait for the lock behind a burst's merges.
     package func compact(now: Int64) async {
         var start = 0
-        while start < withStore({ $0.timelineCount }) {
-            let end = start + Self.compactionSlice
-            withStore { _ = $0.compact(now: now, timelines: start..<end) }
-            start = end
-            await Task.yield()
+        while true {
+            let from = start
+            let more = await Blocking.run { [self] () -> Bool in
+                withStore { store in
+                    guard from < store.timelineCount else { return false }
+                    _ = store.compact(now: now, timelines: from..<(from + Self.compactionSlice))
+                    return true
+                }
+            }
+            guard more else { break }
+            start = from + Self.compactionSlice
         }
+        await Blocking.run { [self] in compactRollupsLocked(now: now) }
+    }
+
+    private func compactRollupsLocked(now: Int64) {
         withStore {
             _ = $0.compactRollups(now: now)
             $0.refreshOriginsWithData()

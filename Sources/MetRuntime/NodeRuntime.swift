@@ -146,13 +146,17 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                 var ticks = 0
                 var history = FullCountHistory()
                 await recorder.run(every: interval) { [self] batch in
-                    collector.receive(batch, now: recorder.clock.second())
-                    ownTotals.add(batch)
                     ticks += 1
-                    if ticks % 3 == 0 { collector.retryGaps() }  // a lost resend request is asked again
-                    collector.noKeyframeReason = noKeyframeReason()
-                    cardinalityWatch.tick(collector, logger)
-                    let payload = BatchCodec.encode(batch)
+                    let retry = ticks % 3 == 0  // a lost resend request is asked again
+                    // Off the cooperative pool: merging a burst's batches into the replica takes its lock.
+                    let payload = await Blocking.run { [self] in
+                        collector.receive(batch, now: recorder.clock.second())
+                        ownTotals.add(batch)
+                        if retry { collector.retryGaps() }
+                        collector.noKeyframeReason = noKeyframeReason()
+                        cardinalityWatch.tick(collector, logger)
+                        return BatchCodec.encode(batch)
+                    }
                     if payload.count + WireProtocol.headerBytes > WireProtocol.maxFrameBytes {
                         logger.error("batch \(batch.seq) encodes to \(payload.count) bytes, more than a mesh frame holds (\(WireProtocol.maxFrameBytes)): peers will refuse it")
                     }
@@ -162,7 +166,8 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                     }
                     // The leader writes full_count's history into its next batch (DESIGN §3).
                     let leading = reporter?.status.isLeader == true
-                    history.write(leading ? collector.fullCount().counts : nil, into: recorder)
+                    let counts = leading ? await Blocking.run { [collector] in collector.fullCount().counts } : nil
+                    history.write(counts, into: recorder)
                 }
             }
             group.addTask { [self] in
@@ -177,7 +182,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                 while !Task.isCancelled {
                     try? await Task.sleep(for: every)
                     guard let moves = recorder.takeMovesAhead() else { continue }
-                    collector.apply(moves)
+                    _ = await Blocking.run { [collector] in collector.apply(moves) }
                     let payload = MovesCodec.encode(moves)
                     loop.execute { [self] in mesh.broadcast(moves: payload) }
                 }
@@ -185,7 +190,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
             group.addTask { [self] in
                 // The store's size for `/api/cluster`, counted here so that no request waits for it.
                 while !Task.isCancelled {
-                    collector.countSize()
+                    _ = await Blocking.run { [collector] in collector.countSize() }
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
@@ -237,7 +242,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
     /// This node's view of the cluster, for `/api/cluster`.
     package func status() async -> ClusterStatus {
         let now = recorder.clock.second()
-        let view = await meshView.read(meshSlot, on: loop).map { ($0.members, $0.links, $0.clockOffsets, $0.leaving, $0.isReady) }
+        let view = meshView.reading.map { ($0.members, $0.links, $0.clockOffsets, $0.leaving, $0.isReady) }
         let reading = collector.statusReading()
         let marks = reading.watermarks
         let last = reading.lastBatches

@@ -76,7 +76,7 @@ enum CardinalityProcessBench {
         defer {
             for n in cluster where n.process.isRunning { n.process.terminate() }
             for n in cluster { n.process.waitUntilExit() }
-            try? FileManager.default.removeItem(at: dir)
+            if ProcessInfo.processInfo.environment["MET_BENCH_KEEP"] == nil { try? FileManager.default.removeItem(at: dir) }
         }
         let binary = URL(fileURLWithPath: path)
         let limit = ["--max-label-sets", String(labelSets)]
