@@ -18,18 +18,18 @@ package enum APIRoutes {
         let (maxBytes, maxLines) = (guarded.access.maxBodyBytes, guarded.access.maxLines)
 
         router.get("/api/series") { _, _ in
-            JSONBody(node.collector.series())
+            JSONBody(await Blocking.run { node.collector.series() })
         }
         router.get("/api/labels/:label") { request, context in
             let label = try context.parameters.require("label")
             let lookback = try QueryParameters(request).integer("lookback", default: 300, range: 1...1_000_000)
-            return JSONBody(node.collector.labels(label, lookback: lookback))
+            return JSONBody(await Blocking.run { node.collector.labels(label, lookback: lookback) })
         }
         router.get("/api/latest/:series") { request, context in
             let params = QueryParameters(request)
             let selection = try params.selection(series: try context.parameters.require("series"))
             let op = try params.op()
-            switch Result(catching: { () throws(QueryError) in try node.collector.latest(selection, op: op) }) {
+            switch await Blocking.run({ Result(catching: { () throws(QueryError) in try node.collector.latest(selection, op: op) }) }) {
             case .success(let values):
                 return try JSONBody(values).response(status: .ok)
             case .failure(.unavailable(let why)):
@@ -46,16 +46,20 @@ package enum APIRoutes {
             let selection = try params.selection(series: try context.parameters.require("series"))
             let by = try params.optionalInteger("by", range: 1...86_400)
             let (op, fill) = (try params.op(), try params.fill())
-            return JSONBody(try answer { () throws(QueryError) in try node.collector.timeslice(selection, by: by, op: op, fill: fill) })
+            return JSONBody(try await answer { () throws(QueryError) in
+                try await Blocking.run { () throws(QueryError) in try node.collector.timeslice(selection, by: by, op: op, fill: fill) }
+            })
         }
         router.get("/api/summary/:series") { request, context in
             let params = QueryParameters(request)
             let selection = try params.selection(series: try context.parameters.require("series"))
             let by = try params.integer("by", default: 60, range: 1...86_400)
-            return JSONBody(try answer { () throws(QueryError) in try node.collector.summary(selection, by: by) })
+            return JSONBody(try await answer { () throws(QueryError) in
+                try await Blocking.run { () throws(QueryError) in try node.collector.summary(selection, by: by) }
+            })
         }
         router.get("/api/checks") { _, _ in
-            JSONBody(node.collector.checks(retention: node.config.retention))
+            JSONBody(await Blocking.run { node.collector.checks(retention: node.config.retention) })
         }
         router.get("/api/cluster") { _, _ in
             JSONBody(await node.status())
@@ -103,8 +107,8 @@ package enum APIRoutes {
     }
 
     /// A query's answer, its errors turned into HTTP errors (404 for an unknown series, else 400).
-    static func answer<T>(_ body: () throws(QueryError) -> T) throws(HTTPError) -> T {
-        do throws(QueryError) { return try body() } catch { throw error.httpError }
+    static func answer<T>(_ body: () async throws(QueryError) -> T) async throws(HTTPError) -> T {
+        do throws(QueryError) { return try await body() } catch { throw error.httpError }
     }
 }
 

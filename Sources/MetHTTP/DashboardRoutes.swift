@@ -44,7 +44,8 @@ enum DashboardRoutes {
         router.get("/api/markers") { request, _ in
             let retention = node.resolved.tiers.retention
             let lookback = try QueryParameters(request).integer("lookback", default: retention, range: 1...1_000_000)
-            return JSONBody(Markers.list(node.collector, since: node.recorder.clock.second() - Int64(lookback) + 1))
+            let since = node.recorder.clock.second() - Int64(lookback) + 1
+            return JSONBody(await Blocking.run { Markers.list(node.collector, since: since) })
         }
     }
 
@@ -58,7 +59,7 @@ enum DashboardRoutes {
         }
         let status = await node.status()
         let source = DashboardSource(collector: node.collector, settings: .init(node), controls: controls, now: node.recorder.clock.second())
-        return source.page(status: status)
+        return await Blocking.run { source.page(status: status) }  // its queries take the replica's lock
     }
 
     static func html(_ text: String) -> Response {

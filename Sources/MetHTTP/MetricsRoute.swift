@@ -24,7 +24,7 @@ enum MetricsRoute {
         var out = PrometheusText()
         let health = await node.health()
         jobSeries(&out, node.ownTotals.read(now: node.recorder.clock.second()))
-        fullCount(&out, node.collector.fullCount().counts)
+        fullCount(&out, await Blocking.run { node.collector.fullCount().counts })  // takes the replica's lock
         nodeHealth(&out, health, node)
         if let guarded { http(&out, guarded) }
         return out.text

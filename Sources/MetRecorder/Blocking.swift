@@ -14,4 +14,9 @@ package enum Blocking {
             queue.async { done.resume(returning: work()) }
         }
     }
+
+    /// ``run(_:)`` for work that throws `E`.
+    package static func run<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+        try await run { Result(catching: work) }.get()
+    }
 }
