@@ -22,8 +22,10 @@ struct Catalog: Sendable {
     private(set) var strings: [String] = []
     private var stringIDs: [String: UInt32] = [:]
 
-    /// Each label set as (key id, value id) pairs, in key order.
-    private(set) var labelSets: [[(key: UInt32, value: UInt32)]] = []
+    /// Every label set's (key id, value id) pairs, in key order, back to back: set `i` is
+    /// `labelSetPairs[labelSetEnds[i - 1]..<labelSetEnds[i]]` (one allocation for all of them).
+    private var labelSetPairs: [(key: UInt32, value: UInt32)] = []
+    private var labelSetEnds: [UInt32] = []
     private(set) var labelSetValues: [LabelSet] = []
     private var labelSetIDs: [LabelSet: UInt32] = [:]
 
@@ -60,11 +62,12 @@ struct Catalog: Sendable {
 
     mutating func labelSetID(_ labels: LabelSet) -> UInt32 {
         if let id = labelSetIDs[labels] { return id }
-        let id = UInt32(labelSets.count)
-        labelSets.append(labels.pairs.map { (stringID($0.key), stringID($0.value)) })
-        labelSetValues.append(labels)
-        labelSetIDs[labels] = id
-        return id
+        return insertLabelSet(labels)
+    }
+
+    /// Label set `id`'s (key id, value id) pairs, in key order.
+    @inline(__always) func pairs(ofLabelSet id: UInt32) -> ArraySlice<(key: UInt32, value: UInt32)> {
+        labelSetPairs[Int(id == 0 ? 0 : labelSetEnds[Int(id) - 1])..<Int(labelSetEnds[Int(id)])]
     }
 
     @inline(__always) func existingLabelSetID(_ labels: LabelSet) -> UInt32? { labelSetIDs[labels] }
@@ -77,8 +80,13 @@ struct Catalog: Sendable {
     /// Adds a label set the caller found missing (``existingLabelSetID(_:)`` returned nil).
     /// `pairs`: its (key, value) string ids in key order, when the caller has them.
     mutating func insertLabelSet(_ labels: LabelSet, pairs: [(key: UInt32, value: UInt32)]? = nil) -> UInt32 {
-        let id = UInt32(labelSets.count)
-        labelSets.append(pairs ?? labels.pairs.map { (stringID($0.key), stringID($0.value)) })
+        let id = UInt32(labelSetEnds.count)
+        if let pairs {
+            labelSetPairs.append(contentsOf: pairs)
+        } else {
+            for p in labels.pairs { labelSetPairs.append((stringID(p.key), stringID(p.value))) }
+        }
+        labelSetEnds.append(UInt32(labelSetPairs.count))
         labelSetValues.append(labels)
         labelSetIDs[labels] = id
         return id
@@ -135,7 +143,7 @@ struct Catalog: Sendable {
         }
         grow(&keys, by: newTimelines)
         grow(&timelineIDs, by: newTimelines)
-        grow(&labelSets, by: newSets)
+        grow(&labelSetEnds, by: newSets)
         grow(&labelSetValues, by: newSets)
         grow(&labelSetIDs, by: newSets)
     }
@@ -147,7 +155,7 @@ struct Catalog: Sendable {
 
     /// The value id of label `key` in label set `set`, if it has that label.
     func labelValue(_ set: UInt32, key: UInt32) -> UInt32? {
-        for p in labelSets[Int(set)] where p.key == key { return p.value }
+        for p in pairs(ofLabelSet: set) where p.key == key { return p.value }
         return nil
     }
 }

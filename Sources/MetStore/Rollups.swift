@@ -55,7 +55,7 @@ extension SeriesStore {
         let s = Int(key.series)
         guard rollups[s] != nil else { return [] }
         var targets = [rollups[s]!.all]
-        for p in catalog.labelSets[Int(key.labels)] where rollups[s]!.builtKeys.contains(p.key) {
+        for p in catalog.pairs(ofLabelSet: key.labels) where rollups[s]!.builtKeys.contains(p.key) {
             if let t = rollupTarget(series: s, key: p.key, value: p.value) { targets.append(t) }
         }
         return targets

@@ -129,7 +129,7 @@ extension SeriesStore {
             }
             let set: Int
             if let known = sets[key.labels] { set = known } else {
-                set = e.addLabelSet(catalog.labelSets[Int(key.labels)].map { (key: string($0.key), value: string($0.value)) })
+                set = e.addLabelSet(catalog.pairs(ofLabelSet: key.labels).map { (key: string($0.key), value: string($0.value)) })
                 sets[key.labels] = set
             }
             e.addTimeline(stream: stream, set: set, count: t.count) { (t.headers[$0], t.stored($0)) }

@@ -52,7 +52,7 @@ package final class SeriesStore {
         catalog.series.map { info in
             var keys = Set<String>()
             for t in info.timelines {
-                for p in catalog.labelSets[Int(catalog.keys[Int(t)].labels)] { keys.insert(catalog.strings[Int(p.key)]) }
+                for p in catalog.pairs(ofLabelSet: catalog.keys[Int(t)].labels) { keys.insert(catalog.strings[Int(p.key)]) }
             }
             return (info.name, info.kind, keys.sorted())
         }

@@ -36,16 +36,20 @@ struct PointRecord: Sendable {
 
 /// The points of one series for one label set and one origin (or one rollup), in time order,
 /// column by column: a header array plus one value column of the series' kind. Sketch points
-/// live back to back in a byte arena (`ends[i]` is the end of point `i`), so a timeline costs a
-/// handful of allocations however many points it holds. Buckets never overlap.
+/// live back to back in a byte arena (`ends[i]` is the end of point `i`, the last point's end
+/// being the arena's: `ends` holds one fewer than the points, so a one-point sketch timeline is
+/// two allocations, its header and its bytes), so a timeline costs a handful of allocations
+/// however many points it holds. Buckets never overlap.
 struct Timeline: Sendable {
-    let kind: SeriesKind
     var headers: [PointHeader] = []
     var counts: [Int64] = []
     var gauges: [Gauge] = []
+    /// End of each sketch point but the last (whose end is `arena.count`).
     var ends: [UInt32] = []
     var arena: [UInt8] = []
     /// Set when a point was inserted before newer ones; compaction then checks every point.
+    // The two one-byte fields last: 42 bytes, a stride of 48 in the store's array (56 before).
+    let kind: SeriesKind
     var needsFullCompaction = false
 
     init(kind: SeriesKind) { self.kind = kind }
@@ -89,9 +93,12 @@ struct Timeline: Sendable {
         return u > 0 && headers[u - 1].end > ts ? u - 1 : nil
     }
 
-    func sketchBytes(_ i: Int) -> ArraySlice<UInt8> {
-        arena[Int(i == 0 ? 0 : ends[i - 1])..<Int(ends[i])]
+    /// Where sketch point `i` starts and ends in the arena.
+    @inline(__always) func sketchRange(_ i: Int) -> Range<Int> {
+        (i == 0 ? 0 : Int(ends[i - 1]))..<(i == headers.count - 1 ? arena.count : Int(ends[i]))
     }
+
+    func sketchBytes(_ i: Int) -> ArraySlice<UInt8> { arena[sketchRange(i)] }
 
     func stored(_ i: Int) -> StoredValue {
         switch kind {
@@ -105,7 +112,7 @@ struct Timeline: Sendable {
 
     /// Merges the sketch of point `i` into `into` without materialising it.
     func mergeSketch(_ i: Int, into s: inout Sketch) {
-        let range = Int(i == 0 ? 0 : ends[i - 1])..<Int(ends[i])
+        let range = sketchRange(i)
         arena.withUnsafeBytes { raw in
             // Unsafe pointer: the reader is used only inside this closure, over bytes this process encoded.
             var r = ByteReader(UnsafeRawBufferPointer(rebasing: raw[range]))
@@ -116,17 +123,19 @@ struct Timeline: Sendable {
     // MARK: Writing
 
     mutating func append(_ r: PointRecord) {
-        headers.append(r.header)
         appendValue(r.value)
+        headers.append(r.header)
     }
 
+    /// Appends a point's value (before its header: a sketch first stores the end of the point
+    /// that is last no more).
     private mutating func appendValue(_ v: StoredValue) {
         switch v {
         case .count(let n): counts.append(n)
         case .gauge(let g): gauges.append(g)
         case .sketch(let bytes):
+            if !headers.isEmpty { ends.append(UInt32(arena.count)) }
             arena.append(contentsOf: bytes)
-            ends.append(UInt32(arena.count))
         }
     }
 
@@ -136,6 +145,7 @@ struct Timeline: Sendable {
             for r in records { append(r) }
             return
         }
+        let n = headers.count
         headers.replaceSubrange(range, with: records.map(\.header))
         switch kind {
         case .count:
@@ -143,9 +153,12 @@ struct Timeline: Sendable {
         case .gauge:
             gauges.replaceSubrange(range, with: records.map { if case .gauge(let g) = $0.value { g } else { Gauge(0) } })
         case .sketch:
+            // Here `range` is not empty or lies before the last point, so `lowerBound < n`.
+            func end(_ k: Int) -> Int { k == n - 1 ? arena.count : Int(ends[k]) }
             let startByte = range.lowerBound == 0 ? 0 : Int(ends[range.lowerBound - 1])
-            let endByte = range.isEmpty ? startByte : Int(ends[range.upperBound - 1])
+            let endByte = range.isEmpty ? startByte : end(range.upperBound - 1)
             var bytes: [UInt8] = []
+            // Every end from the first replaced point on, the last point's included.
             var newEnds: [UInt32] = []
             newEnds.reserveCapacity(records.count)
             for r in records {
@@ -153,13 +166,17 @@ struct Timeline: Sendable {
                 newEnds.append(UInt32(startByte + bytes.count))
             }
             let delta = bytes.count - (endByte - startByte)
+            for k in range.upperBound..<n { newEnds.append(UInt32(end(k) + delta)) }
             arena.replaceSubrange(startByte..<endByte, with: bytes)
-            ends.replaceSubrange(range, with: newEnds)
-            if delta != 0 {
-                for k in (range.lowerBound + records.count)..<ends.count {
-                    ends[k] = UInt32(Int(ends[k]) + delta)
-                }
+            ends.removeSubrange(range.lowerBound...)
+            if newEnds.isEmpty {
+                // The points from `lowerBound` on are gone: the one before is the last now.
+                if !ends.isEmpty { ends.removeLast() }
+            } else {
+                newEnds.removeLast()
+                ends.append(contentsOf: newEnds)
             }
+            if ends.isEmpty && ends.capacity > 0 { ends = [] }
         }
     }
 
@@ -175,7 +192,7 @@ struct Timeline: Sendable {
         case .count: t.counts.reserveCapacity(records.count)
         case .gauge: t.gauges.reserveCapacity(records.count)
         case .sketch:
-            t.ends.reserveCapacity(records.count)
+            t.ends.reserveCapacity(Swift.max(0, records.count - 1))
             var total = 0
             for r in records { if case .sketch(let b) = r.value { total += b.count } }
             t.arena.reserveCapacity(total)

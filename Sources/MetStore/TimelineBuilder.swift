@@ -14,7 +14,7 @@ struct TimelineBuilder {
         switch kind {
         case .count: t.counts.reserveCapacity(capacity)
         case .gauge: t.gauges.reserveCapacity(capacity)
-        case .sketch: t.ends.reserveCapacity(capacity)
+        case .sketch: t.ends.reserveCapacity(Swift.max(0, capacity - 1))
         }
         arena = ByteWriter(capacity: arenaCapacity)
     }
@@ -28,22 +28,23 @@ struct TimelineBuilder {
     /// Copies points `range` of `src` unchanged.
     mutating func copy(_ src: Timeline, _ range: Range<Int>) {
         guard !range.isEmpty else { return }
-        t.headers.append(contentsOf: src.headers[range])
         switch t.kind {
         case .count: t.counts.append(contentsOf: src.counts[range])
         case .gauge: t.gauges.append(contentsOf: src.gauges[range])
         case .sketch:
-            let from = range.lowerBound == 0 ? 0 : Int(src.ends[range.lowerBound - 1])
-            let to = Int(src.ends[range.upperBound - 1])
+            let from = src.sketchRange(range.lowerBound).lowerBound
+            let to = src.sketchRange(range.upperBound - 1).upperBound
             let shift = arena.count - from
+            endLastPoint()
+            for k in range.dropLast() { t.ends.append(UInt32(Int(src.ends[k]) + shift)) }
             arena.writeBytes(src.arena[from..<to])
-            for k in range { t.ends.append(UInt32(Int(src.ends[k]) + shift)) }
         }
+        t.headers.append(contentsOf: src.headers[range])
     }
 
     /// Appends one point holding the points `range` of `src` merged, as bucket `header`.
     mutating func merge(_ src: Timeline, _ range: Range<Int>, as header: PointHeader, scratch: inout Sketch, keepPages: Bool = false) {
-        t.headers.append(header)
+        defer { t.headers.append(header) }
         switch t.kind {
         case .count:
             var c = Count()
@@ -56,9 +57,15 @@ struct TimelineBuilder {
         case .sketch:
             if keepPages { scratch.reset() } else { scratch.clear() }
             for k in range { src.mergeSketch(k, into: &scratch) }
+            endLastPoint()
             scratch.encode(into: &arena)
-            t.ends.append(UInt32(arena.count))
         }
+    }
+
+    /// Before a sketch point is appended (ahead of its header): the point that is last so far
+    /// is last no more, so its end goes into `ends` (see ``Timeline/ends``).
+    private mutating func endLastPoint() {
+        if !t.headers.isEmpty { t.ends.append(UInt32(arena.count)) }
     }
 
     /// The timeline, with capacities trimmed when the reservation was generous (rollups are
@@ -68,7 +75,7 @@ struct TimelineBuilder {
         t.headers = Self.trimmed(t.headers)
         t.counts = Self.trimmed(t.counts)
         t.gauges = Self.trimmed(t.gauges)
-        t.ends = Self.trimmed(t.ends)
+        t.ends = t.ends.isEmpty ? [] : Self.trimmed(t.ends)
         t.arena = Self.trimmed(t.arena)
         return t
     }
@@ -85,19 +92,19 @@ struct TimelineBuilder {
 extension TimelineBuilder {
     /// Appends one stored point as it is.
     mutating func append(_ r: PointRecord) {
-        t.headers.append(r.header)
         switch r.value {
         case .count(let n): t.counts.append(n)
         case .gauge(let g): t.gauges.append(g)
         case .sketch(let bytes):
+            endLastPoint()
             arena.writeBytes(bytes)
-            t.ends.append(UInt32(arena.count))
         }
+        t.headers.append(r.header)
     }
 
     /// Appends one point summing points `range` of `src` and `extra` (counts and sketches).
     mutating func appendSum(_ src: Timeline, _ range: Range<Int>, _ extra: ArraySlice<PointRecord>, as header: PointHeader, scratch: inout Sketch) {
-        t.headers.append(header)
+        defer { t.headers.append(header) }
         switch t.kind {
         case .count, .gauge:
             var c = Count()
@@ -108,8 +115,8 @@ extension TimelineBuilder {
             scratch.clear()
             for k in range { src.mergeSketch(k, into: &scratch) }
             for case .sketch(let bytes) in extra.map(\.value) { ValueMath.mergeEncoded(bytes, into: &scratch) }
+            endLastPoint()
             scratch.encode(into: &arena)
-            t.ends.append(UInt32(arena.count))
         }
     }
 }
