@@ -1,8 +1,8 @@
 import Dispatch
 
-/// Runs work that may block for long (a burst's drain of every handle; in the node, anything
-/// that may wait for the replica's lock: merging its own batches, a compaction slice, counting
-/// the store, recording a request's events) on a dispatch queue, off Swift's cooperative pool.
+/// Runs work that may wait for the replica's lock (in the node: merging its own batches, a
+/// compaction slice, counting the store, recording a request's events, a query) on a dispatch
+/// queue, off Swift's cooperative pool.
 /// The pool has a thread per core (two here): two tasks blocked on the lock while a burst's
 /// merges hold it would leave none for anything else, and `/api/cluster`, whose reading never
 /// waits for the lock, would still wait for a thread.

@@ -29,9 +29,7 @@ extension NodeRecorder {
             }
             let moved = clock.correctionMilliseconds - correction
             correction += moved
-            let stamp = BatchClock.stamp(endingAt: boundary + moved)
-            // Off the cooperative pool: a burst's drain walks every handle (``Blocking``).
-            if await deliverEach(Blocking.run { [self] in takeBatches(timestamp: stamp) }, deliver) {
+            if await deliverEach(takeBatches(timestamp: BatchClock.stamp(endingAt: boundary + moved)), deliver) {
                 FreeMemory.returnToSystemSoon()  // the burst's batches are freed now
             }
             boundary = schedule.next(after: clock.milliseconds())

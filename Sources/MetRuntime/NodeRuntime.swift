@@ -148,21 +148,22 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
                 await recorder.run(every: interval) { [self] batch in
                     ticks += 1
                     let retry = ticks % 3 == 0  // a lost resend request is asked again
-                    // Off the cooperative pool: merging a burst's batches into the replica takes its lock.
-                    let payload = await Blocking.run { [self] in
-                        collector.receive(batch, now: recorder.clock.second())
-                        ownTotals.add(batch)
-                        if retry { collector.retryGaps() }
-                        collector.noKeyframeReason = noKeyframeReason()
-                        cardinalityWatch.tick(collector, logger)
-                        return BatchCodec.encode(batch)
-                    }
+                    // Out to the peers first: what a SIGKILL loses is what was not on the wire (H10).
+                    let payload = BatchCodec.encode(batch)
                     if payload.count + WireProtocol.headerBytes > WireProtocol.maxFrameBytes {
                         logger.error("batch \(batch.seq) encodes to \(payload.count) bytes, more than a mesh frame holds (\(WireProtocol.maxFrameBytes)): peers will refuse it")
                     }
                     loop.execute { [self] in
                         mesh.broadcast(batch: payload, seq: batch.seq)
                         correctClock()
+                    }
+                    // Off the cooperative pool: merging a burst's batches into the replica takes its lock.
+                    await Blocking.run { [self] in
+                        collector.receive(batch, now: recorder.clock.second())
+                        ownTotals.add(batch)
+                        if retry { collector.retryGaps() }
+                        collector.noKeyframeReason = noKeyframeReason()
+                        cardinalityWatch.tick(collector, logger)
                     }
                     // The leader writes full_count's history into its next batch (DESIGN §3).
                     let leading = reporter?.status.isLeader == true
