@@ -1,5 +1,4 @@
 import Hummingbird
-import MetRecorder
 import MetRuntime
 
 /// `POST /api/events` once its body is read: count the lines, parse and validate them, check

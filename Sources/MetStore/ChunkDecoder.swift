@@ -158,22 +158,9 @@ extension SnapshotCodec {
                 guard offset <= UInt64(UInt32.max) else { throw .invalid("point time") }
                 start = previousEnd + Int64(offset)
             }
-            let step = try r.readVarint()
-            guard start >= 0, step >= 1, step <= UInt64(UInt16.max), start % Int64(step) == 0,
-                  start + Int64(step) <= Int64(UInt32.max) else { throw .invalid("point bucket") }
-            let seq = try r.readVarint()
-            let value: StoredValue
-            switch kind {
-            case .count: value = .count(try r.readSignedVarint())
-            case .gauge: value = .gauge(try Gauge.decode(from: &r))
-            case .sketch:
-                let begin = r.offset
-                try Sketch.validate(from: &r)  // the bytes are kept as they are
-                value = .sketch(bytes[begin..<r.offset])
-            }
-            let header = PointHeader(seq: seq, ts: UInt32(start), step: UInt16(step))
-            points.append(PointRecord(header: header, value: value))
-            previousEnd = header.end
+            let point = try SnapshotCodec.readPoint(&r, bytes, kind: kind, start: start)
+            points.append(point)
+            previousEnd = point.header.end
         }
     }
 }

@@ -203,26 +203,29 @@ enum SnapshotCodec {
         for _ in 0..<nPoints {
             let offset = try r.readVarint()
             guard offset <= UInt64(UInt32.max) else { throw .invalid("point time") }
-            let start = previousEnd + Int64(offset)
-            let step = try r.readVarint()
-            guard step >= 1, step <= UInt64(UInt16.max), start % Int64(step) == 0, start + Int64(step) <= Int64(UInt32.max) else {
-                throw .invalid("point bucket")
-            }
-            let seq = try r.readVarint()
-            let value: StoredValue
-            switch kind {
-            case .count: value = .count(try r.readSignedVarint())
-            case .gauge: value = .gauge(try Gauge.decode(from: &r))
-            case .sketch:
-                let begin = r.offset
-                try Sketch.validate(from: &r)  // the bytes are kept as they are
-                value = .sketch(bytes[begin..<r.offset])
-            }
-            let header = PointHeader(seq: seq, ts: UInt32(start), step: UInt16(step))
-            points.append(PointRecord(header: header, value: value))
-            previousEnd = header.end
+            let point = try readPoint(&r, bytes, kind: kind, start: previousEnd + Int64(offset))
+            points.append(point)
+            previousEnd = point.header.end
         }
         return points
+    }
+
+    /// One point after its start (every version): its step, sequence number and value, checked.
+    static func readPoint(_ r: inout ByteReader, _ bytes: [UInt8], kind: SeriesKind, start: Int64) throws(DecodeError) -> PointRecord {
+        let step = try r.readVarint()
+        guard start >= 0, step >= 1, step <= UInt64(UInt16.max), start % Int64(step) == 0,
+              start + Int64(step) <= Int64(UInt32.max) else { throw .invalid("point bucket") }
+        let seq = try r.readVarint()
+        let value: StoredValue
+        switch kind {
+        case .count: value = .count(try r.readSignedVarint())
+        case .gauge: value = .gauge(try Gauge.decode(from: &r))
+        case .sketch:
+            let begin = r.offset
+            try Sketch.validate(from: &r)  // the bytes are kept as they are
+            value = .sketch(bytes[begin..<r.offset])
+        }
+        return PointRecord(header: PointHeader(seq: seq, ts: UInt32(start), step: UInt16(step)), value: value)
     }
 
     static func encodeWatermarks(_ marks: [Origin: UInt64]) -> [UInt8] {
