@@ -108,7 +108,8 @@ import Testing
         for c in held {
             c.send(Array("POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{\"event\":\"inserted\",\"queue\":\"held\"".utf8))
         }
-        try await waitUntil("a third request is refused with 429") { try await transcript.call(a, "/api/series").status == 429 }
+        // No latency bound here: a loaded suite may be slow to read the held requests' headers.
+        try await waitUntil("a third request is refused with 429", within: 60) { try await transcript.call(a, "/api/series").status == 429 }
         let refused = try await transcript.call(a, "/api/events", method: "POST", body: lines([#"{"event":"inserted","queue":"crowded","count":1}"#]))
         #expect(refused.status == 429 && refused.text.contains("httpMaxConcurrent") && refused.headers["retry-after"] == "1", "\(refused)")
         for c in held { c.shutdownBoth() }
