@@ -30,7 +30,7 @@ enum EventIngest {
         }
         let wanted = JobEvent.seriesLabels(of: events, node: node.origin.node)
         if let refusal = node.collector.refusal(adding: wanted, origin: node.origin) { return .refused(refusal) }
-        for event in events { event.record(into: node.recorder) }
+        JobEvent.record(events, into: node.recorder)
         return .accepted(events.count)
     }
 }

@@ -41,9 +41,13 @@ extension NodeRecorder {
     /// than one batch: over ``maxBatchEntries`` entries). Once they are delivered and freed,
     /// the caller hands free memory back to the system, so a node's resident memory does not
     /// stay at the burst's peak.
-    private func deliverEach(_ taken: [DeltaBatch], _ deliver: (DeltaBatch) async -> Void) async -> Bool {
-        for batch in taken { await deliver(batch) }
-        return taken.count > 1
+    private func deliverEach(_ taken: consuming [DeltaBatch], _ deliver: (DeltaBatch) async -> Void) async -> Bool {
+        let burst = taken.count > 1
+        for i in taken.indices {
+            await deliver(taken[i])
+            taken[i].entries = []  // a burst's delivered parts are freed as it goes, not at its end
+        }
+        return burst
     }
 
     /// Unix seconds now, from the system's real-time clock.

@@ -18,9 +18,14 @@ public final class NodeRecorder: Sendable {
     package let clock: ClusterClock
     let stripeCount: Int
 
-    struct HandleKey: Hashable, Sendable {
-        var queue: String
-        var worker: String
+    package struct HandleKey: Hashable, Sendable {
+        package var queue: String
+        package var worker: String
+
+        package init(queue: String, worker: String) {
+            self.queue = queue
+            self.worker = worker
+        }
     }
 
     struct InstrumentKey: Hashable, Sendable {
@@ -41,6 +46,8 @@ public final class NodeRecorder: Sendable {
     let taking = Mutex<UInt64>(0)
     /// Job moves recorded with their transaction ids since the last batch (NodeRecorder+Moves.swift).
     let moveLog = Mutex(MoveLog())
+    /// Stops posted in bulk for queues and workers without a handle (NodeRecorder+PostedStops.swift).
+    let pendingStops = Mutex(PendingStops())
 
     /// Batches in a row with nothing to report after which a handle or instrument that nobody
     /// else holds is released (its memory freed); the next use makes a new one.
@@ -172,28 +179,28 @@ public final class NodeRecorder: Sendable {
     /// checks together, so that `full_count` reads them as one; the rest share out the others.
     package func takeBatches(timestamp: Int64) -> [DeltaBatch] {
         taking.withLock { seq in
-            let whole = drainAll(seq: seq + 1, timestamp: timestamp)
+            var whole = drainAll(seq: seq + 1, timestamp: timestamp)
             releaseIdle()
             guard whole.entries.count > Self.maxBatchEntries else {
                 seq += 1
                 return [whole]
             }
+            // Split in place, without copying the burst's entries more than once: the
+            // job-state series first, then slices of at most `maxBatchEntries`.
+            var entries = whole.entries
+            whole.entries = []
             let stateSeries: Set<String> = ["transitions", "inserted", "pruned"]
-            var first = whole.entries.filter { stateSeries.contains($0.series) }
-            var rest = whole.entries.filter { !stateSeries.contains($0.series) }
-            let room = max(0, Self.maxBatchEntries - first.count)
-            first += rest.prefix(room)
-            rest.removeFirst(min(room, rest.count))
-            var parts = [first]
-            while !rest.isEmpty {
-                parts.append(Array(rest.prefix(Self.maxBatchEntries)))
-                rest.removeFirst(min(Self.maxBatchEntries, rest.count))
-            }
-            return parts.enumerated().map { i, entries in
+            let stateCount = entries.partition { !stateSeries.contains($0.series) }
+            var bounds = [0, max(stateCount, min(Self.maxBatchEntries, entries.count))]
+            while bounds.last! < entries.count { bounds.append(min(bounds.last! + Self.maxBatchEntries, entries.count)) }
+            var parts: [DeltaBatch] = []
+            parts.reserveCapacity(bounds.count - 1)
+            for (i, start) in bounds.dropLast().enumerated() {
                 seq += 1
-                return DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: entries,
-                                  checks: i == 0 ? whole.checks : [], moves: i == 0 ? whole.moves : [])
+                parts.append(DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: Array(entries[start..<bounds[i + 1]]),
+                                        checks: i == 0 ? whole.checks : [], moves: i == 0 ? whole.moves : []))
             }
+            return parts
         }
     }
 
@@ -205,8 +212,11 @@ public final class NodeRecorder: Sendable {
                     Array(r.checks.values))
         }
         var entries: [DeltaBatch.Entry] = []
+        let posted = takePendingStops()
+        entries.reserveCapacity(3 * posted.sums.count)
         var freedPairs = 0
         for h in handles { h.drain(into: &entries, freedPairs: &freedPairs) }
+        posted.drain(node: origin.node, into: &entries)
         // A burst's once-used handles gave their sketches back: so does the process.
         if freedPairs >= Self.trimAfterReleasing { FreeMemory.returnToSystemSoon() }
         for c in counts { c.drain(into: &entries) }

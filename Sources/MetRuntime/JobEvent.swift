@@ -71,6 +71,29 @@ package enum JobEvent: Sendable, Hashable {
         }
     }
 
+    /// Records a request's events into `recorder`. The stops of a queue and worker the request
+    /// does not also start go in bulk (``NodeRecorder/recordStops(_:)``): no handle is made for
+    /// them, so a burst of new queue names costs the recorder nothing once batched.
+    package static func record(_ events: [JobEvent], into recorder: NodeRecorder) {
+        var started = Set<NodeRecorder.HandleKey>()
+        for case .start(let queue, let worker) in events { started.insert(.init(queue: queue, worker: worker)) }
+        var stops: [PostedStop] = []
+        for event in events {
+            switch event {
+            case .stop(let queue, let worker, let outcome, let execNs, let waitNs),
+                 .exception(let queue, let worker, let outcome, let execNs, let waitNs):
+                if started.isEmpty || !started.contains(.init(queue: queue, worker: worker)) {
+                    stops.append(PostedStop(queue: queue, worker: worker, outcome: outcome, execNs: execNs, waitNs: waitNs))
+                } else {
+                    event.record(into: recorder)
+                }
+            default:
+                event.record(into: recorder)
+            }
+        }
+        recorder.recordStops(stops)
+    }
+
     /// Records the event into `recorder`.
     package func record(into recorder: NodeRecorder) {
         switch self {

@@ -81,12 +81,29 @@ import Testing
         for line in lines {
             let events = try Self.parse([line])
             let recorder = NodeRecorder(origin: Origin(node: "n", incarnation: 1))
-            for e in events { e.record(into: recorder) }
+            JobEvent.record(events, into: recorder)
             let recorded = Set(recorder.takeBatch(timestamp: 1_000).entries.map { "\($0.series) \($0.labels)" })
             let declared = Set(events.flatMap { $0.seriesLabels(node: "n") }.map { "\($0.series) \($0.labels)" })
             #expect(recorded.isSubset(of: declared), "\(line)")
             // Only the executing level of a stop whose start this node never saw is not reported.
             #expect(declared.subtracting(recorded).allSatisfy { $0.hasPrefix("executing ") }, "\(line)")
         }
+    }
+
+    @Test("a request's stops go in bulk, with no handle, unless the request also starts that queue and worker")
+    func stopsOfARequestGoInBulk() throws {
+        let recorder = NodeRecorder(origin: Origin(node: "n", incarnation: 1))
+        let events = try Self.parse([
+            #"{"event":"job_start","queue":"q","worker":"W"}"#,
+            #"{"event":"job_start","queue":"q","worker":"W"}"#,
+            #"{"event":"job_stop","queue":"q","worker":"W","state":"completed","exec_ns":1000,"wait_ns":5}"#,
+        ] + (0..<50).map { #"{"event":"job_stop","queue":"tenant-\#($0)","worker":"W","state":"completed","exec_ns":1000,"wait_ns":5}"# })
+        JobEvent.record(events, into: recorder)
+        #expect(recorder.registeredCount == 1, "only q's handle, which holds an executing level")
+        let batch = recorder.takeBatch(timestamp: 1_000)
+        let store = SeriesStore()
+        store.apply(batch, now: 1_000)
+        #expect(try store.latest(Selection(series: "exec_count", lookback: 60), now: 1_000)["all"] == 51)
+        #expect(try store.latest(Selection(series: "executing", lookback: 60), now: 1_000)["all"] == 1)
     }
 }

@@ -37,7 +37,7 @@ enum IngestBench {
         let events = try! parse(body)
         let wanted = JobEvent.seriesLabels(of: events, node: origin.node)
         precondition(collector.refusal(adding: wanted, origin: origin) == nil)
-        for e in events { e.record(into: recorder) }
+        JobEvent.record(events, into: recorder)
     }
 
     /// The fields of a line as a `Decodable`, for the `JSONDecoder` peer.
