@@ -26,8 +26,9 @@ struct Catalog: Sendable {
     /// `labelSetPairs[labelSetEnds[i - 1]..<labelSetEnds[i]]` (one allocation for all of them).
     private var labelSetPairs: [(key: UInt32, value: UInt32)] = []
     private var labelSetEnds: [UInt32] = []
-    private(set) var labelSetValues: [LabelSet] = []
-    private var labelSetIDs: [LabelSet: UInt32] = [:]
+    /// The index of the label sets, by their strings: no `LabelSet` is kept (each would hold
+    /// its own array of strings besides the pairs above), only its digest and a slot.
+    private var labelSetIndex = LabelSetIndex()
 
     private(set) var origins: [Origin] = []
     private var originIDs: [Origin: UInt32] = [:]
@@ -61,8 +62,20 @@ struct Catalog: Sendable {
     @inline(__always) func existingStringID(_ s: String) -> UInt32? { stringIDs[s] }
 
     mutating func labelSetID(_ labels: LabelSet) -> UInt32 {
-        if let id = labelSetIDs[labels] { return id }
+        if let id = lookUpLabelSet(labels) { return id }
         return insertLabelSet(labels)
+    }
+
+    /// Label set `id`, made from its strings.
+    func labelSet(_ id: UInt32) -> LabelSet {
+        LabelSet(sortedPairs: pairs(ofLabelSet: id).map { (key: strings[Int($0.key)], value: strings[Int($0.value)]) })
+    }
+
+    /// Whether label set `id` is `labels`: the same strings, pair by pair (both in key order).
+    @inline(__always) func labelSet(_ id: UInt32, is labels: LabelSet) -> Bool {
+        let mine = pairs(ofLabelSet: id)
+        guard mine.count == labels.pairs.count else { return false }
+        return zip(mine, labels.pairs).allSatisfy { strings[Int($0.key)] == $1.key && strings[Int($0.value)] == $1.value }
     }
 
     /// Label set `id`'s (key id, value id) pairs, in key order.
@@ -70,12 +83,16 @@ struct Catalog: Sendable {
         labelSetPairs[Int(id == 0 ? 0 : labelSetEnds[Int(id) - 1])..<Int(labelSetEnds[Int(id)])]
     }
 
-    @inline(__always) func existingLabelSetID(_ labels: LabelSet) -> UInt32? { labelSetIDs[labels] }
+    @inline(__always) func existingLabelSetID(_ labels: LabelSet) -> UInt32? {
+        labelSetIndex.find(digest: labels.digest) { labelSet($0, is: labels) }
+    }
 
     /// ``existingLabelSetID(_:)`` through a mutable access, which borrows a catalog stored in a
     /// class where the plain lookup copies all of it first (as measured: the merge of a snapshot
     /// of new label sets spent 8 % of its time copying the catalog). Changes nothing.
-    mutating func lookUpLabelSet(_ labels: LabelSet) -> UInt32? { labelSetIDs[labels] }
+    mutating func lookUpLabelSet(_ labels: LabelSet) -> UInt32? {
+        labelSetIndex.find(digest: labels.digest) { labelSet($0, is: labels) }
+    }
 
     /// Adds a label set the caller found missing (``existingLabelSetID(_:)`` returned nil).
     /// `pairs`: its (key, value) string ids in key order, when the caller has them.
@@ -87,8 +104,8 @@ struct Catalog: Sendable {
             for p in labels.pairs { labelSetPairs.append((stringID(p.key), stringID(p.value))) }
         }
         labelSetEnds.append(UInt32(labelSetPairs.count))
-        labelSetValues.append(labels)
-        labelSetIDs[labels] = id
+        labelSetIndex.insert(id, digest: labels.digest)
+        assert(labelSet(id, is: labels), "a label set's pairs are stored in its key order")
         return id
     }
 
@@ -144,8 +161,7 @@ struct Catalog: Sendable {
         grow(&keys, by: newTimelines)
         grow(&timelineIDs, by: newTimelines)
         grow(&labelSetEnds, by: newSets)
-        grow(&labelSetValues, by: newSets)
-        grow(&labelSetIDs, by: newSets)
+        labelSetIndex.reserve(newSets)
     }
 
     /// The label sets `origin` has in `series`.

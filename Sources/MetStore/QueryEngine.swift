@@ -110,7 +110,7 @@ extension SeriesStore {
     /// A replica-independent name of a timeline: its origin and labels.
     func sortKey(_ id: UInt32) -> String {
         let key = catalog.keys[Int(id)]
-        return "\(catalog.origins[Int(key.origin)])\u{1}\(catalog.labelSetValues[Int(key.labels)])"
+        return "\(catalog.origins[Int(key.origin)])\u{1}\(catalog.labelSet(key.labels))"
     }
 
     /// Accumulated points of one window and group.

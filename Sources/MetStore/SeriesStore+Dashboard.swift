@@ -40,7 +40,7 @@ extension SeriesStore {
                 case .sketch: total += 1
                 }
             }
-            out.append((catalog.labelSetValues[Int(key.labels)], catalog.origins[Int(key.origin)], total))
+            out.append((catalog.labelSet(key.labels), catalog.origins[Int(key.origin)], total))
         }
         return out
     }

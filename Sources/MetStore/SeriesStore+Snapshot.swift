@@ -152,7 +152,7 @@ extension SeriesStore {
                 let key = catalog.keys[i]
                 let t = timelines[i]
                 batch.append(TimelineData(series: catalog.series[Int(key.series)].name, kind: t.kind,
-                                          labels: catalog.labelSetValues[Int(key.labels)], origin: catalog.origins[Int(key.origin)],
+                                          labels: catalog.labelSet(key.labels), origin: catalog.origins[Int(key.origin)],
                                           points: (0..<t.count).map { t.record($0) }))
             }
             chunks.append(version == 1 ? SnapshotCodec.encodeVersion1(timelines: batch) : SnapshotCodec.encodeVersion2(timelines: batch))
