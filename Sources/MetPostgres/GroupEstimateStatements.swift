@@ -56,18 +56,17 @@ extension PostgresConnection {
         return (snapshot, groups)
     }
 
-    /// Sends the exact counts of `groups`, in their order (an index-only scan of each); the
-    /// caller collects them with ``receiveExactCounts(expecting:)``.
-    func sendExactCounts(_ groups: [GroupEstimate], prefix: String) throws(PostgresError) {
+    /// The statement counting `groups` exactly, in their order (an index-only scan of each).
+    static func exactCounts(_ groups: [GroupEstimate], prefix: String) -> (sql: String, params: [String?]) {
         let p = JobSchema.identifier(prefix)
-        try send("""
+        return ("""
             SELECT (SELECT count(*) FROM \(p).oban_jobs j WHERE j.state = g.s::\(p).oban_job_state AND j.queue = g.q)
             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY g(s, q, n) ORDER BY g.n
-            """, [Self.textArray(groups.map(\.state)), Self.textArray(groups.map(\.queue))])
+            """, [textArray(groups.map(\.state)), textArray(groups.map(\.queue))])
     }
 
-    func receiveExactCounts(expecting n: Int) throws(PostgresError) -> [Int64] {
-        let rows = try receive()
+    /// The counts of ``exactCounts(_:prefix:)``'s rows.
+    static func exactCounts(_ rows: PostgresRows, expecting n: Int) throws(PostgresError) -> [Int64] {
         let counts = rows.rows.compactMap { $0.first.flatMap { $0.flatMap { Int64($0) } } }
         guard counts.count == n, rows.count == n else {
             throw PostgresError(.query, message: "expected \(n) counts, got \(rows.count) rows")

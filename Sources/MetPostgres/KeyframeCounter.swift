@@ -5,8 +5,9 @@
 /// the other on one core. Here the caller's connection, inside the keyframe's REPEATABLE READ
 /// transaction, finds the groups and their estimates (the skip scan and the statistics of
 /// `met_job_counts`) and exports its snapshot (`pg_export_snapshot()`); the groups to count are
-/// dealt by estimated size into `connections` parts; each helper connection adopts the exported
-/// snapshot (`SET TRANSACTION SNAPSHOT`) and counts its part while the caller's counts another.
+/// dealt by estimated size into `connections` parts; each helper connection, in one round trip
+/// (a pipeline), adopts the exported snapshot (`SET TRANSACTION SNAPSHOT`) in a transaction of
+/// its own and counts its part while the caller's counts another.
 /// Every count therefore sees exactly the keyframe's snapshot, whichever backend made it.
 ///
 /// A helper that fails (connection lost, snapshot refused) is closed and its part counted on
@@ -79,33 +80,39 @@ package final class KeyframeCounter {
 
         // The caller's part first, so its backend works while the helpers adopt the snapshot.
         var results: [[Int64]?] = Array(repeating: nil, count: parts.count)
-        if !parts[0].isEmpty { try main.sendExactCounts(groups(parts[0]), prefix: prefix) }
+        if !parts[0].isEmpty {
+            let (sql, params) = PostgresConnection.exactCounts(groups(parts[0]), prefix: prefix)
+            try main.send(sql, params)
+        }
         var started = Array(repeating: false, count: parts.count)
         for p in 1..<parts.count where !parts[p].isEmpty {
             do throws(PostgresError) {
-                let helper = try helper(p - 1)
-                _ = try helper.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                _ = try helper.query("SET TRANSACTION SNAPSHOT '\(found.snapshot.filter { $0.isHexDigit || $0 == "-" })'")
-                try helper.sendExactCounts(groups(parts[p]), prefix: prefix)
+                // One round trip: the transaction, the snapshot, the counts, the end.
+                try helper(p - 1).sendPipeline([
+                    ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", []),
+                    ("SET TRANSACTION SNAPSHOT '\(found.snapshot.filter { $0.isHexDigit || $0 == "-" })'", []),
+                    PostgresConnection.exactCounts(groups(parts[p]), prefix: prefix),
+                    ("COMMIT", []),
+                ])
                 started[p] = true
             } catch {
                 helperFailed(p - 1, error)
             }
         }
-        if !parts[0].isEmpty { results[0] = try main.receiveExactCounts(expecting: parts[0].count) }
+        if !parts[0].isEmpty { results[0] = try PostgresConnection.exactCounts(try main.receive(), expecting: parts[0].count) }
         for p in 1..<parts.count where started[p] {
             do throws(PostgresError) {
                 guard let helper = helpers[p - 1] else { continue }
-                results[p] = try helper.receiveExactCounts(expecting: parts[p].count)
-                _ = try helper.query("COMMIT")
+                let rows = try helper.receivePipeline(4)
+                results[p] = try PostgresConnection.exactCounts(rows[2], expecting: parts[p].count)
             } catch {
                 helperFailed(p - 1, error)
             }
         }
         // A failed helper's part: counted on the caller's connection, still in the keyframe's snapshot.
         for p in parts.indices where results[p] == nil && !parts[p].isEmpty {
-            try main.sendExactCounts(groups(parts[p]), prefix: prefix)
-            results[p] = try main.receiveExactCounts(expecting: parts[p].count)
+            let (sql, params) = PostgresConnection.exactCounts(groups(parts[p]), prefix: prefix)
+            results[p] = try PostgresConnection.exactCounts(try main.query(sql, params), expecting: parts[p].count)
         }
         for (p, part) in parts.enumerated() {
             for (k, i) in part.enumerated() { counts[toCount[i].index].count = results[p]?[k] ?? 0 }

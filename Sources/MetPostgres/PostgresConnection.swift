@@ -85,6 +85,56 @@ package final class PostgresConnection {
         return rows
     }
 
+    /// Sends `statements` as one pipeline (libpq's pipeline mode): the server receives them in
+    /// one round trip and runs them in order, each in the transaction state the ones before left;
+    /// after a failed one the rest are skipped. ``receivePipeline(_:)`` collects their rows.
+    package func sendPipeline(_ statements: [(sql: String, params: [String?])]) throws(PostgresError) {
+        var conn: OpaquePointer?
+        for (sql, params) in statements { conn = try checked(sql, params) }
+        guard let conn else { return }
+        guard PQenterPipelineMode(conn) == 1 else { throw PostgresError(.query, message: PostgresConnection.errorMessage(conn)) }
+        for (sql, params) in statements {
+            let sent = withCStrings(params) { values in
+                // As in query(): libpq copies the parameters into its output buffer during the call.
+                PQsendQueryParams(conn, sql, Int32(params.count), nil, values, nil, nil, 0)
+            }
+            guard sent == 1 else { throw PostgresError(.query, message: PostgresConnection.errorMessage(conn)) }
+        }
+        guard PQpipelineSync(conn) == 1 else { throw PostgresError(.query, message: PostgresConnection.errorMessage(conn)) }
+    }
+
+    /// Waits for the `count` statements ``sendPipeline(_:)`` sent and the pipeline's end, and
+    /// returns their rows; throws the first statement's error (the later ones were skipped).
+    package func receivePipeline(_ count: Int) throws(PostgresError) -> [PostgresRows] {
+        guard let conn = connection else {
+            throw PostgresError(.closed, message: "receive on a closed connection")
+        }
+        var out: [PostgresRows] = []
+        var failure: PostgresError?
+        for _ in 0..<count {
+            // One statement's results end with NULL; each result is cleared once, after its copy.
+            var rows: PostgresRows?
+            while let result = PQgetResult(conn) {
+                defer { PQclear(result) }
+                guard rows == nil, failure == nil else { continue }
+                do throws(PostgresError) { rows = try Self.rows(of: result, conn) } catch { failure = error }
+            }
+            if let rows { out.append(rows) }
+        }
+        // Then the sync point (NULL instead when the connection broke).
+        while let result = PQgetResult(conn) {
+            let status = PQresultStatus(result)
+            PQclear(result)
+            if status == PGRES_PIPELINE_SYNC { break }
+        }
+        let exited = PQexitPipelineMode(conn) == 1
+        if let failure { throw failure }
+        guard out.count == count, exited else {
+            throw PostgresError(.query, message: "a pipeline of \(count) statements ended with \(out.count) results: \(PostgresConnection.errorMessage(conn))")
+        }
+        return out
+    }
+
     /// The open connection, once `sql` and `params` are known to be sendable.
     private func checked(_ sql: String, _ params: [String?]) throws(PostgresError) -> OpaquePointer {
         guard let conn = connection else {

@@ -79,16 +79,18 @@ struct KeyframeCounterTests {
         let single = try conn.jobCounts(prefix: prefix, estimateLimit: 5_000)
         try conn.endCount()
         #expect(split == single)
-        #expect(split.filter(\.estimated).map(\.queue) == ["default", "default"] && split.count == 14)
+        #expect(split.filter(\.estimated).map(\.queue) == ["default", "default"] && split.count == 12, "\(split)")
         // An empty table: nothing to count, no error.
         _ = try conn.query("TRUNCATE \(table)")
         _ = try conn.beginCount(prefix: prefix)
         #expect(try counter.count(on: conn, prefix: prefix, estimateLimit: 5_000).isEmpty)
         try conn.endCount()
-        // One connection: met_job_counts itself.
+        // One connection: met_job_counts itself (no limit here: the statistics still describe the
+        // table before the TRUNCATE).
         let one = KeyframeCounter(database: url, applicationName: "met test counts", connections: 1)
         try fill()
-        #expect(Set(try one.count(on: conn, prefix: prefix, estimateLimit: 5_000)) == Set(try conn.exactJobCounts(prefix: prefix)) && one.lastSplit.isEmpty)
+        #expect(Set(try one.count(on: conn, prefix: prefix, estimateLimit: 1_000_000)) == Set(try conn.exactJobCounts(prefix: prefix)))
+        #expect(one.lastSplit.isEmpty)
     }
 
     /// A helper's backend ends between keyframes (a restart, an admin's pg_terminate_backend):
