@@ -69,6 +69,10 @@ package final class LeaderCounts {
 
     package var isStreaming: Bool { stream != nil }
 
+    /// Groups each connection counted exactly in the last keyframe (``KeyframeCounter/lastSplit``)
+    /// and the helper failures so far, for tests.
+    package var keyframeSplit: (groups: [Int], helperFailures: Int) { (counter?.lastSplit ?? [], counter?.helperFailures ?? 0) }
+
     /// A keyframe should be taken now (a change only a recount explains, or the stream broke).
     package var wantsKeyframe: Bool { recountNow || (log?.needsKeyframe ?? false) }
 
