@@ -12,7 +12,7 @@ import Darwin
 /// owner, which makes every call. Calls block the calling thread until the server answers; a later
 /// layer drives the same connection without blocking from a libuv loop.
 ///
-/// Queries are always parameterised (`PQexecParams`, text format): values never go into SQL text,
+/// Queries are always parameterised (`PQexecParams`, `PQsendQueryParams`; text format): values never go into SQL text,
 /// and a string with several statements is rejected by the server.
 package final class PostgresConnection {
     /// The `PGconn*`; `nil` once closed. Owned by this object alone, finished exactly once.
@@ -41,6 +41,102 @@ package final class PostgresConnection {
     /// SQL NULL) and returns its rows (none for a command). Throws with the SQLSTATE when the server
     /// rejects the statement.
     package func query(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> PostgresRows {
+        let conn = try checked(sql, params)
+        let result = withCStrings(params) { values in
+            // `values` holds params.count pointers, each NUL-terminated or NULL, alive for this closure; libpq
+            // reads them only during the call. Null types/lengths/formats mean: inferred types, text format.
+            PQexecParams(conn, sql, Int32(params.count), nil, values, nil, nil, 0)
+        }
+        guard let result else {  // NULL: out of memory, or the connection could not send the query
+            throw PostgresError(.query, message: PostgresConnection.errorMessage(conn))
+        }
+        defer { PQclear(result) }  // the result is cleared exactly once, after everything was copied out
+        return try Self.rows(of: result, conn)
+    }
+
+    /// Sends one statement like ``query(_:_:)`` without waiting for it: the server runs it while
+    /// the caller goes on (sends another connection's statement, say). ``receive()`` waits for
+    /// its rows; nothing else may be sent on this connection before that.
+    package func send(_ sql: String, _ params: [String?] = []) throws(PostgresError) {
+        let conn = try checked(sql, params)
+        let sent = withCStrings(params) { values in
+            // As in query(): libpq copies the parameters into its output buffer during the call.
+            PQsendQueryParams(conn, sql, Int32(params.count), nil, values, nil, nil, 0)
+        }
+        guard sent == 1 else { throw PostgresError(.query, message: PostgresConnection.errorMessage(conn)) }
+    }
+
+    /// Waits for the statement ``send(_:_:)`` sent and returns its rows, or throws its error.
+    package func receive() throws(PostgresError) -> PostgresRows {
+        guard let conn = connection else {
+            throw PostgresError(.closed, message: "receive on a closed connection")
+        }
+        var rows: PostgresRows?
+        var failure: PostgresError?
+        // PQgetResult blocks until the next result; NULL means the statement is over and the
+        // connection idle again. Every result is cleared exactly once, after it was copied out.
+        while let result = PQgetResult(conn) {
+            defer { PQclear(result) }
+            guard rows == nil, failure == nil else { continue }
+            do throws(PostgresError) { rows = try Self.rows(of: result, conn) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        guard let rows else { throw PostgresError(.query, message: "no statement was waiting for its result") }
+        return rows
+    }
+
+    /// Sends `statements` as one pipeline (libpq's pipeline mode): the server receives them in
+    /// one round trip and runs them in order, each in the transaction state the ones before left;
+    /// after a failed one the rest are skipped. ``receivePipeline(_:)`` collects their rows.
+    package func sendPipeline(_ statements: [(sql: String, params: [String?])]) throws(PostgresError) {
+        var conn: OpaquePointer?
+        for (sql, params) in statements { conn = try checked(sql, params) }
+        guard let conn else { return }
+        guard PQenterPipelineMode(conn) == 1 else { throw PostgresError(.query, message: PostgresConnection.errorMessage(conn)) }
+        for (sql, params) in statements {
+            let sent = withCStrings(params) { values in
+                // As in query(): libpq copies the parameters into its output buffer during the call.
+                PQsendQueryParams(conn, sql, Int32(params.count), nil, values, nil, nil, 0)
+            }
+            guard sent == 1 else { throw PostgresError(.query, message: PostgresConnection.errorMessage(conn)) }
+        }
+        guard PQpipelineSync(conn) == 1 else { throw PostgresError(.query, message: PostgresConnection.errorMessage(conn)) }
+    }
+
+    /// Waits for the `count` statements ``sendPipeline(_:)`` sent and the pipeline's end, and
+    /// returns their rows; throws the first statement's error (the later ones were skipped).
+    package func receivePipeline(_ count: Int) throws(PostgresError) -> [PostgresRows] {
+        guard let conn = connection else {
+            throw PostgresError(.closed, message: "receive on a closed connection")
+        }
+        var out: [PostgresRows] = []
+        var failure: PostgresError?
+        for _ in 0..<count {
+            // One statement's results end with NULL; each result is cleared once, after its copy.
+            var rows: PostgresRows?
+            while let result = PQgetResult(conn) {
+                defer { PQclear(result) }
+                guard rows == nil, failure == nil else { continue }
+                do throws(PostgresError) { rows = try Self.rows(of: result, conn) } catch { failure = error }
+            }
+            if let rows { out.append(rows) }
+        }
+        // Then the sync point (NULL instead when the connection broke).
+        while let result = PQgetResult(conn) {
+            let status = PQresultStatus(result)
+            PQclear(result)
+            if status == PGRES_PIPELINE_SYNC { break }
+        }
+        let exited = PQexitPipelineMode(conn) == 1
+        if let failure { throw failure }
+        guard out.count == count, exited else {
+            throw PostgresError(.query, message: "a pipeline of \(count) statements ended with \(out.count) results: \(PostgresConnection.errorMessage(conn))")
+        }
+        return out
+    }
+
+    /// The open connection, once `sql` and `params` are known to be sendable.
+    private func checked(_ sql: String, _ params: [String?]) throws(PostgresError) -> OpaquePointer {
         guard let conn = connection else {
             throw PostgresError(.closed, message: "query on a closed connection")
         }
@@ -53,17 +149,11 @@ package final class PostgresConnection {
         if let bad = params.firstIndex(where: { $0?.utf8.contains(0) == true }) {
             throw PostgresError(.invalidArgument, message: "parameter $\(bad + 1) contains a NUL byte")
         }
+        return conn
+    }
 
-        let result = withCStrings(params) { values in
-            // `values` holds params.count pointers, each NUL-terminated or NULL, alive for this closure; libpq
-            // reads them only during the call. Null types/lengths/formats mean: inferred types, text format.
-            PQexecParams(conn, sql, Int32(params.count), nil, values, nil, nil, 0)
-        }
-        guard let result else {  // NULL: out of memory, or the connection could not send the query
-            throw PostgresError(.query, message: PostgresConnection.errorMessage(conn))
-        }
-        defer { PQclear(result) }  // the result is cleared exactly once, after everything was copied out
-
+    /// The rows of `result` (which the caller clears), or its error.
+    private static func rows(of result: OpaquePointer, _ conn: OpaquePointer) throws(PostgresError) -> PostgresRows {
         switch PQresultStatus(result) {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
             return PostgresRows(copying: result)

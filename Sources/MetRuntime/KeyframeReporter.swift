@@ -25,6 +25,8 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
         package var leaseMilliseconds = 10_000
         package var keyframeMilliseconds = 5_000
         package var estimateLimit = 50_000
+        /// Connections a keyframe's exact counts are split across (``KeyframeCounter``).
+        package var keyframeConnections = 2
         /// Between keyframes: the leader's deltas at most this often.
         package var deltaMilliseconds = 250
         /// Decode `oban_jobs`'s changes from the WAL where Postgres allows it (false: never a replication slot).
@@ -73,6 +75,7 @@ package final class KeyframeReporter: @unchecked Sendable {  // `state` is guard
         var leader = LeaderCounts.Settings(database: settings.database)
         leader.prefix = settings.prefix
         leader.estimateLimit = settings.estimateLimit
+        leader.keyframeConnections = settings.keyframeConnections
         leader.logical = settings.logicalDecoding
         leader.deltaMilliseconds = settings.deltaMilliseconds
         leader.keyframeMilliseconds = settings.keyframeMilliseconds

@@ -20,6 +20,9 @@ package final class LeaderCounts {
         package var database: String
         package var prefix = "public"
         package var estimateLimit = 50_000
+        /// Connections a keyframe's exact counts are split across, the counts connection
+        /// included (``KeyframeCounter``); 1 counts them all on the counts connection.
+        package var keyframeConnections = 2
         /// Try logical decoding (false: snapshots only, never a replication slot).
         package var logical = true
         package var deltaMilliseconds = 250
@@ -38,6 +41,9 @@ package final class LeaderCounts {
     package let settings: Settings
     let logger: Logger
     private var counts: PostgresConnection?
+    private var counter: KeyframeCounter?
+    /// The helper failure last logged (one line per new reason).
+    private var loggedHelperError: String?
     private var stream: ReplicationStream?
     private var decoder: JobChangeStream
     private var log: ChangeLog?
@@ -62,6 +68,10 @@ package final class LeaderCounts {
     }
 
     package var isStreaming: Bool { stream != nil }
+
+    /// Groups each connection counted exactly in the last keyframe (``KeyframeCounter/lastSplit``)
+    /// and the helper failures so far, for tests.
+    package var keyframeSplit: (groups: [Int], helperFailures: Int) { (counter?.lastSplit ?? [], counter?.helperFailures ?? 0) }
 
     /// A keyframe should be taken now (a change only a recount explains, or the stream broke).
     package var wantsKeyframe: Bool { recountNow || (log?.needsKeyframe ?? false) }
@@ -92,7 +102,7 @@ package final class LeaderCounts {
             start = try conn.beginCount(prefix: settings.prefix)
             inTransaction = true
         }
-        let found = try conn.jobCounts(prefix: settings.prefix, estimateLimit: settings.estimateLimit)
+        let found = try countJobs(conn)
         if stream == nil {
             try conn.endCount()  // snapshots: nothing is looked up in it later
             inTransaction = false
@@ -160,6 +170,7 @@ package final class LeaderCounts {
         log = nil
         counts?.close()
         counts = nil
+        counter?.close()
         inTransaction = false
         exportedStart = nil
         keyframe = nil
@@ -253,6 +264,23 @@ package final class LeaderCounts {
         sent = (groups, snapshot, .now)
         return CountDelta(term: keyframe.term, number: keyframe.number, revision: revision,
                           timestampMs: Int64(Date().timeIntervalSince1970 * 1000), snapshot: snapshot, groups: groups)
+    }
+
+    /// The keyframe's counts, split across `keyframeConnections` (the helpers adopt the
+    /// snapshot of `conn`'s open transaction); a helper's failure costs time, not exactness.
+    private func countJobs(_ conn: PostgresConnection) throws(PostgresError) -> [JobCount] {
+        let counter = self.counter ?? KeyframeCounter(database: settings.database, applicationName: "met \(settings.node) counts",
+                                                       connections: settings.keyframeConnections)
+        self.counter = counter
+        let failures = counter.helperFailures
+        let found = try counter.count(on: conn, prefix: settings.prefix, estimateLimit: settings.estimateLimit)
+        if counter.helperFailures > failures, let error = counter.lastHelperError, error.message != loggedHelperError {
+            loggedHelperError = error.message
+            logger.warning("full_count: a helper connection of the keyframe's counts failed (\(error)); its groups were counted on the counts connection; it reconnects at the next keyframe")
+        } else if counter.helperFailures == failures {
+            loggedHelperError = nil
+        }
+        return found
     }
 
     private func connection() throws(PostgresError) -> PostgresConnection {

@@ -32,6 +32,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var countMode = "auto"
     public var compaction: [[Int]] = CompactionTiers.default.tiers.map { [$0.step, $0.duration] }
     public var estimateLimit = 50_000
+    /// Postgres connections the leader splits a keyframe's exact counts across, its counts
+    /// connection included (1: all on that one). They share one snapshot.
+    public var keyframeConnections = 2
     /// Seconds queue checks are kept.
     public var retention = 30
     /// Seconds between heartbeats on every mesh connection.
@@ -96,7 +99,7 @@ public struct NodeConfig: Sendable, Equatable {
     package static let keys: Set<String> = Set([
         "cluster", "node", "listen", "advertise", "seeds", "http", "database", "secret", "secretFile",
         "previousSecrets", "previousSecretFiles",
-        "broadcastInterval", "keyframeInterval", "deltaInterval", "countMode", "compaction", "estimateLimit", "retention",
+        "broadcastInterval", "keyframeInterval", "deltaInterval", "countMode", "compaction", "estimateLimit", "keyframeConnections", "retention",
         "heartbeatInterval", "silenceLimit", "retransmitWindow", "leaseDuration", "prefix",
         "handoffTimeout", "handoffAckTimeout", "handoffChunkBytes", "maxLabelSets",
         "suspectAfter", "indirectWindow", "localLagGuard", "flapWindow", "reapAfter", "joinPatience",
@@ -146,6 +149,7 @@ public struct NodeConfig: Sendable, Equatable {
         c.countMode = try value("countMode", String.self, "\"auto\" or \"snapshots\"") ?? c.countMode
         if let tiers = try value("compaction", [[Int]].self, "an array of [step, duration] pairs") { c.compaction = tiers }
         c.estimateLimit = try value("estimateLimit", Int.self, "an integer") ?? c.estimateLimit
+        c.keyframeConnections = try value("keyframeConnections", Int.self, "an integer") ?? c.keyframeConnections
         c.retention = try value("retention", Int.self, "an integer number of seconds") ?? c.retention
         c.heartbeatInterval = try value("heartbeatInterval", Double.self, "a number of seconds") ?? c.heartbeatInterval
         c.silenceLimit = try value("silenceLimit", Double.self, "a number of seconds") ?? c.silenceLimit
@@ -206,6 +210,9 @@ public struct NodeConfig: Sendable, Equatable {
         guard !prefix.isEmpty else { throw .bad("prefix", "the schema name may not be empty") }
         guard retransmitWindow >= 1 else { throw .bad("retransmitWindow", "must be at least 1") }
         guard estimateLimit >= 0 else { throw .bad("estimateLimit", "must not be negative") }
+        guard (1...16).contains(keyframeConnections) else {
+            throw .bad("keyframeConnections", "must be between 1 and 16, not \(keyframeConnections)")
+        }
         guard maxLabelSets >= 1 else { throw .bad("maxLabelSets", "must be at least 1, not \(maxLabelSets)") }
         guard (1024...(1 << 20)).contains(handoffChunkBytes) else {
             throw .bad("handoffChunkBytes", "must be between 1024 and 1048576 bytes, not \(handoffChunkBytes)")

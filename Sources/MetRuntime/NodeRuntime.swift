@@ -85,6 +85,7 @@ package final class NodeRuntime: @unchecked Sendable {  // `mesh` is created and
             settings.leaseMilliseconds = Int(resolved.config.leaseDuration * 1000)
             settings.keyframeMilliseconds = Int(resolved.config.keyframeInterval * 1000)
             settings.estimateLimit = resolved.config.estimateLimit
+            settings.keyframeConnections = resolved.config.keyframeConnections
             settings.deltaMilliseconds = max(10, Int(resolved.config.deltaInterval * 1000))
             settings.logicalDecoding = resolved.config.countMode == "auto"
             let loop = self.loop

@@ -24,6 +24,7 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "auto: follow job changes by logical decoding where Postgres allows it, else by snapshots; snapshots: never a replication slot (default auto).") var countMode: String?
     @Option(help: "Compaction tiers as step:duration pairs, e.g. 1:120,5:900,30:2000,60:9300.") var compaction: String?
     @Option(help: "Job groups estimated at this size or more are not counted exactly (default 50000).") var estimateLimit: Int?
+    @Option(help: "Postgres connections the leader splits a keyframe's exact counts across, its counts connection included: 1 to 16 (default 2).") var keyframeConnections: Int?
     @Option(help: "Seconds queue checks are kept (default 30).") var retention: Int?
     @Option(help: "Seconds between mesh heartbeats (default 1).") var heartbeatInterval: Double?
     @Option(help: "Seconds of silence before a peer is suspect and the others are asked about it (default 2.5).") var suspectAfter: Double?
@@ -82,6 +83,7 @@ struct NodeOptions: ParsableArguments {
             }
         }
         if let estimateLimit { c.estimateLimit = estimateLimit }
+        if let keyframeConnections { c.keyframeConnections = keyframeConnections }
         if let retention { c.retention = retention }
         if let heartbeatInterval { c.heartbeatInterval = heartbeatInterval }
         if let silenceLimit { c.silenceLimit = silenceLimit }

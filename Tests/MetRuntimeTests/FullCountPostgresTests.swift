@@ -180,6 +180,10 @@ struct FullCountPostgresTests {
         _ = try conn.query("INSERT INTO \(table) (queue, worker) VALUES ('q', 'W')")
         try converge("across the second keyframe")
         #expect(full.keyframe?.number == number + 1)
+        // That keyframe's exact counts were split across the default 2 connections, the helper
+        // under the snapshot the counts connection imported from the slot.
+        #expect(leader.keyframeSplit.groups.count == 2 && leader.keyframeSplit.groups.allSatisfy { $0 > 0 } && leader.keyframeSplit.helperFailures == 0,
+                "\(leader.keyframeSplit)")
         // A new term (a failover in one process): its first keyframe stands alone, then deltas follow.
         apply(try leader.takeKeyframe(term: 2, number: 1, leader: worker) { [:] })
         _ = try conn.query("DELETE FROM \(table) WHERE state = 'completed'")

@@ -46,6 +46,20 @@ import Testing
         #expect(r.outboundQueueBytes == 2 << 20 && r.outboundQueueIntervals == 30 && r.redialBackoffMax == 1)
     }
 
+    /// The leader's keyframe connections: 2 by default, a key, 1 to 16.
+    @Test func keyframeConnectionsIsAKeyWithASaneDefaultAndRange() throws {
+        #expect(try Self.parse(#"{"node": "n"}"#).keyframeConnections == 2)
+        let c = try Self.parse(#"{"node": "n", "keyframeConnections": 1}"#)
+        #expect(try c.validate(environment: Self.secret).config.keyframeConnections == 1)
+        for bad in [0, 17] {
+            var b = c
+            b.keyframeConnections = bad
+            #expect(throws: ConfigError.bad("keyframeConnections", "must be between 1 and 16, not \(bad)")) {
+                _ = try b.validate(environment: Self.secret)
+            }
+        }
+    }
+
     @Test func handoffLimitsAndTestFaultsAreChecked() throws {
         var c = NodeConfig()
         c.node = "n"
