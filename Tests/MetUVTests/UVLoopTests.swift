@@ -32,6 +32,25 @@ import Testing
         #expect(loop.execute {} == false)
     }
 
+    /// The loop's thread runs with a short slice where the kernel has custom slices (Linux 6.12
+    /// and later), so that it runs soon after waking while other threads keep every core busy.
+    @Test func theLoopThreadAsksForAShortSlice() async throws {
+        let loop = try UVLoop()
+        let slice = try await loop.run { UVLoop.currentSliceNanoseconds() }
+        loop.shutdown()
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let version = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        #if os(Linux)
+        if version.count == 2, (version[0], version[1]) >= (6, 12) {
+            #expect(slice == UVLoop.sliceNanoseconds, "kernel \(release)")
+        } else {
+            #expect(slice == 0, "kernel \(release) has no custom slices")
+        }
+        #endif
+    }
+
     @Test(.timeLimit(.minutes(1))) func tcpEchoOfFramesOverLoopback() async throws {
         let loop = try UVLoop()
         let frames = (0..<50).map { Frame(type: .batch, payload: [UInt8](repeating: UInt8($0), count: $0 * 97)) }
