@@ -11,6 +11,11 @@ struct Catalog: Sendable {
         var series: UInt16
         var labels: UInt32
         var origin: UInt32
+
+        /// All three in one word (an origin id past 2^16 only shares bits: it is a hash).
+        @inline(__always) var packed: Int {
+            Int(truncatingIfNeeded: UInt64(labels) | UInt64(series) << 32 | UInt64(origin) << 48 ^ UInt64(origin) >> 16)
+        }
     }
 
     // The lookups below are always inlined: called through a class's stored `catalog`, an
@@ -28,13 +33,14 @@ struct Catalog: Sendable {
     private var labelSetEnds: [UInt32] = []
     /// The index of the label sets, by their strings: no `LabelSet` is kept (each would hold
     /// its own array of strings besides the pairs above), only its digest and a slot.
-    private var labelSetIndex = LabelSetIndex()
+    private var labelSetDigests: [Int] = []
+    private var labelSetIndex = IDHashTable()
 
     private(set) var origins: [Origin] = []
     private var originIDs: [Origin: UInt32] = [:]
 
     private(set) var keys: [TimelineKey] = []
-    private var timelineIDs: [TimelineKey: UInt32] = [:]
+    private var timelineIndex = IDHashTable()
     /// Timelines per (origin, series): the label sets each origin has in each series.
     private var labelSetCounts: [UInt64: Int] = [:]
 
@@ -84,14 +90,14 @@ struct Catalog: Sendable {
     }
 
     @inline(__always) func existingLabelSetID(_ labels: LabelSet) -> UInt32? {
-        labelSetIndex.find(digest: labels.digest) { labelSet($0, is: labels) }
+        labelSetIndex.find(hash: labels.digest) { labelSetDigests[Int($0)] == labels.digest && labelSet($0, is: labels) }
     }
 
     /// ``existingLabelSetID(_:)`` through a mutable access, which borrows a catalog stored in a
     /// class where the plain lookup copies all of it first (as measured: the merge of a snapshot
     /// of new label sets spent 8 % of its time copying the catalog). Changes nothing.
     mutating func lookUpLabelSet(_ labels: LabelSet) -> UInt32? {
-        labelSetIndex.find(digest: labels.digest) { labelSet($0, is: labels) }
+        labelSetIndex.find(hash: labels.digest) { labelSetDigests[Int($0)] == labels.digest && labelSet($0, is: labels) }
     }
 
     /// Adds a label set the caller found missing (``existingLabelSetID(_:)`` returned nil).
@@ -104,7 +110,8 @@ struct Catalog: Sendable {
             for p in labels.pairs { labelSetPairs.append((stringID(p.key), stringID(p.value))) }
         }
         labelSetEnds.append(UInt32(labelSetPairs.count))
-        labelSetIndex.insert(id, digest: labels.digest)
+        labelSetDigests.append(labels.digest)
+        labelSetIndex.insert(id, hash: labels.digest) { [labelSetDigests] in labelSetDigests[Int($0)] }
         assert(labelSet(id, is: labels), "a label set's pairs are stored in its key order")
         return id
     }
@@ -124,22 +131,16 @@ struct Catalog: Sendable {
     /// Looks the key up and inserts it in one hash lookup each (a snapshot of new label sets
     /// creates a timeline per lookup): a refused key is taken out again.
     mutating func timelineID(_ key: TimelineKey, limit: Int = .max) -> (UInt32, created: Bool)? {
-        let next = UInt32(keys.count)
-        var id = next
-        Self.read(&timelineIDs[key, default: next], into: &id)
-        if id != next { return (id, false) }
+        if let id = existingTimelineID(key) { return (id, false) }
         var admitted = false
         Self.admit(&labelSetCounts[Self.countKey(origin: key.origin, series: key.series), default: 0], limit: limit, &admitted)
-        guard admitted else {
-            timelineIDs[key] = nil
-            return nil
-        }
+        guard admitted else { return nil }
+        let id = UInt32(keys.count)
         keys.append(key)
+        timelineIndex.insert(id, hash: key.packed) { [keys] in keys[Int($0)].packed }
         series[Int(key.series)].timelines.append(id)
         return (id, true)
     }
-
-    private static func read(_ value: inout UInt32, into out: inout UInt32) { out = value }
 
     private static func admit(_ count: inout Int, limit: Int, _ admitted: inout Bool) {
         guard count < limit else { return }
@@ -147,7 +148,9 @@ struct Catalog: Sendable {
         admitted = true
     }
 
-    @inline(__always) func existingTimelineID(_ key: TimelineKey) -> UInt32? { timelineIDs[key] }
+    @inline(__always) func existingTimelineID(_ key: TimelineKey) -> UInt32? {
+        timelineIndex.find(hash: key.packed) { keys[Int($0)] == key }
+    }
 
     /// Room for `timelines` more timelines and `labelSets` more label sets, growing at least
     /// twofold (a snapshot's chunks reserve one after another without rehashing each time).
@@ -159,9 +162,10 @@ struct Catalog: Sendable {
             if d.count + n > d.capacity { d.reserveCapacity(Swift.max(d.count + n, 2 * d.capacity)) }
         }
         grow(&keys, by: newTimelines)
-        grow(&timelineIDs, by: newTimelines)
+        timelineIndex.reserve(newTimelines) { [keys] in keys[Int($0)].packed }
         grow(&labelSetEnds, by: newSets)
-        labelSetIndex.reserve(newSets)
+        grow(&labelSetDigests, by: newSets)
+        labelSetIndex.reserve(newSets) { [labelSetDigests] in labelSetDigests[Int($0)] }
     }
 
     /// The label sets `origin` has in `series`.
