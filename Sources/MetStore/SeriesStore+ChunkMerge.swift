@@ -19,9 +19,7 @@ extension SeriesStore {
         var sets = [UInt32](repeating: unresolved, count: c.setEnds.count)
         var strings = [UInt32](repeating: unresolved, count: c.strings.count)
         catalog.reserve(timelines: c.timelines.count, labelSets: c.setEnds.count)
-        if timelines.count + c.timelines.count > timelines.capacity {
-            timelines.reserveCapacity(Swift.max(timelines.count + c.timelines.count, 2 * timelines.capacity))
-        }
+        timelines.reserveCapacity(timelines.count + c.timelines.count)
         for t in 0..<c.timelines.count {
             let entry = c.timelines[t]
             let stream = c.streams[Int(entry.stream)]

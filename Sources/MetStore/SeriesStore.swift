@@ -22,7 +22,7 @@ package final class SeriesStore {
     package private(set) var refusedLabelSets: [String: Int] = [:]
 
     var catalog = Catalog()
-    var timelines: [Timeline] = []
+    var timelines = TimelinePages()
     /// Per origin id: the highest batch sequence number applied or merged.
     var watermarkByOrigin: [UInt64] = []
     var rollups: [RollupIndex?] = []
@@ -219,12 +219,9 @@ package final class SeriesStore {
     /// slice at a time keeps each hold of its owner's lock short.
     package func pointCount(in range: Range<Int>) -> Int {
         let range = range.clamped(to: 0..<timelines.count)
-        return timelines.withUnsafeBufferPointer { all in
-            // Unsafe pointer: read within the clamped range while the store is not mutated (its owner's lock).
-            var n = 0
-            for i in range { n += all[i].count }
-            return n
-        }
+        var n = 0
+        for i in range { n += timelines[i].count }
+        return n
     }
 
     /// Heap bytes held by points and by rollups (capacities), excluding the catalog.
