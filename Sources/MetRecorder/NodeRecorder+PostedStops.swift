@@ -20,8 +20,10 @@ package struct PostedStop: Sendable {
     }
 }
 
-/// Stops recorded without a handle, summed by (queue, worker, outcome) until the next batch
-/// takes them: nothing of them outlives that batch.
+/// Stops recorded without a handle, kept as their numbers until the next batch takes them:
+/// nothing of them outlives that batch. They become sketches only then, so a burst of new
+/// queue names waits as about 100 bytes a queue and worker, not as two one-value sketches
+/// (a 64-bin page each, about 700 bytes a pair) that the heap would keep in pieces afterwards.
 struct PendingStops: Sendable {
     struct Key: Hashable, Sendable {
         var queue: String
@@ -29,43 +31,58 @@ struct PendingStops: Sendable {
         var outcome: JobOutcome
     }
 
-    /// `exec_time` and `wait_time` of each key.
-    var sums: [Key: (exec: Sketch, wait: Sketch)] = [:]
+    /// Each key once, in the order first seen, and its place there.
+    var keys: [Key] = []
+    var ids: [Key: Int32] = [:]
+    /// Every stop: its key's place and its two times.
+    var stops: [(key: Int32, execNs: Int64, waitNs: Int64)] = []
 
-    mutating func merge(_ other: consuming PendingStops) {
-        if sums.isEmpty {
-            sums = other.sums
-            return
-        }
-        for (key, pair) in other.sums {
-            if var mine = sums.removeValue(forKey: key) {
-                mine.exec.merge(pair.exec)
-                mine.wait.merge(pair.wait)
-                sums[key] = mine
-            } else {
-                sums[key] = pair
-            }
-        }
+    var isEmpty: Bool { stops.isEmpty }
+
+    mutating func add(_ stop: PostedStop) {
+        let key = Key(queue: stop.queue, worker: stop.worker, outcome: stop.outcome)
+        let next = Int32(keys.count)
+        var id = next
+        Self.read(&ids[key, default: next], into: &id)
+        if id == next { keys.append(key) }
+        stops.append((id, stop.execNs, stop.waitNs))
     }
 
-    /// The batch entries of every key, as a handle's drain makes them (`JobHandle+Drain.swift`).
+    private static func read(_ value: inout Int32, into out: inout Int32) { out = value }
+
+    /// The batch entries of every key, as a handle's drain makes them (`JobHandle+Drain.swift`):
+    /// its `exec_time` and `wait_time` sketches and the `exec_count` of its stops.
     func drain(node: String, into entries: inout [DeltaBatch.Entry]) {
-        for (key, pair) in sums {
+        guard !stops.isEmpty else { return }
+        // The stops grouped by key (a counting sort), so each key's sketches are made at once.
+        var starts = [Int32](repeating: 0, count: keys.count + 1)
+        for s in stops { starts[Int(s.key) + 1] += 1 }
+        for k in 0..<keys.count { starts[k + 1] += starts[k] }
+        var next = starts
+        var order = [Int32](repeating: 0, count: stops.count)
+        for (i, s) in stops.enumerated() {
+            order[Int(next[Int(s.key)])] = Int32(i)
+            next[Int(s.key)] += 1
+        }
+        for (k, key) in keys.enumerated() {
+            var exec = Sketch()
+            var wait = Sketch()
+            for i in starts[k]..<starts[k + 1] {
+                let s = stops[Int(order[Int(i)])]
+                exec.add(Double(s.execNs))
+                wait.add(Double(s.waitNs))
+            }
             let labels = NodeRecorder.executionLabels(node: node, queue: key.queue, worker: key.worker, outcome: key.outcome)
-            if !pair.exec.isEmpty {
-                entries.append(.init(series: "exec_time", labels: labels, value: .sketch(pair.exec)))
-                entries.append(.init(series: "exec_count", labels: labels, value: .count(Int64(pair.exec.count))))
-            }
-            if !pair.wait.isEmpty {
-                entries.append(.init(series: "wait_time", labels: labels, value: .sketch(pair.wait)))
-            }
+            entries.append(.init(series: "exec_time", labels: labels, value: .sketch(exec)))
+            entries.append(.init(series: "exec_count", labels: labels, value: .count(Int64(exec.count))))
+            entries.append(.init(series: "wait_time", labels: labels, value: .sketch(wait)))
         }
     }
 }
 
 extension NodeRecorder {
     /// Records job stops posted in bulk. A stop of a (queue, worker) this process holds a handle
-    /// of goes through it (its executing level drops); the others are summed apart and go out
+    /// of goes through it (its executing level drops); the others are kept apart and go out
     /// with the next batch, with no handle made for them: a burst of thousands of new queue
     /// names costs the recorder nothing once its batch is taken. The batch entries are the same
     /// either way (a stop of a handle-less queue and worker cannot move a level that is zero).
@@ -80,25 +97,21 @@ extension NodeRecorder {
             }
             return held
         }
-        var summed = PendingStops()
-        for s in stops {
-            if let h = held.isEmpty ? nil : held[HandleKey(queue: s.queue, worker: s.worker)] {
+        var pending = stops
+        if !held.isEmpty {
+            pending.removeAll { s in
+                guard let h = held[HandleKey(queue: s.queue, worker: s.worker)] else { return false }
                 h.stop(s.outcome, execNs: s.execNs, waitNs: s.waitNs)
-                continue
+                return true
             }
-            let key = PendingStops.Key(queue: s.queue, worker: s.worker, outcome: s.outcome)
-            Self.add(s, to: &summed.sums[key, default: (Sketch(), Sketch())])
         }
-        guard !summed.sums.isEmpty else { return }
-        pendingStops.withLock { $0.merge(summed) }
+        guard !pending.isEmpty else { return }
+        pendingStops.withLock { p in
+            for s in pending { p.add(s) }
+        }
     }
 
-    private static func add(_ stop: PostedStop, to pair: inout (exec: Sketch, wait: Sketch)) {
-        pair.exec.add(Double(stop.execNs))
-        pair.wait.add(Double(stop.waitNs))
-    }
-
-    /// Takes the stops summed since the last batch (the batch taker's).
+    /// Takes the stops kept since the last batch (the batch taker's).
     func takePendingStops() -> PendingStops {
         pendingStops.withLock { pending in
             defer { pending = PendingStops() }

@@ -213,7 +213,7 @@ public final class NodeRecorder: Sendable {
         }
         var entries: [DeltaBatch.Entry] = []
         let posted = takePendingStops()
-        entries.reserveCapacity(3 * posted.sums.count)
+        entries.reserveCapacity(3 * posted.keys.count)
         var freedPairs = 0
         for h in handles { h.drain(into: &entries, freedPairs: &freedPairs) }
         posted.drain(node: origin.node, into: &entries)
