@@ -55,12 +55,18 @@ struct TimelineBuilder {
             for k in range.dropFirst() { g.combine(later: src.gauges[k]) }
             t.gauges.append(g)
         case .sketch:
+            endLastPoint()
+            // A few parts (a timeline's seconds in one bucket): their bins merged in encoded form.
+            if range.count <= Self.encodedMergeLimit, src.encodeMergedSketches(range, into: &arena) { return }
             if keepPages { scratch.reset() } else { scratch.clear() }
             for k in range { src.mergeSketch(k, into: &scratch) }
-            endLastPoint()
             scratch.encode(into: &arena)
         }
     }
+
+    /// Most sketches merged in encoded form; more go through the scratch sketch's pages, which
+    /// take each bin in constant time where merging runs one after the other does not.
+    static let encodedMergeLimit = 8
 
     /// Before a sketch point is appended (ahead of its header): the point that is last so far
     /// is last no more, so its end goes into `ends` (see ``Timeline/ends``).
