@@ -20,13 +20,18 @@ struct BinLayout {
 
     /// `bins` ascending, `counts` all non-zero.
     init(bins: UnsafeBufferPointer<Int32>, counts: UnsafeBufferPointer<UInt64>) {
-        self.bins = bins
-        self.counts = counts
-        guard let first = bins.first, let last = bins.last else { return }
         var countBytes = 0
         for c in counts { countBytes += varintSize(c) }
         var gapBytes = 0
         for k in 1..<Swift.max(1, bins.count) { gapBytes += varintSize(UInt64(bins[k] - bins[k - 1])) }
+        self.init(bins: bins, counts: counts, countBytes: countBytes, gapBytes: gapBytes)
+    }
+
+    /// With the varint bytes of the counts and of the gaps between bins already known.
+    init(bins: UnsafeBufferPointer<Int32>, counts: UnsafeBufferPointer<UInt64>, countBytes: Int, gapBytes: Int) {
+        self.bins = bins
+        self.counts = counts
+        guard let first = bins.first, let last = bins.last else { return }
         let span = Int(last - first) + 1
         denseBytes = varintSize(zigzag(first)) + varintSize(UInt64(span)) + countBytes + (span - bins.count)
         sparseBytes = varintSize(UInt64(bins.count)) + varintSize(zigzag(first)) + countBytes + gapBytes

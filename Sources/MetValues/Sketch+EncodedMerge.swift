@@ -10,20 +10,22 @@ extension Sketch {
 
     /// Appends to `w` the encoding of `parts` (each one encoded sketch) merged: byte for byte
     /// what merging every part, in order, into an empty sketch with ``merge(from:)`` and then
-    /// ``encode(into:)`` write. Each side's bins are read into sorted runs, which are merged
-    /// linearly; a result whose bins span more than ``BinStore/maxPages`` pages of a side
+    /// ``encode(into:)`` write. Each side's bins are read into sorted runs, which are merged in
+    /// one pass; a result whose bins span more than ``BinStore/maxPages`` pages of a side
     /// (where a sketch folds bins) is built as a sketch instead. Throws, writing nothing, when
     /// a part is malformed; bytes after a part's sketch are ignored, as `merge(from:)` leaves them.
     package static func encodeMerged(_ parts: UnsafeBufferPointer<UnsafeRawBufferPointer>, into w: inout ByteWriter) throws(DecodeError) {
         // Every bin read takes at least one byte of its part, so this many entries hold them all.
         var capacity = 1
         for p in parts { capacity += p.count }
-        let result: Result<Void, DecodeError> = withUnsafeTemporaryAllocation(of: Int32.self, capacity: capacity) { bins in
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: capacity) { counts in
+        // Merged, they are no more: the merge's output has as much room again.
+        let result: Result<Void, DecodeError> = withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * capacity) { bins in
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * capacity) { counts in
                 withUnsafeTemporaryAllocation(of: PartRuns.self, capacity: Swift.max(1, parts.count)) { runs in
                     Result { () throws(DecodeError) in
-                        // Unsafe pointers: the buffers above, sized for every bin of every part.
-                        try encodeMerged(parts, bins.baseAddress!, counts.baseAddress!, runs.baseAddress!, into: &w)
+                        // Unsafe pointers: the buffers above, sized for every bin of every part, twice.
+                        let buffers = Buffers(bins: bins.baseAddress!, counts: counts.baseAddress!, outBins: bins.baseAddress! + capacity, outCounts: counts.baseAddress! + capacity)
+                        try encodeMerged(parts, buffers, runs.baseAddress!, into: &w)
                     }
                 }
             }
@@ -31,10 +33,18 @@ extension Sketch {
         try result.get()
     }
 
+    /// Where parts' bins are read to, and where the merged sides go.
+    private struct Buffers {
+        var bins: UnsafeMutablePointer<Int32>
+        var counts: UnsafeMutablePointer<UInt64>
+        var outBins: UnsafeMutablePointer<Int32>
+        var outCounts: UnsafeMutablePointer<UInt64>
+    }
+
     private static func encodeMerged(
-        _ parts: UnsafeBufferPointer<UnsafeRawBufferPointer>, _ bins: UnsafeMutablePointer<Int32>,
-        _ counts: UnsafeMutablePointer<UInt64>, _ runs: UnsafeMutablePointer<PartRuns>, into w: inout ByteWriter
+        _ parts: UnsafeBufferPointer<UnsafeRawBufferPointer>, _ buffers: Buffers, _ runs: UnsafeMutablePointer<PartRuns>, into w: inout ByteWriter
     ) throws(DecodeError) {
+        let (bins, counts) = (buffers.bins, buffers.counts)
         var summary = Summary()
         var used = 0
         for (k, part) in parts.enumerated() {
@@ -85,15 +95,11 @@ extension Sketch {
         }
         if summary.count == 1 { return writeSingle(summary.min == summary.max ? summary.min : summary.sum, into: &w) }
         let allRuns = UnsafeBufferPointer(start: runs, count: parts.count)
-        let negTotal = allRuns.reduce(0) { $0 + $1.negative.count }
-        let fits = withMergedRuns(allRuns.lazy.map(\.negative), total: negTotal, bins, counts) { neg in
-            withMergedRuns(allRuns.lazy.map(\.positive), total: used - negTotal, bins, counts) { pos in
-                guard neg.pages <= BinStore.maxPages, pos.pages <= BinStore.maxPages else { return false }
-                write(summary, negative: neg.layout, positive: pos.layout, into: &w)
-                return true
-            }
+        let neg = mergeSide(allRuns, negative: true, buffers, at: 0)
+        let pos = mergeSide(allRuns, negative: false, buffers, at: neg.layout.n)
+        if neg.pages <= BinStore.maxPages && pos.pages <= BinStore.maxPages {
+            return write(summary, negative: neg.layout, positive: pos.layout, into: &w)
         }
-        guard !fits else { return }
         // Bins over more pages than a sketch keeps: the sketch decides which fold.
         var s = Sketch()
         for part in parts {
@@ -109,85 +115,130 @@ extension Sketch {
         var pages: Int
     }
 
-    /// Runs `body` with the merge of the sorted runs `ranges` (of `bins`/`counts`; `total`
-    /// entries in all): equal bins add their counts. One run is used in place; more are merged
-    /// one after the other into two scratch buffers (parts are few, so this is linear enough).
-    private static func withMergedRuns<R>(
-        _ ranges: some Collection<Range<Int>>, total: Int, _ bins: UnsafeMutablePointer<Int32>,
-        _ counts: UnsafeMutablePointer<UInt64>, _ body: (MergedSide) -> R
-    ) -> R {
-        let nonEmpty = ranges.lazy.filter { !$0.isEmpty }
-        guard let firstRun = nonEmpty.first else {
-            return body(MergedSide(layout: BinLayout(bins: UnsafeBufferPointer(start: bins, count: 0), counts: UnsafeBufferPointer(start: counts, count: 0)), pages: 0))
+    /// Merges one side's sorted runs of every part into the output buffers from `offset` on, in
+    /// one pass over all of them (equal bins add their counts), measuring the layout on the way.
+    /// Runs within 64 pages of each other (always, but for outliers) are summed over their span.
+    private static func mergeSide(_ runs: UnsafeBufferPointer<PartRuns>, negative: Bool, _ buffers: Buffers, at offset: Int) -> MergedSide {
+        let (bins, counts) = (buffers.bins, buffers.counts)
+        var out = MeasuredRun(bins: buffers.outBins + offset, counts: buffers.outCounts + offset)
+        withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: Swift.max(1, runs.count)) { heads in
+            // Unsafe pointers: the heads index the parts' runs, inside `bins`/`counts`; the
+            // output takes at most as many entries as the runs hold, which the buffers have room for.
+            var k = 0
+            for r in runs {
+                let range = negative ? r.negative : r.positive
+                if !range.isEmpty {
+                    heads[k] = range
+                    k += 1
+                }
+            }
+            if k > 1 {
+                var lo = Int32.max
+                var hi = Int32.min
+                for h in 0..<k {
+                    lo = Swift.min(lo, bins[heads[h].lowerBound])
+                    hi = Swift.max(hi, bins[heads[h].upperBound - 1])
+                }
+                if Int(hi) - Int(lo) < Self.denseMergeSpan {
+                    return accumulate(UnsafeBufferPointer(rebasing: heads[..<k]), from: lo, to: hi, bins, counts, into: &out)
+                }
+            }
+            // Bins far apart: a k-way merge.
+            while k > 1 {
+                var low = bins[heads[0].lowerBound]
+                for h in 1..<k { low = Swift.min(low, bins[heads[h].lowerBound]) }
+                var c: UInt64 = 0
+                var h = 0
+                while h < k {
+                    let i = heads[h].lowerBound
+                    if bins[i] == low {
+                        c &+= counts[i]
+                        if i + 1 == heads[h].upperBound {
+                            // Run done: the last head takes its place and is looked at next.
+                            k -= 1
+                            heads[h] = heads[k]
+                            continue
+                        }
+                        heads[h] = (i + 1)..<heads[h].upperBound
+                    }
+                    h += 1
+                }
+                out.append(low, c)
+            }
+            if k == 1 {
+                for i in heads[0] { out.append(bins[i], counts[i]) }
+            }
         }
-        return withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * Swift.max(1, total)) { scratchBins in
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * Swift.max(1, total)) { scratchCounts in
-                // Unsafe pointers: a merge of runs holding `total` entries in all writes at most
-                // `total`, into one half of the scratch while reading the other (or the input).
-                var accBins = UnsafePointer(bins + firstRun.lowerBound)
-                var accCounts = UnsafePointer(counts + firstRun.lowerBound)
-                var accN = firstRun.count
-                var half = 0
-                for run in nonEmpty.dropFirst() {
-                    let outBins = scratchBins.baseAddress! + half * total
-                    let outCounts = scratchCounts.baseAddress! + half * total
-                    accN = mergeRuns(accBins, accCounts, accN, bins + run.lowerBound, counts + run.lowerBound, run.count, outBins, outCounts)
-                    accBins = UnsafePointer(outBins)
-                    accCounts = UnsafePointer(outCounts)
-                    half ^= 1
+        return MergedSide(layout: out.layout, pages: out.pages)
+    }
+
+    /// Widest span of bins merged by ``accumulate(_:from:to:_:_:into:)``: 64 pages.
+    private static let denseMergeSpan = BinStore.maxPages << BinStore.pageShift
+
+    /// Merges runs whose bins all lie in `lo...hi` by adding every count into an array over that
+    /// span, marking the bins used in a bitmap, and reading the marked ones back in order: no
+    /// compare per bin, so no mispredicted branch per bin as in a merge of sorted runs.
+    private static func accumulate(
+        _ heads: UnsafeBufferPointer<Range<Int>>, from lo: Int32, to hi: Int32,
+        _ bins: UnsafeMutablePointer<Int32>, _ counts: UnsafeMutablePointer<UInt64>, into out: inout MeasuredRun
+    ) {
+        let span = Int(hi - lo) + 1
+        let words = (span + 63) >> 6
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: span) { sums in
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: words) { used in
+                // Unsafe pointers: every bin of the runs lies in lo...hi, so `bin - lo` < span.
+                let sums = sums.baseAddress!
+                let used = used.baseAddress!
+                sums.initialize(repeating: 0, count: span)
+                used.initialize(repeating: 0, count: words)
+                for run in heads {
+                    for i in run {
+                        let x = Int(bins[i] &- lo)
+                        sums[x] &+= counts[i]
+                        used[x >> 6] |= 1 << UInt64(x & 63)
+                    }
                 }
-                var pages = 0
-                var lastPage = Int32.min
-                for k in 0..<accN where accBins[k] >> BinStore.pageShift != lastPage {
-                    lastPage = accBins[k] >> BinStore.pageShift
-                    pages += 1
+                for w in 0..<words {
+                    var mask = used[w]
+                    while mask != 0 {
+                        let x = w << 6 | mask.trailingZeroBitCount
+                        mask &= mask &- 1
+                        out.append(lo &+ Int32(x), sums[x])
+                    }
                 }
-                let layout = BinLayout(bins: UnsafeBufferPointer(start: accBins, count: accN), counts: UnsafeBufferPointer(start: accCounts, count: accN))
-                return body(MergedSide(layout: layout, pages: pages))
             }
         }
     }
 
-    /// Merges two ascending runs into `outBins`/`outCounts`; returns the merged length.
-    private static func mergeRuns(
-        _ aBins: UnsafePointer<Int32>, _ aCounts: UnsafePointer<UInt64>, _ aN: Int,
-        _ bBins: UnsafePointer<Int32>, _ bCounts: UnsafePointer<UInt64>, _ bN: Int,
-        _ outBins: UnsafeMutablePointer<Int32>, _ outCounts: UnsafeMutablePointer<UInt64>
-    ) -> Int {
-        var i = 0
-        var j = 0
+    /// A merged run being written, with what its layout needs counted as it grows.
+    private struct MeasuredRun {
+        let bins: UnsafeMutablePointer<Int32>
+        let counts: UnsafeMutablePointer<UInt64>
         var n = 0
-        while i < aN && j < bN {
-            let a = aBins[i]
-            let b = bBins[j]
-            if a < b {
-                outBins[n] = a
-                outCounts[n] = aCounts[i]
-                i += 1
-            } else if b < a {
-                outBins[n] = b
-                outCounts[n] = bCounts[j]
-                j += 1
-            } else {
-                outBins[n] = a
-                outCounts[n] = aCounts[i] &+ bCounts[j]
-                i += 1
-                j += 1
+        var countBytes = 0
+        var gapBytes = 0
+        var pages = 0
+        var lastPage = Int32.min
+
+        init(bins: UnsafeMutablePointer<Int32>, counts: UnsafeMutablePointer<UInt64>) {
+            self.bins = bins
+            self.counts = counts
+        }
+
+        @inline(__always) mutating func append(_ bin: Int32, _ count: UInt64) {
+            bins[n] = bin
+            counts[n] = count
+            countBytes += varintSize(count)
+            if n > 0 { gapBytes += varintSize(UInt64(bin - bins[n - 1])) }
+            if bin >> BinStore.pageShift != lastPage {
+                lastPage = bin >> BinStore.pageShift
+                pages += 1
             }
             n += 1
         }
-        while i < aN {
-            outBins[n] = aBins[i]
-            outCounts[n] = aCounts[i]
-            i += 1
-            n += 1
+
+        var layout: BinLayout {
+            BinLayout(bins: UnsafeBufferPointer(start: bins, count: n), counts: UnsafeBufferPointer(start: counts, count: n), countBytes: countBytes, gapBytes: gapBytes)
         }
-        while j < bN {
-            outBins[n] = bBins[j]
-            outCounts[n] = bCounts[j]
-            j += 1
-            n += 1
-        }
-        return n
     }
 }
