@@ -56,17 +56,19 @@ struct TimelineBuilder {
             t.gauges.append(g)
         case .sketch:
             endLastPoint()
-            // A few parts (a timeline's seconds in one bucket): their bins merged in encoded form.
-            if range.count <= Self.encodedMergeLimit, src.encodeMergedSketches(range, into: &arena) { return }
+            // Bins merged in encoded form, without filling and scanning the scratch's pages.
+            let bytes = src.sketchRange(range.upperBound - 1).upperBound - src.sketchRange(range.lowerBound).lowerBound
+            if bytes <= Self.encodedMergeLimit, src.encodeMergedSketches(range, into: &arena) { return }
             if keepPages { scratch.reset() } else { scratch.clear() }
             for k in range { src.mergeSketch(k, into: &scratch) }
             scratch.encode(into: &arena)
         }
     }
 
-    /// Most sketches merged in encoded form; more go through the scratch sketch's pages, which
-    /// take each bin in constant time where merging runs one after the other does not.
-    static let encodedMergeLimit = 8
+    /// Most bytes of sketches merged in encoded form (its temporary buffers take about 24 times
+    /// as much; a minute of a busy rollup's seconds is about 20 KB); more go through the scratch
+    /// sketch's pages.
+    static let encodedMergeLimit = 64 << 10
 
     /// Before a sketch point is appended (ahead of its header): the point that is last so far
     /// is last no more, so its end goes into `ends` (see ``Timeline/ends``).

@@ -46,6 +46,8 @@ extension Sketch {
     ) throws(DecodeError) {
         let (bins, counts) = (buffers.bins, buffers.counts)
         var summary = Summary()
+        // The parts' counts added without wrapping (at most UInt64.max): bounds every bin's sum.
+        var countBound: UInt64 = 0
         var used = 0
         for (k, part) in parts.enumerated() {
             var r = ByteReader(part)
@@ -72,6 +74,7 @@ extension Sketch {
                     posStart = used
                 }
                 summary.count &+= 1
+                countBound = countBound.addingReportingOverflow(1).overflow ? .max : countBound + 1
                 summary.sum += v
                 if v < summary.min { summary.min = v }
                 if v > summary.max { summary.max = v }
@@ -87,6 +90,8 @@ extension Sketch {
                 }
                 guard binned == h.count else { throw .invalid("bins do not add up to the count") }
                 summary.count &+= h.count
+                let (bound, over) = countBound.addingReportingOverflow(h.count)
+                countBound = over ? .max : bound
                 summary.sum += h.sum
                 summary.min = Swift.min(summary.min, h.min)
                 summary.max = Swift.max(summary.max, h.max)
@@ -95,8 +100,9 @@ extension Sketch {
         }
         if summary.count == 1 { return writeSingle(summary.min == summary.max ? summary.min : summary.sum, into: &w) }
         let allRuns = UnsafeBufferPointer(start: runs, count: parts.count)
-        let neg = mergeSide(allRuns, negative: true, buffers, at: 0)
-        let pos = mergeSide(allRuns, negative: false, buffers, at: neg.layout.n)
+        let narrow = countBound < 1 << 32
+        let neg = mergeSide(allRuns, negative: true, narrow: narrow, buffers, at: 0)
+        let pos = mergeSide(allRuns, negative: false, narrow: narrow, buffers, at: neg.layout.n)
         if neg.pages <= BinStore.maxPages && pos.pages <= BinStore.maxPages {
             return write(summary, negative: neg.layout, positive: pos.layout, into: &w)
         }
@@ -118,7 +124,7 @@ extension Sketch {
     /// Merges one side's sorted runs of every part into the output buffers from `offset` on, in
     /// one pass over all of them (equal bins add their counts), measuring the layout on the way.
     /// Runs within 64 pages of each other (always, but for outliers) are summed over their span.
-    private static func mergeSide(_ runs: UnsafeBufferPointer<PartRuns>, negative: Bool, _ buffers: Buffers, at offset: Int) -> MergedSide {
+    private static func mergeSide(_ runs: UnsafeBufferPointer<PartRuns>, negative: Bool, narrow: Bool, _ buffers: Buffers, at offset: Int) -> MergedSide {
         let (bins, counts) = (buffers.bins, buffers.counts)
         var out = MeasuredRun(bins: buffers.outBins + offset, counts: buffers.outCounts + offset)
         withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: Swift.max(1, runs.count)) { heads in
@@ -140,7 +146,7 @@ extension Sketch {
                     hi = Swift.max(hi, bins[heads[h].upperBound - 1])
                 }
                 if Int(hi) - Int(lo) < Self.denseMergeSpan {
-                    return accumulate(UnsafeBufferPointer(rebasing: heads[..<k]), from: lo, to: hi, bins, counts, into: &out)
+                    return accumulate(UnsafeBufferPointer(rebasing: heads[..<k]), from: lo, to: hi, narrow: narrow, bins, counts, into: &out)
                 }
             }
             // Bins far apart: a k-way merge.
@@ -176,35 +182,53 @@ extension Sketch {
     private static let denseMergeSpan = BinStore.maxPages << BinStore.pageShift
 
     /// Merges runs whose bins all lie in `lo...hi` by adding every count into an array over that
-    /// span, marking the bins used in a bitmap, and reading the marked ones back in order: no
-    /// compare per bin, so no mispredicted branch per bin as in a merge of sorted runs.
+    /// span and reading the non-zero sums back in order, a vector compare for 16 sums at a time:
+    /// no compare per bin, so no mispredicted branch per bin as in a merge of sorted runs.
+    /// `narrow`: the counts add up to less than 2³², so 32-bit sums hold them (half the span).
     private static func accumulate(
-        _ heads: UnsafeBufferPointer<Range<Int>>, from lo: Int32, to hi: Int32,
+        _ heads: UnsafeBufferPointer<Range<Int>>, from lo: Int32, to hi: Int32, narrow: Bool,
         _ bins: UnsafeMutablePointer<Int32>, _ counts: UnsafeMutablePointer<UInt64>, into out: inout MeasuredRun
     ) {
-        let span = Int(hi - lo) + 1
-        let words = (span + 63) >> 6
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: span) { sums in
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: words) { used in
-                // Unsafe pointers: every bin of the runs lies in lo...hi, so `bin - lo` < span.
-                let sums = sums.baseAddress!
-                let used = used.baseAddress!
-                sums.initialize(repeating: 0, count: span)
-                used.initialize(repeating: 0, count: words)
-                for run in heads {
-                    for i in run {
-                        let x = Int(bins[i] &- lo)
-                        sums[x] &+= counts[i]
-                        used[x >> 6] |= 1 << UInt64(x & 63)
+        let laneBits = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+        var run = out
+        defer { out = run }
+        // Unsafe pointers: every bin of the runs lies in lo...hi, so `bin - lo` < span ≤ the
+        // capacity, a whole number of 64-byte chunks; each chunk read lies inside it.
+        guard narrow else {
+            let chunks = (Int(hi - lo) + 8) >> 3
+            return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: chunks << 3) { buffer in
+                let sums = buffer.baseAddress!
+                sums.initialize(repeating: 0, count: chunks << 3)
+                for r in heads {
+                    for i in r { sums[Int(bins[i] &- lo)] &+= counts[i] }
+                }
+                // A sum is non-zero when either 32-bit half is: lanes 2k, 2k+1 are sum k.
+                for c in 0..<chunks {
+                    let v = UnsafeRawPointer(sums).loadUnaligned(fromByteOffset: c << 6, as: SIMD16<UInt32>.self)
+                    let lanes = SIMD16<UInt32>().replacing(with: laneBits, where: v .!= SIMD16<UInt32>()).wrappedSum()
+                    var mask = (lanes | lanes >> 1) & 0x5555
+                    while mask != 0 {
+                        let x = c << 3 | mask.trailingZeroBitCount >> 1
+                        mask &= mask &- 1
+                        run.append(lo &+ Int32(truncatingIfNeeded: x), sums[x])
                     }
                 }
-                for w in 0..<words {
-                    var mask = used[w]
-                    while mask != 0 {
-                        let x = w << 6 | mask.trailingZeroBitCount
-                        mask &= mask &- 1
-                        out.append(lo &+ Int32(x), sums[x])
-                    }
+            }
+        }
+        let chunks = (Int(hi - lo) + 16) >> 4
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: chunks << 4) { buffer in
+            let sums = buffer.baseAddress!
+            sums.initialize(repeating: 0, count: chunks << 4)
+            for r in heads {
+                for i in r { sums[Int(bins[i] &- lo)] &+= UInt32(truncatingIfNeeded: counts[i]) }
+            }
+            for c in 0..<chunks {
+                let v = UnsafeRawPointer(sums).loadUnaligned(fromByteOffset: c << 6, as: SIMD16<UInt32>.self)
+                var mask = SIMD16<UInt32>().replacing(with: laneBits, where: v .!= SIMD16<UInt32>()).wrappedSum()
+                while mask != 0 {
+                    let t = mask.trailingZeroBitCount
+                    mask &= mask &- 1
+                    run.append(lo &+ Int32(truncatingIfNeeded: c << 4 | t), UInt64(v[t]))
                 }
             }
         }
@@ -219,22 +243,25 @@ extension Sketch {
         var gapBytes = 0
         var pages = 0
         var lastPage = Int32.min
+        var lastBin: Int32 = 0
 
         init(bins: UnsafeMutablePointer<Int32>, counts: UnsafeMutablePointer<UInt64>) {
             self.bins = bins
             self.counts = counts
         }
 
+        /// Callers that append in a loop keep the run in a local variable (its fields then stay
+        /// in registers) and store it back after.
         @inline(__always) mutating func append(_ bin: Int32, _ count: UInt64) {
             bins[n] = bin
             counts[n] = count
-            countBytes += varintSize(count)
-            if n > 0 { gapBytes += varintSize(UInt64(bin - bins[n - 1])) }
-            if bin >> BinStore.pageShift != lastPage {
-                lastPage = bin >> BinStore.pageShift
-                pages += 1
-            }
-            n += 1
+            countBytes &+= varintSize(count)
+            gapBytes &+= n > 0 ? varintSize(UInt64(truncatingIfNeeded: bin &- lastBin)) : 0
+            let page = bin >> BinStore.pageShift
+            pages &+= page != lastPage ? 1 : 0
+            lastPage = page
+            lastBin = bin
+            n &+= 1
         }
 
         var layout: BinLayout {
