@@ -1,39 +1,47 @@
 extension BinStore {
     /// Adds `n` bins given in ascending order with their counts (each > 0), as that many
-    /// ``add(_:_:)`` calls would, in the same order: each page is looked up (or made) once and
-    /// its bins added through one pointer. A count that would pass 2³² in its 32-bit lane, and
-    /// every bin from the first page the cap refuses on, take ``add(_:_:)`` itself.
-    mutating func add(sortedBins bins: UnsafePointer<Int32>, counts: UnsafePointer<UInt64>, _ n: Int) {
-        var i = 0
-        while i < n {
-            let page = bins[i] >> Self.pageShift
-            var end = i + 1
-            while end < n, bins[end] >> Self.pageShift == page { end += 1 }
-            guard let slot = slot(forPage: page, create: true) else {
-                for k in i..<n { add(bins[k], counts[k]) }
+    /// ``add(_:_:)`` calls would, in the same order: first every page they need is made (in the
+    /// order the calls would make them), then the counts are added through one pointer.
+    /// `cannotWrap`: the caller knows no 32-bit lane can pass 2³² (the store and the run together
+    /// hold fewer values), so the adds need no check. If the page cap refuses a page, or a lane
+    /// would wrap, the rest is left to ``add(_:_:)`` itself.
+    mutating func add(sortedBins bins: UnsafePointer<Int32>, counts: UnsafePointer<UInt64>, _ n: Int, cannotWrap: Bool = false) {
+        var lastPage = Int32.min
+        for k in 0..<n where bins[k] >> Self.pageShift != lastPage {
+            lastPage = bins[k] >> Self.pageShift
+            if slot(forPage: lastPage, create: true) == nil {
+                // At the cap (values over ~35 decades): nothing is added yet, the pages made so
+                // far are the ones the calls would have made; the calls take it from here.
+                for k in 0..<n { add(bins[k], counts[k]) }
                 return
             }
-            let base = slot << Self.pageShift
-            var firstSlow = -1
+        }
+        let first = firstPage
+        var done = n
+        slotOfPage.withUnsafeBufferPointer { slots in
             self.counts.withUnsafeMutableBufferPointer { lanes in
-                // Unsafe pointer: `base` is the start of an existing page, and `bin & 63` stays inside it.
-                let page = lanes.baseAddress! + base
-                for k in i..<end {
+                // Unsafe pointers: every bin's page exists (made above), so its slot is in
+                // `slots` and its lane inside `lanes`.
+                let lanes = lanes.baseAddress!
+                for k in 0..<n {
+                    let bin = bins[k]
+                    let slot = Int(slots[Int(bin >> Self.pageShift &- first)]) &- 1
+                    let lane = slot << Self.pageShift | Int(bin & 63)
                     let c = counts[k]
-                    let lane = Int(bins[k] & 63)
-                    let (sum, wrapped) = page[lane].addingReportingOverflow(UInt32(truncatingIfNeeded: c))
+                    if cannotWrap {
+                        lanes[lane] &+= UInt32(truncatingIfNeeded: c)
+                        continue
+                    }
+                    let (sum, wrapped) = lanes[lane].addingReportingOverflow(UInt32(truncatingIfNeeded: c))
                     if c > UInt64(UInt32.max) || wrapped {
-                        firstSlow = k
+                        done = k
                         return
                     }
-                    page[lane] = sum
+                    lanes[lane] = sum
                 }
             }
-            if firstSlow >= 0 {
-                // Rare: carries past 2³². The page exists, so `add` moves no page.
-                for k in firstSlow..<end { add(bins[k], counts[k]) }
-            }
-            i = end
         }
+        // Rare: carries past 2³². Every page exists, so `add` moves no page.
+        for k in done..<n { add(bins[k], counts[k]) }
     }
 }

@@ -118,11 +118,13 @@ extension Sketch {
         guard h.count > 0 else { return }
         _zeroCount &+= h.zeros
         var binned = h.zeros
+        // No bin can pass 2³² when all the values together are fewer (as in `merge(_:)`).
+        let cannotWrap = _count < 1 << 31 && h.count < 1 << 31
         if h.flags & Flag.negative != 0 {
-            binned = try Self.readBins(&r, dense: h.flags & Flag.negativeDense != 0, into: &negative, total: binned)
+            binned = try Self.readBins(&r, dense: h.flags & Flag.negativeDense != 0, into: &negative, total: binned, cannotWrap: cannotWrap)
         }
         if h.flags & Flag.positive != 0 {
-            binned = try Self.readBins(&r, dense: h.flags & Flag.positiveDense != 0, into: &positive, total: binned)
+            binned = try Self.readBins(&r, dense: h.flags & Flag.positiveDense != 0, into: &positive, total: binned, cannotWrap: cannotWrap)
         }
         guard binned == h.count else { throw .invalid("bins do not add up to the count") }
         _count &+= h.count
@@ -146,7 +148,7 @@ extension Sketch {
         guard binned == h.count else { throw .invalid("bins do not add up to the count") }
     }
 
-    /// ``readBins(_:dense:into:total:)``'s checks without a store: returns the new total.
+    /// ``readBins(_:dense:into:total:cannotWrap:)``'s checks without a store: returns the new total.
     static func skipBins(_ r: inout ByteReader, dense: Bool, total: UInt64) throws(DecodeError) -> UInt64 {
         var total = total
         if dense {
@@ -205,7 +207,7 @@ extension Sketch {
     /// Adds one side's bins to `store`, checking them as ``skipBins(_:dense:total:)`` does:
     /// read into a sorted run first (on the stack when it fits), then added page by page.
     /// Returns the new total.
-    static func readBins(_ r: inout ByteReader, dense: Bool, into store: inout BinStore, total: UInt64) throws(DecodeError) -> UInt64 {
+    static func readBins(_ r: inout ByteReader, dense: Bool, into store: inout BinStore, total: UInt64, cannotWrap: Bool) throws(DecodeError) -> UInt64 {
         let (first, n) = try readRunStart(&r, dense: dense)
         var total = total
         let result: Result<Void, DecodeError> = withUnsafeTemporaryAllocation(of: Int32.self, capacity: n) { bins in
@@ -213,7 +215,7 @@ extension Sketch {
                 // Unsafe pointers: `readRun` writes at most `n` entries, the capacity of both buffers.
                 Result { () throws(DecodeError) in
                     let m = try readRun(&r, dense: dense, first: first, n: n, bins.baseAddress!, counts.baseAddress!, total: &total)
-                    store.add(sortedBins: bins.baseAddress!, counts: counts.baseAddress!, m)
+                    store.add(sortedBins: bins.baseAddress!, counts: counts.baseAddress!, m, cannotWrap: cannotWrap)
                 }
             }
         }
@@ -251,13 +253,14 @@ extension Sketch {
         var t = total
         if dense {
             // The whole run is in range (readDenseRun checked it), so only the counts need checks.
+            // Every entry is written and kept only when its count is not zero: no branch on it
+            // (dense runs hold many zeros, at random). Entry `m` ≤ `i` is inside the room for `n`.
             for i in 0..<n {
                 let c = try r.readVarint()
-                if c == 0 { continue }
                 try add(c, to: &t)
                 bins[m] = Int32(truncatingIfNeeded: first + Int64(i))
                 counts[m] = c
-                m += 1
+                m += c == 0 ? 0 : 1
             }
         } else {
             let range = IndexMapping.indexRange
