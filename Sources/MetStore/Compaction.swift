@@ -81,9 +81,10 @@ extension SeriesStore {
             kept += 1
             groupFirst = -1
         }
+        let targets = tiers.targets(now: now)
         for i in 0..<end {
             let h = t.headers[i]
-            guard let target = tiers.targetStep(for: h.start, now: now) else {  // expired
+            guard let target = targets.step(for: h.start) else {  // expired
                 flush(upTo: i)
                 continue
             }

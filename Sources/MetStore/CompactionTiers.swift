@@ -73,6 +73,24 @@ package struct CompactionTiers: Sendable, Equatable, Codable {
         return nil
     }
 
+    /// ``targetStep(for:now:)`` for many points at one `now`: a point gets the step of the first
+    /// tier whose ``cut(tier:now:)`` it is not before (the same condition, with each tier's bucket
+    /// arithmetic done once instead of once per point).
+    package struct Targets: Sendable {
+        let cuts: [Int64]
+        let steps: [Int]
+
+        @inlinable
+        package func step(for ts: Int64) -> Int? {
+            for i in cuts.indices where ts >= cuts[i] { return steps[i] }
+            return nil
+        }
+    }
+
+    package func targets(now: Int64) -> Targets {
+        Targets(cuts: tiers.indices.map { cut(tier: $0, now: now) }, steps: tiers.map(\.step))
+    }
+
     /// Points before this time must already have at least `tiers[i + 1].step` (or, for the last
     /// tier, are expired).
     @inlinable

@@ -120,6 +120,23 @@ struct Timeline: Sendable {
         }
     }
 
+    /// Appends the sketches of points `range` merged to `w` (``Sketch/encodeMerged(_:into:)``);
+    /// `false`, writing nothing, if one of them does not decode.
+    func encodeMergedSketches(_ range: Range<Int>, into w: inout ByteWriter) -> Bool {
+        arena.withUnsafeBytes { raw in
+            withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: range.count) { parts in
+                // Unsafe pointers: the parts borrow the arena only inside this closure.
+                for (j, i) in range.enumerated() { parts[j] = UnsafeRawBufferPointer(rebasing: raw[sketchRange(i)]) }
+                do {
+                    try Sketch.encodeMerged(UnsafeBufferPointer(parts), into: &w)
+                    return true
+                } catch {
+                    return false
+                }
+            }
+        }
+    }
+
     // MARK: Writing
 
     mutating func append(_ r: PointRecord) {

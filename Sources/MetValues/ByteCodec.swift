@@ -35,6 +35,16 @@ public struct ByteWriter: Sendable {
 
     public mutating func writeBytes(_ b: some Sequence<UInt8>) { bytes.append(contentsOf: b) }
 
+    /// Appends `count` bytes that `body` writes, all of them, through the pointer it is given
+    /// (for encoders that know their size: one append instead of one per byte).
+    mutating func writeRaw(count: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Void) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer in
+            // Unsafe pointer: `body` writes `count` bytes into a buffer of exactly that many.
+            body(buffer.baseAddress!)
+            bytes.append(contentsOf: UnsafeBufferPointer(buffer))
+        }
+    }
+
     /// Unsigned LEB128.
     public mutating func writeVarint(_ value: UInt64) {
         var v = value

@@ -31,32 +31,15 @@ extension Sketch {
 
     /// Appends the encoding to `writer`.
     public func encode(into w: inout ByteWriter) {
-        w.writeByte(IndexMapping.formatID)
         // One value: min (which keeps the sign of -0.0), or after `remove` the sum, which is
         // that value exactly.
-        if count == 1 {
-            w.writeByte(Flag.single)
-            w.writeDouble(min == max ? min : sum)
-            return
-        }
-        // The closures capture these, not the sketch (a capture of `self` copies it).
-        let (count, sum, min, max, zeroCount) = (_count, _sum, _min, _max, _zeroCount)
+        if count == 1 { return Self.writeSingle(min == max ? min : sum, into: &w) }
+        let summary = Summary(count: _count, sum: _sum, min: _min, max: _max, zeros: _zeroCount)
+        // The closures capture the summary and the other side's store, not the sketch (a capture
+        // of `self` copies it).
+        let positive = positive
         negative.withLayout { neg in
-            positive.withLayout { pos in
-                var flags: UInt8 = 0
-                if zeroCount > 0 { flags |= Flag.zero }
-                if neg.n > 0 { flags |= Flag.negative | (neg.dense ? Flag.negativeDense : 0) }
-                if pos.n > 0 { flags |= Flag.positive | (pos.dense ? Flag.positiveDense : 0) }
-                w.writeByte(flags)
-                w.writeVarint(count)
-                guard count > 0 else { return }
-                w.writeDouble(sum)
-                w.writeDouble(min)
-                w.writeDouble(max)
-                if zeroCount > 0 { w.writeVarint(zeroCount) }
-                if neg.n > 0 { neg.write(into: &w) }
-                if pos.n > 0 { pos.write(into: &w) }
-            }
+            positive.withLayout { pos in Self.write(summary, negative: neg, positive: pos, into: &w) }
         }
     }
 
@@ -135,11 +118,13 @@ extension Sketch {
         guard h.count > 0 else { return }
         _zeroCount &+= h.zeros
         var binned = h.zeros
+        // No bin can pass 2³² when all the values together are fewer (as in `merge(_:)`).
+        let cannotWrap = _count < 1 << 31 && h.count < 1 << 31
         if h.flags & Flag.negative != 0 {
-            binned = try Self.readBins(&r, dense: h.flags & Flag.negativeDense != 0, into: &negative, total: binned)
+            binned = try Self.readBins(&r, dense: h.flags & Flag.negativeDense != 0, into: &negative, total: binned, cannotWrap: cannotWrap)
         }
         if h.flags & Flag.positive != 0 {
-            binned = try Self.readBins(&r, dense: h.flags & Flag.positiveDense != 0, into: &positive, total: binned)
+            binned = try Self.readBins(&r, dense: h.flags & Flag.positiveDense != 0, into: &positive, total: binned, cannotWrap: cannotWrap)
         }
         guard binned == h.count else { throw .invalid("bins do not add up to the count") }
         _count &+= h.count
@@ -163,7 +148,7 @@ extension Sketch {
         guard binned == h.count else { throw .invalid("bins do not add up to the count") }
     }
 
-    /// ``readBins(_:dense:into:total:)``'s checks without a store: returns the new total.
+    /// ``readBins(_:dense:into:total:cannotWrap:)``'s checks without a store: returns the new total.
     static func skipBins(_ r: inout ByteReader, dense: Bool, total: UInt64) throws(DecodeError) -> UInt64 {
         var total = total
         if dense {
@@ -219,42 +204,67 @@ extension Sketch {
         }
     }
 
-    static func readBins(_ r: inout ByteReader, dense: Bool, into store: inout BinStore, total: UInt64) throws(DecodeError) -> UInt64 {
-        let range = IndexMapping.indexRange
+    /// Adds one side's bins to `store`, checking them as ``skipBins(_:dense:total:)`` does:
+    /// read into a sorted run first (on the stack when it fits), then added page by page.
+    /// Returns the new total.
+    static func readBins(_ r: inout ByteReader, dense: Bool, into store: inout BinStore, total: UInt64, cannotWrap: Bool) throws(DecodeError) -> UInt64 {
+        let (first, n) = try readRunStart(&r, dense: dense)
         var total = total
+        let result: Result<Void, DecodeError> = withUnsafeTemporaryAllocation(of: Int32.self, capacity: n) { bins in
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: n) { counts in
+                // Unsafe pointers: `readRun` writes at most `n` entries, the capacity of both buffers.
+                Result { () throws(DecodeError) in
+                    let m = try readRun(&r, dense: dense, first: first, n: n, bins.baseAddress!, counts.baseAddress!, total: &total)
+                    store.add(sortedBins: bins.baseAddress!, counts: counts.baseAddress!, m, cannotWrap: cannotWrap)
+                }
+            }
+        }
+        try result.get()
+        return total
+    }
+
+    /// One side's bins, start and rest (see ``readRun(_:dense:first:n:_:_:total:)``).
+    static func readRun(
+        _ r: inout ByteReader, dense: Bool, into bins: UnsafeMutablePointer<Int32>, _ counts: UnsafeMutablePointer<UInt64>, total: inout UInt64
+    ) throws(DecodeError) -> Int {
+        let (first, n) = try readRunStart(&r, dense: dense)
+        return try readRun(&r, dense: dense, first: first, n: n, bins, counts, total: &total)
+    }
+
+    /// The start of one side's bins: the first bin and how many entries follow (a dense run's
+    /// length, zeros included, or a sparse run's bin count), checked against the bytes left.
+    static func readRunStart(_ r: inout ByteReader, dense: Bool) throws(DecodeError) -> (first: Int64, n: Int) {
+        if dense { return try readDenseRun(&r) }
+        let range = IndexMapping.indexRange
+        let n = try r.readLength(max: Swift.min(r.remaining / 2, range.count), "sparse bin count")
+        guard n > 0 else { throw .invalid("sparse bin count") }
+        return (try r.readSignedVarint(), n)
+    }
+
+    /// The rest of one side after ``readRunStart(_:dense:)``: writes its non-empty bins and their
+    /// counts to `bins` and `counts` (room for `n` each) in ascending order, with the checks of
+    /// ``skipBins(_:dense:total:)``, adding the counts to `total`; returns how many. Every entry
+    /// written took at least one byte of the input.
+    static func readRun(
+        _ r: inout ByteReader, dense: Bool, first: Int64, n: Int,
+        _ bins: UnsafeMutablePointer<Int32>, _ counts: UnsafeMutablePointer<UInt64>, total: inout UInt64
+    ) throws(DecodeError) -> Int {
+        var m = 0
+        var t = total
         if dense {
-            let (first, n) = try readDenseRun(&r)
-            // The whole run is in range (checked above), so only the counts need checking here.
-            // Consecutive bins share a page: look its slot up once per page.
-            var page = Int32.min
-            var pageBase = -1
+            // The whole run is in range (readDenseRun checked it), so only the counts need checks.
+            // Every entry is written and kept only when its count is not zero: no branch on it
+            // (dense runs hold many zeros, at random). Entry `m` ≤ `i` is inside the room for `n`.
             for i in 0..<n {
                 let c = try r.readVarint()
-                if c == 0 { continue }
-                try add(c, to: &total)
-                let bin = Int32(truncatingIfNeeded: first + Int64(i))
-                if bin >> BinStore.pageShift != page {
-                    page = bin >> BinStore.pageShift
-                    pageBase = store.slot(forPage: page, create: true).map { $0 << BinStore.pageShift } ?? -1
-                }
-                if pageBase >= 0, c <= UInt64(UInt32.max) {
-                    let k = pageBase | Int(bin & 63)
-                    let (sum, wrapped) = store.counts[k].addingReportingOverflow(UInt32(c))
-                    if !wrapped {
-                        store.counts[k] = sum
-                        continue
-                    }
-                }
-                store.add(bin, c)
-                page = Int32.min  // the slow path may have moved pages
+                try add(c, to: &t)
+                bins[m] = Int32(truncatingIfNeeded: first + Int64(i))
+                counts[m] = c
+                m += c == 0 ? 0 : 1
             }
         } else {
-            // readSparseBins's checks, inline, with the page's slot looked up once per page.
-            let n = try r.readLength(max: Swift.min(r.remaining / 2, range.count), "sparse bin count")
-            guard n > 0 else { throw .invalid("sparse bin count") }
-            var bin = try r.readSignedVarint()
-            var page = Int32.min
-            var pageBase = -1
+            let range = IndexMapping.indexRange
+            var bin = first
             for i in 0..<n {
                 if i > 0 {
                     let gap = try r.readVarint()
@@ -264,99 +274,16 @@ extension Sketch {
                 let c = try r.readVarint()
                 guard c > 0 else { throw .invalid("sparse bin count of zero") }
                 guard bin >= Int64(range.lowerBound), bin <= Int64(range.upperBound) else { throw .invalid("bin index") }
-                try add(c, to: &total)
-                let b = Int32(truncatingIfNeeded: bin)
-                if b >> BinStore.pageShift != page {
-                    page = b >> BinStore.pageShift
-                    pageBase = store.slot(forPage: page, create: true).map { $0 << BinStore.pageShift } ?? -1
-                }
-                if pageBase >= 0, c <= UInt64(UInt32.max) {
-                    let k = pageBase | Int(b & 63)
-                    let (sum, wrapped) = store.counts[k].addingReportingOverflow(UInt32(c))
-                    if !wrapped {
-                        store.counts[k] = sum
-                        continue
-                    }
-                }
-                store.add(b, c)
-                page = Int32.min  // the slow path may have moved pages
+                try add(c, to: &t)
+                bins[m] = Int32(truncatingIfNeeded: bin)
+                counts[m] = c
+                m += 1
             }
         }
-        return total
+        total = t
+        return m
     }
 }
-
-/// The shorter of the dense and sparse layouts for one side's bins. The bins are gathered once
-/// into a temporary buffer (on the stack when it fits), so encoding allocates nothing but the
-/// bytes it writes: compaction encodes every bucket it merges.
-struct BinLayout {
-    /// Borrowed from ``with(_:_:)``'s temporary allocation; the layout never outlives it.
-    let bins: UnsafeBufferPointer<Int32>
-    let counts: UnsafeBufferPointer<UInt64>
-    var dense = false
-
-    var n: Int { bins.count }
-
-    /// Runs `body` with the layout of `store`'s bins.
-    static func with<R>(_ store: BinStore, _ body: (BinLayout) -> R) -> R { store.withLayout(body) }
-
-    init(bins: UnsafeBufferPointer<Int32>, counts: UnsafeBufferPointer<UInt64>) {
-        self.bins = bins
-        self.counts = counts
-        guard let first = bins.first, let last = bins.last else { return }
-        var countBytes = 0
-        for c in counts { countBytes += varintSize(c) }
-        var gapBytes = 0
-        for k in 1..<Swift.max(1, bins.count) { gapBytes += varintSize(UInt64(bins[k] - bins[k - 1])) }
-        let span = Int(last - first) + 1
-        let denseBytes = varintSize(zigzag(first)) + varintSize(UInt64(span)) + countBytes + (span - bins.count)
-        let sparseBytes = varintSize(UInt64(bins.count)) + varintSize(zigzag(first)) + countBytes + gapBytes
-        dense = denseBytes <= sparseBytes
-    }
-
-    func write(into w: inout ByteWriter) {
-        guard n > 0 else { return }
-        if dense {
-            w.writeSignedVarint(Int64(bins[0]))
-            w.writeVarint(UInt64(bins[n - 1] - bins[0] + 1))
-            var next = bins[0]
-            for k in 0..<n {
-                while next < bins[k] {
-                    w.writeByte(0)
-                    next += 1
-                }
-                w.writeVarint(counts[k])
-                next = bins[k] + 1
-            }
-        } else {
-            w.writeVarint(UInt64(n))
-            w.writeSignedVarint(Int64(bins[0]))
-            w.writeVarint(counts[0])
-            for k in 1..<n {
-                w.writeVarint(UInt64(bins[k] - bins[k - 1]))
-                w.writeVarint(counts[k])
-            }
-        }
-    }
-}
-
-extension BinStore {
-    /// Runs `body` with the layout of this store's bins.
-    func withLayout<R>(_ body: (BinLayout) -> R) -> R {
-        let capacity = Swift.max(1, pageCount << BinStore.pageShift)
-        return withUnsafeTemporaryAllocation(of: Int32.self, capacity: capacity) { bins in
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: capacity) { counts in
-                // Unsafe pointers: both buffers hold a page's worth of bins per page, all the store can name.
-                let n = collectBins(bins.baseAddress!, counts.baseAddress!)
-                return body(BinLayout(bins: UnsafeBufferPointer(rebasing: bins[..<n]), counts: UnsafeBufferPointer(rebasing: counts[..<n])))
-            }
-        }
-    }
-}
-
-@inline(__always) func zigzag(_ v: Int32) -> UInt64 { UInt64(bitPattern: (Int64(v) << 1) ^ (Int64(v) >> 63)) }
-
-@inline(__always) func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (64 - v.leadingZeroBitCount + 6) / 7 }
 
 extension Sketch {
     /// ``quantile(_:)`` of an encoded sketch, read straight from its bytes (no bins are built):
