@@ -1,5 +1,5 @@
-/// The store's timelines by id, in pages of 4,096: growing never copies the timelines already
-/// there and never leaves more than one page's room unused. A plain array doubles: at 300,000
+/// The store's timelines by id, in pages of 4,096: growing copies at most the last page and
+/// never leaves more than one page's room unused. A plain array doubles: at 300,000
 /// one-point timelines (a burst of 100,000 new queue names) it held 10 MB of unused room, and
 /// each growth copied the whole array while both copies were alive.
 struct TimelinePages: RandomAccessCollection, Sendable {

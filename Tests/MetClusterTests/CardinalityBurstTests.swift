@@ -85,10 +85,17 @@ import Testing
         print("CardinalityBurst: the slowest /api/cluster answer took \(watch.slowest)")
         #expect(watch.slowest < .seconds(5), "the slowest /api/cluster answer took \(watch.slowest)")
         // Memory in proportion: the figure asks ≤ 64 MiB per 100,000 label sets (release build);
-        // this debug build gets twice that, for a fifth of them.
+        // this debug build gets twice that, for a fifth of them. That is met in some runs, not
+        // all (25–30 MiB against 25.6: issue 17 in progress), so it is a known issue; twice it
+        // must always hold (this build grew by 36 MiB before posted stops stopped waiting as
+        // sketches, and by more with a handle per queue).
         let grown = Self.residentMiB(a) - before
-        withKnownIssue("one-point timelines (two allocations each) and the heap the burst's batches fragment are still too big: issue 17 in progress") {
-            #expect(grown < 2 * 64 * Double(Self.labelSets) / 100_000, "a grew by \(grown) MiB")
+        print("CardinalityBurst: the receiving node grew by \(grown) MiB for \(Self.labelSets) label sets")
+        let target = 2 * 64 * Double(Self.labelSets) / 100_000
+        #expect(grown < 2 * target, "a grew by \(grown) MiB")
+        withKnownIssue("one-point timelines (two allocations each) and the heap a burst fragments are still too big: issue 17 in progress",
+                       isIntermittent: true) {
+            #expect(grown < target, "a grew by \(grown) MiB")
         }
 
         // A request whose new label sets pass the limit is refused whole.
