@@ -50,11 +50,18 @@ struct PendingStops: Sendable {
 
     private static func read(_ value: inout Int32, into out: inout Int32) { out = value }
 
-    /// The batch entries of every key, as a handle's drain makes them (`JobHandle+Drain.swift`):
-    /// its `exec_time` and `wait_time` sketches and the `exec_count` of its stops.
+    /// Entries the stops make: three per key.
+    var entryCount: Int { 3 * keys.count }
+
+    /// The batch entries of every key, as a handle's drain makes them (`JobHandle+Drain.swift`).
     func drain(node: String, into entries: inout [DeltaBatch.Entry]) {
         guard !stops.isEmpty else { return }
-        // The stops grouped by key (a counting sort), so each key's sketches are made at once.
+        let grouped = grouping()
+        appendEntries(ofKeys: 0..<keys.count, grouped, node: node, into: &entries)
+    }
+
+    /// The stops in key order (a counting sort): key `k`'s are `order[starts[k]..<starts[k + 1]]`.
+    func grouping() -> (starts: [Int32], order: [Int32]) {
         var starts = [Int32](repeating: 0, count: keys.count + 1)
         for s in stops { starts[Int(s.key) + 1] += 1 }
         for k in 0..<keys.count { starts[k + 1] += starts[k] }
@@ -64,11 +71,18 @@ struct PendingStops: Sendable {
             order[Int(next[Int(s.key)])] = Int32(i)
             next[Int(s.key)] += 1
         }
-        for (k, key) in keys.enumerated() {
+        return (starts, order)
+    }
+
+    /// The `exec_time` and `wait_time` sketches and the `exec_count` of keys `range`, made now.
+    func appendEntries(ofKeys range: Range<Int>, _ grouped: (starts: [Int32], order: [Int32]), node: String,
+                       into entries: inout [DeltaBatch.Entry]) {
+        for k in range {
+            let key = keys[k]
             var exec = Sketch()
             var wait = Sketch()
-            for i in starts[k]..<starts[k + 1] {
-                let s = stops[Int(order[Int(i)])]
+            for i in grouped.starts[k]..<grouped.starts[k + 1] {
+                let s = stops[Int(grouped.order[Int(i)])]
                 exec.add(Double(s.execNs))
                 wait.add(Double(s.waitNs))
             }

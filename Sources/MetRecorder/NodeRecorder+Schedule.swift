@@ -29,25 +29,22 @@ extension NodeRecorder {
             }
             let moved = clock.correctionMilliseconds - correction
             correction += moved
-            if await deliverEach(takeBatches(timestamp: BatchClock.stamp(endingAt: boundary + moved)), deliver) {
+            if await deliverEach(takeParts(timestamp: BatchClock.stamp(endingAt: boundary + moved)), deliver) {
                 FreeMemory.returnToSystemSoon()  // the burst's batches are freed now
             }
             boundary = schedule.next(after: clock.milliseconds())
         }
-        _ = await deliverEach(takeBatches(timestamp: clock.second()), deliver)
+        _ = await deliverEach(takeParts(timestamp: clock.second()), deliver)
     }
 
     /// Delivers the batches of one interval in order; returns whether they were a burst (more
     /// than one batch: over ``maxBatchEntries`` entries). Once they are delivered and freed,
     /// the caller hands free memory back to the system, so a node's resident memory does not
     /// stay at the burst's peak.
-    private func deliverEach(_ taken: consuming [DeltaBatch], _ deliver: (DeltaBatch) async -> Void) async -> Bool {
-        let burst = taken.count > 1
-        for i in taken.indices {
-            await deliver(taken[i])
-            taken[i].entries = []  // a burst's delivered parts are freed as it goes, not at its end
-        }
-        return burst
+    private func deliverEach(_ taken: consuming TakenBatches, _ deliver: (DeltaBatch) async -> Void) async -> Bool {
+        // Each part is made when its turn comes and freed once delivered, not at the burst's end.
+        for i in 0..<taken.count { await deliver(taken.part(i)) }
+        return taken.count > 1
     }
 
     /// Unix seconds now, from the system's real-time clock.

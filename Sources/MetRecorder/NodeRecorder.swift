@@ -162,7 +162,7 @@ public final class NodeRecorder: Sendable {
     package func takeBatch(timestamp: Int64) -> DeltaBatch {
         taking.withLock { seq in
             seq += 1
-            let batch = drainAll(seq: seq, timestamp: timestamp)
+            let (batch, _) = drainAll(seq: seq, timestamp: timestamp)
             releaseIdle()
             return batch
         }
@@ -178,12 +178,22 @@ public final class NodeRecorder: Sendable {
     /// job-state changes (`transitions`, `inserted`, `pruned`), the recorded moves and the queue
     /// checks together, so that `full_count` reads them as one; the rest share out the others.
     package func takeBatches(timestamp: Int64) -> [DeltaBatch] {
+        var taken = takeParts(timestamp: timestamp)
+        return (0..<taken.count).map { taken.part($0) }
+    }
+
+    /// ``takeBatches(timestamp:)`` as the node delivers it: the numbers are given now, and a
+    /// burst of posted stops becomes its batches' sketches one part at a time, when the part is
+    /// asked for, so that a burst of new queue names is never all in memory as sketches at once.
+    package func takeParts(timestamp: Int64) -> TakenBatches {
         taking.withLock { seq in
-            var whole = drainAll(seq: seq + 1, timestamp: timestamp)
+            let drained = drainAll(seq: seq + 1, timestamp: timestamp, postedAside: true)
+            var whole = drained.0
+            let posted = drained.1
             releaseIdle()
-            guard whole.entries.count > Self.maxBatchEntries else {
+            guard whole.entries.count > Self.maxBatchEntries || !posted.isEmpty else {
                 seq += 1
-                return [whole]
+                return TakenBatches(ready: [whole])
             }
             // Split in place, without copying the burst's entries more than once: the
             // job-state series first, then slices of at most `maxBatchEntries`.
@@ -200,11 +210,16 @@ public final class NodeRecorder: Sendable {
                 parts.append(DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: Array(entries[start..<bounds[i + 1]]),
                                         checks: i == 0 ? whole.checks : [], moves: i == 0 ? whole.moves : []))
             }
-            return parts
+            let later = PostedParts(posted, node: origin.node, origin: origin, timestamp: timestamp, firstSeq: seq + 1)
+            seq += UInt64(later.count)
+            return TakenBatches(ready: parts, posted: later)
         }
     }
 
-    private func drainAll(seq: UInt64, timestamp: Int64) -> DeltaBatch {
+    /// Drains everything recorded. The stops posted in bulk go into the batch too, unless
+    /// `postedAside` and they would take it past ``maxBatchEntries``: then they are returned
+    /// apart, for ``takeParts(timestamp:)`` to make into batches of their own.
+    private func drainAll(seq: UInt64, timestamp: Int64, postedAside: Bool = false) -> (DeltaBatch, PendingStops) {
         let (handles, counts, sketches, gauges, checks) = registry.withLock { r in
             // Checks of queues no longer reported are not sent on for ever.
             r.checks = r.checks.filter { $0.value.timestamp >= timestamp - Self.checkLifetime }
@@ -212,19 +227,21 @@ public final class NodeRecorder: Sendable {
                     Array(r.checks.values))
         }
         var entries: [DeltaBatch.Entry] = []
-        let posted = takePendingStops()
-        entries.reserveCapacity(3 * posted.keys.count)
+        var posted = takePendingStops()
         var freedPairs = 0
         for h in handles { h.drain(into: &entries, freedPairs: &freedPairs) }
-        posted.drain(node: origin.node, into: &entries)
         // A burst's once-used handles gave their sketches back: so does the process.
         if freedPairs >= Self.trimAfterReleasing { FreeMemory.returnToSystemSoon() }
         for c in counts { c.drain(into: &entries) }
         for s in sketches { s.drain(into: &entries) }
         for g in gauges { g.drain(into: &entries) }
         let moves = drainMoves(into: &entries)
-        return DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: entries,
-                          checks: checks.sorted { $0.queue < $1.queue }, moves: moves)
+        if !postedAside || entries.count + posted.entryCount <= Self.maxBatchEntries {
+            posted.drain(node: origin.node, into: &entries)
+            posted = PendingStops()
+        }
+        return (DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: entries,
+                           checks: checks.sorted { $0.queue < $1.queue }, moves: moves), posted)
     }
 
     /// Seconds a queue check is sent on after it was last taken.

@@ -67,10 +67,22 @@ import Testing
         recorder.recordStops(burst)
         recorder.record(.inserted, queue: "tenant-0", state: .available, count: 5)
         let parts = recorder.takeBatches(timestamp: testNow)
-        #expect(parts.count == 4)
+        // The recorded entries first (with the job-state series), then the posted stops' parts.
+        #expect(parts.count == 5)
+        #expect(parts.map(\.seq) == [1, 2, 3, 4, 5])
         #expect(parts.allSatisfy { $0.entries.count <= NodeRecorder.maxBatchEntries })
-        #expect(parts[0].entries.contains { $0.series == "inserted" })
+        #expect(parts[0].entries.map(\.series) == ["inserted"])
         #expect(parts.map(\.entries.count).reduce(0, +) == 15_001)
+        #expect(recorder.takeBatches(timestamp: testNow + 1).map(\.seq) == [6])
         #expect(recorder.registeredCount == 1, "only the `inserted` counter")
+    }
+
+    @Test func aFewPostedStopsRideInTheIntervalsOneBatch() {
+        let recorder = NodeRecorder(origin: origin)
+        recorder.recordStops(stops(queues: 10))
+        recorder.record(.inserted, queue: "q", state: .available, count: 2)
+        let batches = recorder.takeBatches(timestamp: testNow)
+        #expect(batches.count == 1)
+        #expect(batches[0].entries.count == 31)
     }
 }
