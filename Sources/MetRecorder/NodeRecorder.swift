@@ -210,7 +210,14 @@ public final class NodeRecorder: Sendable {
                 parts.append(DeltaBatch(origin: origin, seq: seq, timestamp: timestamp, entries: Array(entries[start..<bounds[i + 1]]),
                                         checks: i == 0 ? whole.checks : [], moves: i == 0 ? whole.moves : []))
             }
-            let later = PostedParts(posted, node: origin.node, origin: origin, timestamp: timestamp, firstSeq: seq + 1)
+            // The room left in the last part takes the first posted stops now, so that a burst
+            // is not one batch longer than its entries need (a batch is what a peer's
+            // retransmit window counts).
+            let room = (Self.maxBatchEntries - parts[parts.count - 1].entries.count) / 3
+            let now = Swift.min(room, posted.keys.count)
+            let grouped = posted.grouping()
+            posted.appendEntries(ofKeys: 0..<now, grouped, node: origin.node, into: &parts[parts.count - 1].entries)
+            let later = PostedParts(posted, grouped, fromKey: now, node: origin.node, origin: origin, timestamp: timestamp, firstSeq: seq + 1)
             seq += UInt64(later.count)
             return TakenBatches(ready: parts, posted: later)
         }

@@ -27,30 +27,34 @@ package struct TakenBatches: Sendable {
     }
 }
 
-/// A burst of posted stops as batches of ``NodeRecorder/maxBatchEntries`` at most: a third of
-/// that many keys each, three entries a key, numbered from `firstSeq`.
+/// A burst of posted stops, from key `fromKey` on, as batches of ``NodeRecorder/maxBatchEntries``
+/// at most: a third of that many keys each, three entries a key, numbered from `firstSeq`.
 struct PostedParts: Sendable {
     let stops: PendingStops
     let grouped: (starts: [Int32], order: [Int32])
+    let fromKey: Int
     let node: String
     let origin: Origin
     let timestamp: Int64
     let firstSeq: UInt64
     static let keysPerPart = NodeRecorder.maxBatchEntries / 3
 
-    init(_ stops: PendingStops, node: String, origin: Origin, timestamp: Int64, firstSeq: UInt64) {
+    init(_ stops: PendingStops, _ grouped: (starts: [Int32], order: [Int32]), fromKey: Int, node: String, origin: Origin,
+         timestamp: Int64, firstSeq: UInt64) {
         self.stops = stops
-        grouped = stops.isEmpty ? ([], []) : stops.grouping()
+        self.grouped = grouped
+        self.fromKey = fromKey
         self.node = node
         self.origin = origin
         self.timestamp = timestamp
         self.firstSeq = firstSeq
     }
 
-    var count: Int { (stops.keys.count + Self.keysPerPart - 1) / Self.keysPerPart }
+    var count: Int { (stops.keys.count - fromKey + Self.keysPerPart - 1) / Self.keysPerPart }
 
     func part(_ i: Int) -> DeltaBatch {
-        let keys = (i * Self.keysPerPart)..<Swift.min(stops.keys.count, (i + 1) * Self.keysPerPart)
+        let start = fromKey + i * Self.keysPerPart
+        let keys = start..<Swift.min(stops.keys.count, start + Self.keysPerPart)
         var entries: [DeltaBatch.Entry] = []
         entries.reserveCapacity(3 * keys.count)
         stops.appendEntries(ofKeys: keys, grouped, node: node, into: &entries)
