@@ -213,7 +213,8 @@ public final class NodeRecorder: Sendable {
             // The room left in the last part takes the first posted stops now, so that a burst
             // is not one batch longer than its entries need (a batch is what a peer's
             // retransmit window counts).
-            let room = (Self.maxBatchEntries - parts[parts.count - 1].entries.count) / 3
+            // (None when the first part alone holds more job-state entries than a batch's room.)
+            let room = Swift.max(0, Self.maxBatchEntries - parts[parts.count - 1].entries.count) / 3
             let now = Swift.min(room, posted.keys.count)
             let grouped = posted.grouping()
             posted.appendEntries(ofKeys: 0..<now, grouped, node: origin.node, into: &parts[parts.count - 1].entries)

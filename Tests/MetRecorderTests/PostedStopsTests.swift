@@ -88,4 +88,15 @@ import Testing
         #expect(batches.count == 1)
         #expect(batches[0].entries.count == 31)
     }
+
+    @Test func postedStopsAfterAFirstPartOfMoreJobStateEntriesThanABatchHolds() {
+        let recorder = NodeRecorder(origin: origin)
+        for i in 0..<5_000 { recorder.record(.inserted, queue: "new-\(i)", state: .available) }
+        recorder.recordStops(stops(queues: 10))
+        let parts = recorder.takeBatches(timestamp: testNow)
+        #expect(parts.count == 2)
+        #expect(parts[0].entries.count == 5_000, "the job-state series stay together in the first part")
+        #expect(parts[1].entries.count == 30)
+        #expect(parts.map(\.seq) == [1, 2])
+    }
 }
