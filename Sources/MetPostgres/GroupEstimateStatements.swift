@@ -11,29 +11,17 @@ extension PostgresConnection {
 
     /// Every (state, queue) present, by the skip scan of `met_job_counts`, each with the same
     /// estimate `met_job_counts` compares with its limit (the group's frequency in the joint
-    /// statistics times the live rows), and this transaction's snapshot exported for helper
+    /// statistics times the live rows; the same SQL, `JobSchema+Estimates.swift`), and this transaction's snapshot exported for helper
     /// connections (`pg_export_snapshot()`; valid while the transaction is open). One round trip.
     package func groupEstimates(prefix: String = "public") throws(PostgresError) -> (snapshot: String, groups: [GroupEstimate]) {
         let p = JobSchema.identifier(prefix)
         let rows = try query("""
-            WITH RECURSIVE pairs(s, q) AS (
-              (SELECT j.state, j.queue FROM \(p).oban_jobs j ORDER BY j.state, j.queue LIMIT 1)
-              UNION ALL
-              SELECT n.state, n.queue FROM pairs, LATERAL (
-                SELECT j.state, j.queue FROM \(p).oban_jobs j
-                WHERE (j.state, j.queue) > (pairs.s, pairs.q)
-                ORDER BY j.state, j.queue LIMIT 1) n
-            ), total AS (
-              SELECT CASE WHEN pg_stat_get_live_tuples(c.oid) > 0 THEN pg_stat_get_live_tuples(c.oid)::double precision
-                          WHEN c.relpages > 0 AND c.reltuples > 0
-                          THEN c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::bigint)
-                          ELSE 0 END AS n
+            \(JobSchema.pairsCTE(p, indent: "")), total AS (
+              SELECT \(JobSchema.liveRows(indent: "         ")) AS n
               FROM pg_class c WHERE c.oid = '\(p).oban_jobs'::regclass
             ), frequencies AS (
               SELECT DISTINCT ON (s, q) s, q, f FROM (
-                SELECT e.most_common_vals[i][1] AS s, e.most_common_vals[i][2] AS q, e.most_common_freqs[i] AS f
-                FROM pg_stats_ext e, generate_subscripts(e.most_common_vals, 1) i
-                WHERE e.statistics_schemaname = $1 AND e.statistics_name = '\(JobSchema.statisticsName)') m
+                \(JobSchema.frequencies(schema: "$1", indent: "    "))) m
               ORDER BY s, q, f DESC
             )
             SELECT (SELECT pg_export_snapshot()), pairs.s::text, pairs.q, round(frequencies.f * total.n)::bigint

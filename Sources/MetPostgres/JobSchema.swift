@@ -117,27 +117,15 @@ package enum JobSchema {
           pair record;
           guess bigint;
         BEGIN
-          SELECT CASE WHEN pg_stat_get_live_tuples(c.oid) > 0 THEN pg_stat_get_live_tuples(c.oid)::double precision
-                      WHEN c.relpages > 0 AND c.reltuples > 0
-                      THEN c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::bigint)
-                      ELSE 0 END
+          SELECT \(liveRows(indent: "         "))
             INTO total FROM pg_class c WHERE c.oid = '\(p).oban_jobs'::regclass;
           FOR item IN
-            SELECT e.most_common_vals[i][1] AS s, e.most_common_vals[i][2] AS q, e.most_common_freqs[i] AS f
-            FROM pg_stats_ext e, generate_subscripts(e.most_common_vals, 1) i
-            WHERE e.statistics_schemaname = \(sqlLiteral(prefix)) AND e.statistics_name = 'met_oban_jobs_state_queue'
+            \(frequencies(schema: sqlLiteral(prefix), indent: "    "))
           LOOP
             guesses := guesses || jsonb_build_object(item.s || ' ' || item.q, round(item.f * total));
           END LOOP;
           FOR pair IN
-            WITH RECURSIVE pairs(s, q) AS (
-              (SELECT j.state, j.queue FROM \(p).oban_jobs j ORDER BY j.state, j.queue LIMIT 1)
-              UNION ALL
-              SELECT n.state, n.queue FROM pairs, LATERAL (
-                SELECT j.state, j.queue FROM \(p).oban_jobs j
-                WHERE (j.state, j.queue) > (pairs.s, pairs.q)
-                ORDER BY j.state, j.queue LIMIT 1) n
-            )
+            \(pairsCTE(p, indent: "    "))
             SELECT pairs.s, pairs.q FROM pairs
           LOOP
             guess := (guesses ->> (pair.s::text || ' ' || pair.q))::bigint;

@@ -156,7 +156,7 @@ public final class NodeRecorder: Sendable {
 
     /// Everything recorded since the previous call, as the next numbered batch of this origin,
     /// stamped with `timestamp` (the origin's wall-clock second), however large: a node sends
-    /// ``takeBatches(timestamp:)``, which splits a burst to fit the mesh's frames. Empty batches are numbered too,
+    /// ``takeParts(timestamp:)``, which splits a burst to fit the mesh's frames. Empty batches are numbered too,
     /// so receivers can tell a quiet node from a lost batch. Handles and instruments idle for
     /// `releaseAfterIdleBatches` batches that nobody else holds are released afterwards.
     package func takeBatch(timestamp: Int64) -> DeltaBatch {
@@ -218,7 +218,7 @@ public final class NodeRecorder: Sendable {
             let now = Swift.min(room, posted.keys.count)
             let grouped = posted.grouping()
             posted.appendEntries(ofKeys: 0..<now, grouped, node: origin.node, into: &parts[parts.count - 1].entries)
-            let later = PostedParts(posted, grouped, fromKey: now, node: origin.node, origin: origin, timestamp: timestamp, firstSeq: seq + 1)
+            let later = PostedParts(posted, grouped, fromKey: now, origin: origin, timestamp: timestamp, firstSeq: seq + 1)
             seq += UInt64(later.count)
             return TakenBatches(ready: parts, posted: later)
         }

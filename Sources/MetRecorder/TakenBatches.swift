@@ -33,18 +33,16 @@ struct PostedParts: Sendable {
     let stops: PendingStops
     let grouped: (starts: [Int32], order: [Int32])
     let fromKey: Int
-    let node: String
     let origin: Origin
     let timestamp: Int64
     let firstSeq: UInt64
     static let keysPerPart = NodeRecorder.maxBatchEntries / 3
 
-    init(_ stops: PendingStops, _ grouped: (starts: [Int32], order: [Int32]), fromKey: Int, node: String, origin: Origin,
+    init(_ stops: PendingStops, _ grouped: (starts: [Int32], order: [Int32]), fromKey: Int, origin: Origin,
          timestamp: Int64, firstSeq: UInt64) {
         self.stops = stops
         self.grouped = grouped
         self.fromKey = fromKey
-        self.node = node
         self.origin = origin
         self.timestamp = timestamp
         self.firstSeq = firstSeq
@@ -57,7 +55,7 @@ struct PostedParts: Sendable {
         let keys = start..<Swift.min(stops.keys.count, start + Self.keysPerPart)
         var entries: [DeltaBatch.Entry] = []
         entries.reserveCapacity(3 * keys.count)
-        stops.appendEntries(ofKeys: keys, grouped, node: node, into: &entries)
+        stops.appendEntries(ofKeys: keys, grouped, node: origin.node, into: &entries)
         return DeltaBatch(origin: origin, seq: firstSeq + UInt64(i), timestamp: timestamp, entries: entries)
     }
 }

@@ -82,7 +82,7 @@ package enum JobEvent: Sendable, Hashable {
             switch event {
             case .stop(let queue, let worker, let outcome, let execNs, let waitNs),
                  .exception(let queue, let worker, let outcome, let execNs, let waitNs):
-                if started.isEmpty || !started.contains(.init(queue: queue, worker: worker)) {
+                if !started.contains(.init(queue: queue, worker: worker)) {
                     stops.append(PostedStop(queue: queue, worker: worker, outcome: outcome, execNs: execNs, waitNs: waitNs))
                 } else {
                     event.record(into: recorder)

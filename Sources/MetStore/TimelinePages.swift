@@ -32,7 +32,4 @@ struct TimelinePages: RandomAccessCollection, Sendable {
         pages.reserveCapacity(neededPages)
         if !pages.isEmpty { pages[pages.count - 1].reserveCapacity(Swift.min(Self.pageSize, n - ((pages.count - 1) << Self.pageShift))) }
     }
-
-    /// Timelines the pages hold room for.
-    var capacity: Int { pages.dropLast().count * Self.pageSize + (pages.last?.capacity ?? 0) }
 }
