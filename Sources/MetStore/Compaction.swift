@@ -59,7 +59,7 @@ extension SeriesStore {
         // Only the points before the newest cut can change.
         let end = t.needsFullCompaction ? t.count : t.lowerBound(tiers.cut(tier: 0, now: now))
         guard end > 0, t.needsFullCompaction || needsWork(t, tiers: tiers, now: now) else { return CompactionStats() }
-        var out = TimelineBuilder(kind: t.kind, capacity: t.count, arenaCapacity: t.arena.count)
+        var out = TimelineBuilder(kind: t.kind, capacity: t.count, arenaCapacity: t.sketchByteCount)
         var kept = 0
         // A group: consecutive points that share a target bucket.
         var groupFirst = -1
@@ -70,12 +70,12 @@ extension SeriesStore {
             let range = groupFirst..<i
             if range.count == 1 {
                 // One point alone in its new bucket keeps its value: only the bucket changes.
-                var h = t.headers[groupFirst]
+                var h = t.header(groupFirst)
                 h.ts = UInt32(groupStart)
                 h.step = UInt16(groupStep)
                 out.copy(t, range, as: h)
             } else {
-                let seq = t.headers[range].reduce(0) { Swift.max($0, $1.seq) }
+                let seq = t.maxSeq(range)
                 out.merge(t, range, as: PointHeader(seq: seq, ts: UInt32(groupStart), step: UInt16(groupStep)), scratch: &scratch, keepPages: keepPages)
             }
             kept += 1
@@ -83,7 +83,7 @@ extension SeriesStore {
         }
         let targets = tiers.targets(now: now)
         for i in 0..<end {
-            let h = t.headers[i]
+            let h = t.header(i)
             guard let target = targets.step(for: h.start) else {  // expired
                 flush(upTo: i)
                 continue
@@ -110,10 +110,10 @@ extension SeriesStore {
     /// True when a point before some tier's cut is still finer than that tier allows, or expired.
     static func needsWork(_ t: Timeline, tiers: CompactionTiers, now: Int64) -> Bool {
         let last = tiers.tiers.count - 1
-        if t.headers[0].start < tiers.cut(tier: last, now: now) { return true }
+        if t.header(0).start < tiers.cut(tier: last, now: now) { return true }
         for i in 0..<last {
             let b = t.lowerBound(tiers.cut(tier: i, now: now))
-            if b > 0 && Int(t.headers[b - 1].step) < tiers.tiers[i + 1].step { return true }
+            if b > 0 && Int(t.header(b - 1).step) < tiers.tiers[i + 1].step { return true }
         }
         return false
     }

@@ -31,8 +31,8 @@ extension SeriesStore {
         for source in p.sources {
             let t = source.timeline
             var i = t.index(containing: first) ?? t.lowerBound(first)
-            while i < t.count, t.headers[i].start <= last {
-                let h = t.headers[i]
+            while i < t.count, t.header(i).start <= last {
+                let h = t.header(i)
                 let startWindow = (h.start - first) / Int64(by)
                 let endWindow = (h.end - 1 - first) / Int64(by)
                 if h.start < first || startWindow != endWindow { return try plan(sel, allowRollups: false) }
@@ -153,17 +153,17 @@ extension SeriesStore {
                 acc[k].total += op == .max ? gaugeStat.max : op == .avg ? gaugeStat.average : gaugeStat.last
                 acc[k].seen = true
             }
-            while i < t.count, t.headers[i].start <= last {
-                let w = Int((t.headers[i].start - first) / Int64(by))
+            while i < t.count, t.header(i).start <= last {
+                let w = Int((t.header(i).start - first) / Int64(by))
                 let k = source.group * windows + w
                 switch plan.kind {
                 case .count:
-                    let v = Double(t.counts[i])
+                    let v = Double(t.countValue(i))
                     acc[k].total += v
                     acc[k].seen = true
-                    if perBucket { bucketTotals[k, default: [:]][t.headers[i].start, default: 0] += v }
+                    if perBucket { bucketTotals[k, default: [:]][t.header(i).start, default: 0] += v }
                 case .gauge:
-                    let g = t.gauges[i]
+                    let g = t.gaugeValue(i)
                     if w != gaugeWindow {
                         flushGauge()
                         gaugeWindow = w

@@ -35,8 +35,8 @@ extension SeriesStore {
             var total = 0.0
             for i in 0..<t.count {
                 switch t.kind {
-                case .count: total += Double(t.counts[i])
-                case .gauge: total = t.gauges[i].last
+                case .count: total += Double(t.countValue(i))
+                case .gauge: total = t.gaugeValue(i).last
                 case .sketch: total += 1
                 }
             }

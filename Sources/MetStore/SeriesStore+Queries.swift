@@ -18,7 +18,7 @@ extension SeriesStore {
         guard let key = catalog.existingStringID(label) else { return [] }
         let start = now - Int64(lookback)
         var values = Set<UInt32>()
-        for (i, t) in timelines.enumerated() where !t.isEmpty && t.headers[t.count - 1].end > start {
+        for (i, t) in timelines.enumerated() where !t.isEmpty && t.header(t.count - 1).end > start {
             if let v = catalog.labelValue(catalog.keys[i].labels, key: key) { values.insert(v) }
         }
         return values.map { catalog.strings[Int($0)] }.sorted()
@@ -150,8 +150,8 @@ extension SeriesStore {
             for source in plan.sources {
                 let t = source.timeline
                 let u = t.upperBound(end)
-                guard u > 0, t.headers[u - 1].end > start else { continue }
-                let g = t.gauges[u - 1]
+                guard u > 0, t.header(u - 1).end > start else { continue }
+                let g = t.gaugeValue(u - 1)
                 result[plan.groups[source.group], default: 0] += op == .max ? g.max : op == .avg ? g.average : g.last
             }
             return result

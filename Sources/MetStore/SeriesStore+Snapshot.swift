@@ -71,11 +71,11 @@ extension SeriesStore {
         var starts = [0]
         var size = 0
         for (i, t) in timelines.enumerated() where !t.isEmpty && (only == nil || catalog.keys[i].origin == only) {
-            if size > 0, size + t.heapBytes > maxChunkBytes {
+            if size > 0, size + t.planBytes > maxChunkBytes {
                 starts.append(i)
                 size = 0
             }
-            size += t.heapBytes
+            size += t.planBytes
         }
         var marks = watermarks
         if let origin { marks = marks.filter { $0.key == origin } }
@@ -132,8 +132,8 @@ extension SeriesStore {
                 set = e.addLabelSet(catalog.pairs(ofLabelSet: key.labels).map { (key: string($0.key), value: string($0.value)) })
                 sets[key.labels] = set
             }
-            e.addTimeline(stream: stream, set: set, count: t.count) { (t.headers[$0], t.stored($0)) }
-            size += t.heapBytes
+            e.addTimeline(stream: stream, set: set, count: t.count) { (t.header($0), t.stored($0)) }
+            size += t.planBytes
             added += 1
         }
         return (e.finish(), i)
@@ -243,7 +243,7 @@ extension SeriesStore {
         var out: [PointRecord] = []
         var replaced = false
         local.forEachWindow(with: points) { lr, ir, _, _ in
-            let localSeq = local.headers[lr].reduce(0) { Swift.max($0, $1.seq) }
+            let localSeq = local.maxSeq(lr)
             let incomingSeq = points[ir].reduce(0) { Swift.max($0, $1.header.seq) }
             if !ir.isEmpty, lr.isEmpty || incomingSeq > localSeq {
                 replaced = true

@@ -12,12 +12,12 @@ extension Timeline {
     /// is at least `seq` already holds batch `seq` (it came in with a snapshot).
     @discardableResult
     mutating func add(_ value: StoredValue, ts: Int64, step: Int, seq: UInt64, skipIncluded: Bool = false) -> (start: Int64, step: Int)? {
-        if let i = index(containing: ts), Int(headers[i].step) >= step {
-            let h = headers[i]
+        if let i = index(containing: ts), Int(header(i).step) >= step {
+            let h = header(i)
             if skipIncluded && h.seq >= seq { return nil }
             switch value {
             case .count(let n):
-                var c = Count(counts[i])
+                var c = Count(countValue(i))
                 c.add(n)
                 setCount(i, c.value)
             default:
@@ -29,17 +29,16 @@ extension Timeline {
         }
         let j0 = lowerBound(ts)
         let j1 = lowerBound(ts + Int64(step))
-        if skipIncluded && headers[j0..<j1].contains(where: { $0.seq >= seq }) { return nil }
-        let header = PointHeader(seq: seq, ts: UInt32(ts), step: UInt16(step))
+        if skipIncluded && (j0..<j1).contains(where: { header($0).seq >= seq }) { return nil }
+        let bucket = PointHeader(seq: seq, ts: UInt32(ts), step: UInt16(step))
         if j0 < j1 {
             let values = (j0..<j1).map { stored($0) } + [value]
-            let maxSeq = headers[j0..<j1].reduce(seq) { Swift.max($0, $1.seq) }
-            var h = header
-            h.seq = maxSeq
+            var h = bucket
+            h.seq = Swift.max(seq, maxSeq(j0..<j1))
             replace(j0..<j1, with: [PointRecord(header: h, value: ValueMath.combine(values, kind: kind))])
         } else {
             if j0 < count { needsFullCompaction = true }
-            replace(j0..<j0, with: [PointRecord(header: header, value: value)])
+            replace(j0..<j0, with: [PointRecord(header: bucket, value: value)])
         }
         return (ts, step)
     }

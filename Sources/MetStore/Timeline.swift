@@ -34,44 +34,116 @@ struct PointRecord: Sendable {
     var value: StoredValue
 }
 
-/// The points of one series for one label set and one origin (or one rollup), in time order,
-/// column by column: a header array plus one value column of the series' kind. Sketch points
-/// live back to back in a byte arena (`ends[i]` is the end of point `i`, the last point's end
-/// being the arena's: `ends` holds one fewer than the points, so a one-point sketch timeline is
-/// two allocations, its header and its bytes), so a timeline costs a handful of allocations
-/// however many points it holds. Buckets never overlap.
+/// The points of one series for one label set and one origin (or one rollup), in time order.
+/// A timeline of one point that fits (a count, a small sketch) holds it inline and allocates
+/// nothing; any other is ``TimelineColumns``. Every change goes through the columns and comes
+/// back inline when it leaves one such point. Buckets never overlap.
 struct Timeline: Sendable {
-    var headers: [PointHeader] = []
-    var counts: [Int64] = []
-    var gauges: [Gauge] = []
-    /// End of each sketch point but the last (whose end is `arena.count`).
-    var ends: [UInt32] = []
-    var arena: [UInt8] = []
-    /// Set when a point was inserted before newer ones; compaction then checks every point.
-    // The two one-byte fields last: 42 bytes, a stride of 48 in the store's array (56 before).
+    enum Storage: Sendable {
+        case columns(TimelineColumns)
+        case one(InlinePoint)
+    }
+
+    // 41 bytes of storage, then the two one-byte fields: a stride of 48 in the store's pages.
+    /// Changed only by the writing methods (Timeline+Write.swift), which keep it inline when it can be.
+    var storage: Storage = .columns(TimelineColumns())
     let kind: SeriesKind
+    /// Set when a point was inserted before newer ones; compaction then checks every point.
     var needsFullCompaction = false
 
     init(kind: SeriesKind) { self.kind = kind }
 
-    var count: Int { headers.count }
-    var isEmpty: Bool { headers.isEmpty }
+    /// A timeline of these columns: inline when they hold one point that fits.
+    init(kind: SeriesKind, columns: TimelineColumns) {
+        self.kind = kind
+        storage = Self.storage(columns, kind: kind)
+    }
 
-    /// Heap bytes held (capacities).
+    static func storage(_ c: TimelineColumns, kind: SeriesKind) -> Storage {
+        if c.headers.count == 1, let p = InlinePoint(c.headers[0], c.stored(0, kind: kind)) { return .one(p) }
+        return .columns(c)
+    }
+
+    var count: Int {
+        switch storage {
+        case .one: 1
+        case .columns(let c): c.headers.count
+        }
+    }
+
+    var isEmpty: Bool { count == 0 }
+
+    /// Heap bytes held (capacities); none for an inline point.
     var heapBytes: Int {
-        func bytes<T>(_ a: [T]) -> Int { a.capacity == 0 ? 0 : 32 + a.capacity * MemoryLayout<T>.stride }
-        return bytes(headers) + bytes(counts) + bytes(gauges) + bytes(ends) + bytes(arena)
+        if case .columns(let c) = storage { c.heapBytes } else { 0 }
+    }
+
+    /// What a snapshot plan counts for this timeline when cutting chunks: its heap bytes, and for
+    /// an inline point what its columns would hold, so a chunk holds as many timelines as before.
+    var planBytes: Int {
+        switch storage {
+        case .one(let p): 64 + MemoryLayout<PointHeader>.stride + (kind == .sketch ? p.sketchByteCount : 8)
+        case .columns(let c): c.heapBytes
+        }
     }
 
     // MARK: Reading
 
+    @inline(__always) func header(_ i: Int) -> PointHeader {
+        switch storage {
+        case .one(let p):
+            precondition(i == 0, "point index out of range")
+            return p.header
+        case .columns(let c): return c.headers[i]
+        }
+    }
+
+    /// The newest batch folded into points `range` (0 when empty).
+    func maxSeq(_ range: Range<Int>) -> UInt64 {
+        var m: UInt64 = 0
+        for i in range { m = Swift.max(m, header(i).seq) }
+        return m
+    }
+
+    /// The value of count point `i`.
+    func countValue(_ i: Int) -> Int64 {
+        switch storage {
+        case .one(let p):
+            precondition(i == 0, "point index out of range")
+            return p.count
+        case .columns(let c): return c.counts[i]
+        }
+    }
+
+    /// The value of gauge point `i` (gauges are never inline).
+    func gaugeValue(_ i: Int) -> Gauge {
+        guard case .columns(let c) = storage else { preconditionFailure("a gauge point is never inline") }
+        return c.gauges[i]
+    }
+
+    /// Encoded bytes of all sketch points.
+    var sketchByteCount: Int {
+        switch storage {
+        case .one(let p): p.sketchByteCount
+        case .columns(let c): c.arena.count
+        }
+    }
+
+    /// Encoded bytes of sketch points `range` (not empty).
+    func sketchByteCount(_ range: Range<Int>) -> Int {
+        switch storage {
+        case .one(let p): p.sketchByteCount
+        case .columns(let c): c.sketchRange(range.upperBound - 1).upperBound - c.sketchRange(range.lowerBound).lowerBound
+        }
+    }
+
     /// Index of the first point starting after `ts`.
     func upperBound(_ ts: Int64) -> Int {
         var lo = 0
-        var hi = headers.count
+        var hi = count
         while lo < hi {
             let mid = (lo + hi) >> 1
-            if headers[mid].start <= ts { lo = mid + 1 } else { hi = mid }
+            if header(mid).start <= ts { lo = mid + 1 } else { hi = mid }
         }
         return lo
     }
@@ -79,10 +151,10 @@ struct Timeline: Sendable {
     /// Index of the first point starting at or after `ts`.
     func lowerBound(_ ts: Int64) -> Int {
         var lo = 0
-        var hi = headers.count
+        var hi = count
         while lo < hi {
             let mid = (lo + hi) >> 1
-            if headers[mid].start < ts { lo = mid + 1 } else { hi = mid }
+            if header(mid).start < ts { lo = mid + 1 } else { hi = mid }
         }
         return lo
     }
@@ -90,32 +162,48 @@ struct Timeline: Sendable {
     /// The point whose bucket contains `ts`.
     func index(containing ts: Int64) -> Int? {
         let u = upperBound(ts)
-        return u > 0 && headers[u - 1].end > ts ? u - 1 : nil
+        return u > 0 && header(u - 1).end > ts ? u - 1 : nil
     }
 
-    /// Where sketch point `i` starts and ends in the arena.
-    @inline(__always) func sketchRange(_ i: Int) -> Range<Int> {
-        (i == 0 ? 0 : Int(ends[i - 1]))..<(i == headers.count - 1 ? arena.count : Int(ends[i]))
-    }
-
-    func sketchBytes(_ i: Int) -> ArraySlice<UInt8> { arena[sketchRange(i)] }
-
-    func stored(_ i: Int) -> StoredValue {
-        switch kind {
-        case .count: .count(counts[i])
-        case .gauge: .gauge(gauges[i])
-        case .sketch: .sketch(sketchBytes(i))
+    func sketchBytes(_ i: Int) -> ArraySlice<UInt8> {
+        switch storage {
+        case .one(let p): p.withSketchBytes { Array($0) }[...]
+        case .columns(let c): c.arena[c.sketchRange(i)]
         }
     }
 
-    func record(_ i: Int) -> PointRecord { PointRecord(header: headers[i], value: stored(i)) }
+    func stored(_ i: Int) -> StoredValue {
+        switch storage {
+        case .one(let p):
+            precondition(i == 0, "point index out of range")
+            return p.stored(kind)
+        case .columns(let c): return c.stored(i, kind: kind)
+        }
+    }
+
+    func record(_ i: Int) -> PointRecord { PointRecord(header: header(i), value: stored(i)) }
+
+    /// The encoded sketches of points `range`, each a buffer valid only inside `body`.
+    func withSketchParts<R>(_ range: Range<Int>, _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer>) -> R) -> R {
+        switch storage {
+        case .one(let p):
+            precondition(range == 0..<1, "point index out of range")
+            return p.withSketchBytes { raw in withUnsafePointer(to: raw) { body(UnsafeBufferPointer(start: $0, count: 1)) } }
+        case .columns(let c):
+            return c.arena.withUnsafeBytes { raw in
+                withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: range.count) { parts in
+                    // Unsafe pointers: the parts borrow the arena only inside this closure.
+                    for (j, i) in range.enumerated() { parts[j] = UnsafeRawBufferPointer(rebasing: raw[c.sketchRange(i)]) }
+                    return body(UnsafeBufferPointer(parts))
+                }
+            }
+        }
+    }
 
     /// Merges the sketch of point `i` into `into` without materialising it.
     func mergeSketch(_ i: Int, into s: inout Sketch) {
-        let range = sketchRange(i)
-        arena.withUnsafeBytes { raw in
-            // Unsafe pointer: the reader is used only inside this closure, over bytes this process encoded.
-            var r = ByteReader(UnsafeRawBufferPointer(rebasing: raw[range]))
+        withSketchParts(i..<(i + 1)) { parts in
+            var r = ByteReader(parts[0])
             try? s.merge(from: &r)
         }
     }
@@ -123,98 +211,13 @@ struct Timeline: Sendable {
     /// Appends the sketches of points `range` merged to `w` (``Sketch/encodeMerged(_:into:)``);
     /// `false`, writing nothing, if one of them does not decode.
     func encodeMergedSketches(_ range: Range<Int>, into w: inout ByteWriter) -> Bool {
-        arena.withUnsafeBytes { raw in
-            withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: range.count) { parts in
-                // Unsafe pointers: the parts borrow the arena only inside this closure.
-                for (j, i) in range.enumerated() { parts[j] = UnsafeRawBufferPointer(rebasing: raw[sketchRange(i)]) }
-                do {
-                    try Sketch.encodeMerged(UnsafeBufferPointer(parts), into: &w)
-                    return true
-                } catch {
-                    return false
-                }
+        withSketchParts(range) { parts in
+            do {
+                try Sketch.encodeMerged(parts, into: &w)
+                return true
+            } catch {
+                return false
             }
         }
-    }
-
-    // MARK: Writing
-
-    mutating func append(_ r: PointRecord) {
-        appendValue(r.value)
-        headers.append(r.header)
-    }
-
-    /// Appends a point's value (before its header: a sketch first stores the end of the point
-    /// that is last no more).
-    private mutating func appendValue(_ v: StoredValue) {
-        switch v {
-        case .count(let n): counts.append(n)
-        case .gauge(let g): gauges.append(g)
-        case .sketch(let bytes):
-            if !headers.isEmpty { ends.append(UInt32(arena.count)) }
-            arena.append(contentsOf: bytes)
-        }
-    }
-
-    /// Replaces points `range` with `records` (sorted, not overlapping their neighbours).
-    mutating func replace(_ range: Range<Int>, with records: [PointRecord]) {
-        if range.lowerBound == headers.count, range.isEmpty {
-            for r in records { append(r) }
-            return
-        }
-        let n = headers.count
-        headers.replaceSubrange(range, with: records.map(\.header))
-        switch kind {
-        case .count:
-            counts.replaceSubrange(range, with: records.map { if case .count(let n) = $0.value { n } else { 0 } })
-        case .gauge:
-            gauges.replaceSubrange(range, with: records.map { if case .gauge(let g) = $0.value { g } else { Gauge(0) } })
-        case .sketch:
-            // Here `range` is not empty or lies before the last point, so `lowerBound < n`.
-            func end(_ k: Int) -> Int { k == n - 1 ? arena.count : Int(ends[k]) }
-            let startByte = range.lowerBound == 0 ? 0 : Int(ends[range.lowerBound - 1])
-            let endByte = range.isEmpty ? startByte : end(range.upperBound - 1)
-            var bytes: [UInt8] = []
-            // Every end from the first replaced point on, the last point's included.
-            var newEnds: [UInt32] = []
-            newEnds.reserveCapacity(records.count)
-            for r in records {
-                if case .sketch(let b) = r.value { bytes.append(contentsOf: b) }
-                newEnds.append(UInt32(startByte + bytes.count))
-            }
-            let delta = bytes.count - (endByte - startByte)
-            for k in range.upperBound..<n { newEnds.append(UInt32(end(k) + delta)) }
-            arena.replaceSubrange(startByte..<endByte, with: bytes)
-            ends.removeSubrange(range.lowerBound...)
-            if newEnds.isEmpty {
-                // The points from `lowerBound` on are gone: the one before is the last now.
-                if !ends.isEmpty { ends.removeLast() }
-            } else {
-                newEnds.removeLast()
-                ends.append(contentsOf: newEnds)
-            }
-            if ends.isEmpty && ends.capacity > 0 { ends = [] }
-        }
-    }
-
-    mutating func setSeq(_ i: Int, _ seq: UInt64) { headers[i].seq = Swift.max(headers[i].seq, seq) }
-
-    mutating func setCount(_ i: Int, _ n: Int64) { counts[i] = n }
-
-    /// Rewrites the whole timeline from records, with exact capacities.
-    mutating func rebuild(_ records: some Collection<PointRecord>) {
-        var t = Timeline(kind: kind)
-        t.headers.reserveCapacity(records.count)
-        switch kind {
-        case .count: t.counts.reserveCapacity(records.count)
-        case .gauge: t.gauges.reserveCapacity(records.count)
-        case .sketch:
-            t.ends.reserveCapacity(Swift.max(0, records.count - 1))
-            var total = 0
-            for r in records { if case .sketch(let b) = r.value { total += b.count } }
-            t.arena.reserveCapacity(total)
-        }
-        for r in records { t.append(r) }
-        self = t
     }
 }

@@ -5,11 +5,12 @@ import MetValues
 /// one reusable accumulator and encoded straight into the new arena, so merging allocates
 /// nothing per point.
 struct TimelineBuilder {
-    private var t: Timeline
+    private let kind: SeriesKind
+    private var t = TimelineColumns()
     private var arena: ByteWriter
 
     init(kind: SeriesKind, capacity: Int, arenaCapacity: Int) {
-        t = Timeline(kind: kind)
+        self.kind = kind
         t.headers.reserveCapacity(capacity)
         switch kind {
         case .count: t.counts.reserveCapacity(capacity)
@@ -28,37 +29,37 @@ struct TimelineBuilder {
     /// Copies points `range` of `src` unchanged.
     mutating func copy(_ src: Timeline, _ range: Range<Int>) {
         guard !range.isEmpty else { return }
-        switch t.kind {
-        case .count: t.counts.append(contentsOf: src.counts[range])
-        case .gauge: t.gauges.append(contentsOf: src.gauges[range])
+        guard case .columns(let c) = src.storage else { return append(src.record(0)) }
+        switch kind {
+        case .count: t.counts.append(contentsOf: c.counts[range])
+        case .gauge: t.gauges.append(contentsOf: c.gauges[range])
         case .sketch:
-            let from = src.sketchRange(range.lowerBound).lowerBound
-            let to = src.sketchRange(range.upperBound - 1).upperBound
+            let from = c.sketchRange(range.lowerBound).lowerBound
+            let to = c.sketchRange(range.upperBound - 1).upperBound
             let shift = arena.count - from
             endLastPoint()
-            for k in range.dropLast() { t.ends.append(UInt32(Int(src.ends[k]) + shift)) }
-            arena.writeBytes(src.arena[from..<to])
+            for k in range.dropLast() { t.ends.append(UInt32(Int(c.ends[k]) + shift)) }
+            arena.writeBytes(c.arena[from..<to])
         }
-        t.headers.append(contentsOf: src.headers[range])
+        t.headers.append(contentsOf: c.headers[range])
     }
 
     /// Appends one point holding the points `range` of `src` merged, as bucket `header`.
     mutating func merge(_ src: Timeline, _ range: Range<Int>, as header: PointHeader, scratch: inout Sketch, keepPages: Bool = false) {
         defer { t.headers.append(header) }
-        switch t.kind {
+        switch kind {
         case .count:
             var c = Count()
-            for k in range { c.add(src.counts[k]) }
+            for k in range { c.add(src.countValue(k)) }
             t.counts.append(c.value)
         case .gauge:
-            var g = src.gauges[range.lowerBound]
-            for k in range.dropFirst() { g.combine(later: src.gauges[k]) }
+            var g = src.gaugeValue(range.lowerBound)
+            for k in range.dropFirst() { g.combine(later: src.gaugeValue(k)) }
             t.gauges.append(g)
         case .sketch:
             endLastPoint()
             // Bins merged in encoded form, without filling and scanning the scratch's pages.
-            let bytes = src.sketchRange(range.upperBound - 1).upperBound - src.sketchRange(range.lowerBound).lowerBound
-            if bytes <= Self.encodedMergeLimit, src.encodeMergedSketches(range, into: &arena) { return }
+            if src.sketchByteCount(range) <= Self.encodedMergeLimit, src.encodeMergedSketches(range, into: &arena) { return }
             if keepPages { scratch.reset() } else { scratch.clear() }
             for k in range { src.mergeSketch(k, into: &scratch) }
             scratch.encode(into: &arena)
@@ -80,13 +81,13 @@ struct TimelineBuilder {
     /// The timeline, with capacities trimmed when the reservation was generous (rollups are
     /// built from many more records than they end up holding).
     consuming func finish() -> Timeline {
-        if t.kind == .sketch { t.arena = arena.bytes }
+        if kind == .sketch { t.arena = arena.bytes }
         t.headers = Self.trimmed(t.headers)
         t.counts = Self.trimmed(t.counts)
         t.gauges = Self.trimmed(t.gauges)
         t.ends = t.ends.isEmpty ? [] : Self.trimmed(t.ends)
         t.arena = Self.trimmed(t.arena)
-        return t
+        return Timeline(kind: kind, columns: t)
     }
 
     static func trimmed<T>(_ a: [T]) -> [T] {
@@ -114,10 +115,10 @@ extension TimelineBuilder {
     /// Appends one point summing points `range` of `src` and `extra` (counts and sketches).
     mutating func appendSum(_ src: Timeline, _ range: Range<Int>, _ extra: ArraySlice<PointRecord>, as header: PointHeader, scratch: inout Sketch) {
         defer { t.headers.append(header) }
-        switch t.kind {
+        switch kind {
         case .count, .gauge:
             var c = Count()
-            for k in range { c.add(src.counts[k]) }
+            for k in range { c.add(src.countValue(k)) }
             for case .count(let n) in extra.map(\.value) { c.add(n) }
             t.counts.append(c.value)
         case .sketch:
@@ -141,14 +142,14 @@ extension Timeline {
         }
         var extraBytes = 0
         for case .sketch(let b) in incoming.map(\.value) { extraBytes += b.count }
-        var out = TimelineBuilder(kind: kind, capacity: count + incoming.count, arenaCapacity: arena.count + extraBytes)
+        var out = TimelineBuilder(kind: kind, capacity: count + incoming.count, arenaCapacity: sketchByteCount + extraBytes)
         forEachWindow(with: incoming) { local, extra, windowStart, windowEnd in
             if extra.isEmpty {
                 out.copy(self, local)
             } else if local.isEmpty && extra.count == 1 {
                 out.append(incoming[extra.lowerBound])
             } else {
-                let seq = Swift.max(headers[local].reduce(0) { Swift.max($0, $1.seq) }, incoming[extra].reduce(0) { Swift.max($0, $1.header.seq) })
+                let seq = Swift.max(maxSeq(local), incoming[extra].reduce(0) { Swift.max($0, $1.header.seq) })
                 let header = PointHeader(seq: seq, ts: UInt32(windowStart), step: UInt16(windowEnd - windowStart))
                 out.appendSum(self, local, incoming[extra], as: header, scratch: &scratch)
             }
@@ -164,16 +165,16 @@ extension Timeline {
         var li = 0
         var ii = 0
         while li < count || ii < incoming.count {
-            let startsLocal = ii >= incoming.count || (li < count && headers[li].start <= incoming[ii].header.start)
-            let windowStart = startsLocal ? headers[li].start : incoming[ii].header.start
-            var windowEnd = startsLocal ? headers[li].end : incoming[ii].header.end
+            let startsLocal = ii >= incoming.count || (li < count && header(li).start <= incoming[ii].header.start)
+            let windowStart = startsLocal ? header(li).start : incoming[ii].header.start
+            var windowEnd = startsLocal ? header(li).end : incoming[ii].header.end
             var lj = li
             var ij = ii
             var moved = true
             while moved {
                 moved = false
-                while lj < count, headers[lj].start < windowEnd {
-                    windowEnd = Swift.max(windowEnd, headers[lj].end)
+                while lj < count, header(lj).start < windowEnd {
+                    windowEnd = Swift.max(windowEnd, header(lj).end)
                     lj += 1
                     moved = true
                 }

@@ -2,28 +2,40 @@
 import MetValues
 import Testing
 
-/// A sketch timeline's arena layout: `ends` holds one end fewer than the points (the last one's
-/// is the arena's), so a one-point timeline has no `ends` allocation. Every way a timeline
-/// changes — appends, a point inserted before newer ones, values folded into a point, finer
-/// points merged into a coarser one, snapshot rebuilds, compaction — keeps each point's bytes.
+/// A sketch timeline's layout: one point that fits is held inline (no allocation); otherwise
+/// `ends` holds one end fewer than the points (the last one's is the arena's), so a one-point
+/// timeline that does not fit has no `ends` allocation. Every way a timeline changes — appends,
+/// a point inserted before newer ones, values folded into a point, finer points merged into a
+/// coarser one, snapshot rebuilds, compaction — keeps each point's bytes.
 @Suite struct TimelineLayoutTests {
     /// Checks the layout and that point `i` holds exactly `expected[i]`'s values.
     static func check(_ t: Timeline, _ expected: [(ts: Int64, values: [Double])], sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(t.count == expected.count, sourceLocation: sourceLocation)
-        #expect(t.ends.count == Swift.max(0, t.count - 1), sourceLocation: sourceLocation)
-        if t.count <= 1 { #expect(t.ends.capacity == 0, "no ends array for \(t.count) point(s)", sourceLocation: sourceLocation) }
         var previous = 0
+        switch t.storage {
+        case .one(let p):
+            #expect(t.heapBytes == 0, sourceLocation: sourceLocation)
+            previous = p.sketchByteCount
+        case .columns(let c):
+            let fits = expected.count == 1 && Sketch(expected[0].values).encoded().count <= InlinePoint.capacity
+            #expect(!fits, "one point of \(expected.first?.values.count ?? 0) value(s) should be inline", sourceLocation: sourceLocation)
+            #expect(c.ends.count == Swift.max(0, t.count - 1), sourceLocation: sourceLocation)
+            if t.count <= 1 { #expect(c.ends.capacity == 0, "no ends array for \(t.count) point(s)", sourceLocation: sourceLocation) }
+            for i in 0..<t.count {
+                let range = c.sketchRange(i)
+                #expect(range.lowerBound == previous && range.upperBound <= c.arena.count, sourceLocation: sourceLocation)
+                previous = range.upperBound
+            }
+            #expect(previous == c.arena.count, sourceLocation: sourceLocation)
+        }
+        #expect(previous == t.sketchByteCount, sourceLocation: sourceLocation)
         for (i, e) in expected.enumerated() where i < t.count {
-            #expect(t.headers[i].start == e.ts, sourceLocation: sourceLocation)
-            let range = t.sketchRange(i)
-            #expect(range.lowerBound == previous && range.upperBound <= t.arena.count, sourceLocation: sourceLocation)
-            previous = range.upperBound
+            #expect(t.header(i).start == e.ts, sourceLocation: sourceLocation)
             var s = Sketch()
             t.mergeSketch(i, into: &s)
             #expect(s.count == UInt64(e.values.count) && s.sum == e.values.reduce(0, +), "point \(i)", sourceLocation: sourceLocation)
             #expect((try? Sketch(decoding: t.sketchBytes(i)))?.count == UInt64(e.values.count), sourceLocation: sourceLocation)
         }
-        #expect(previous == t.arena.count, sourceLocation: sourceLocation)
     }
 
     static func value(_ values: [Double]) -> StoredValue { .sketch(Sketch(values).encoded()[...]) }
