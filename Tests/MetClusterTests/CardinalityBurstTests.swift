@@ -48,13 +48,22 @@ import Testing
 
     @Test(.timeLimit(.minutes(3)))
     func aBurstOfNewQueuesIsAbsorbedAndOnePastTheLimitRefused() async throws {
-        let limit = ["--max-label-sets", String(Self.labelSets + 5_000)]
+        // Room for the warm-up's and the burst's label sets, and 4,000 more (a request below passes it).
+        let limit = ["--max-label-sets", String(Self.labelSets + Self.perRequest + 4_000)]
         let a = try await MetProcess(name: "a", arguments: limit)
         let b = try await MetProcess(name: "b", seeds: [a.meshAddress], arguments: limit)
         let c = try await MetProcess(name: "c", seeds: [a.meshAddress], arguments: limit)
         let nodes = [a, b, c]
         try await waitUntil("a full mesh of 3") {
             for n in nodes where await n.members("alive").count != 2 { return false }
+            return true
+        }
+        // A warm-up request first, so that what the node pays once (threads' heaps, request and
+        // batch buffers, a full retransmit window) is not counted as the burst's.
+        let (warmStatus, _) = try await a.post(events: Self.lines(0..<Self.perRequest, tag: "warm"))
+        #expect(warmStatus == 200)
+        try await waitUntil("every node counts the warm-up", within: 60) {
+            for n in nodes where await n.latest("exec_count", query: "lookback=600")?["all"] != Double(Self.perRequest) { return false }
             return true
         }
         let before = Self.residentMiB(a)
@@ -65,7 +74,7 @@ import Testing
             let (status, body) = try await a.post(events: Self.lines(start..<(start + Self.perRequest), tag: "tenant"))
             #expect(status == 200, "\(String(decoding: body, as: UTF8.self))")
         }
-        let total = Double(Self.labelSets)
+        let total = Double(Self.labelSets + Self.perRequest)
         try await waitUntil("every node counts every accepted job", within: 60) {
             for n in nodes where await n.latest("exec_count", query: "lookback=600")?["all"] != total { return false }
             return true
@@ -85,7 +94,7 @@ import Testing
         print("CardinalityBurst: the slowest /api/cluster answer took \(watch.slowest)")
         #expect(watch.slowest < .seconds(5), "the slowest /api/cluster answer took \(watch.slowest)")
         // Memory in proportion: the figure asks ≤ 64 MiB per 100,000 label sets (release build);
-        // this debug build gets twice that, for a fifth of them. It grew by 25–30 MiB while each
+        // this debug build gets twice that, for a fifth of them, after a warm-up. It grew by 25–30 MiB while each
         // one-point timeline took two heap blocks, by 36 before posted stops stopped waiting as
         // sketches, and by more with a handle per queue.
         let grown = Self.residentMiB(a) - before
@@ -98,7 +107,7 @@ import Testing
         #expect(status == 429)
         let text = String(decoding: body, as: UTF8.self)
         #expect(text.contains(#""series":"exec_count""#) || text.contains(#""series":"exec_time""#), "\(text)")
-        #expect(text.contains(#""limit":25000"#))
+        #expect(text.contains(#""limit":29000"#))
         let cardinality = await a.cluster()?["cardinality"] as? [String: Any]
         #expect((cardinality?["refusedRequests"] as? [String: Int])?.values.reduce(0, +) == 1)
         try await waitUntil("the refusal is logged") { a.log.contains("label-set limit: refused 1 requests") }
