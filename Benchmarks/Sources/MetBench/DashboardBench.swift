@@ -40,7 +40,8 @@ enum DashboardBench {
          "members": [\((1...4).map { #"{"name": "n\#($0)", "incarnation": 1, "address": "10.0.0.\#($0):4100", "status": "\#($0 == 1 ? "self" : "alive")", "connected": true, "seq": 7200, "lastBatchAge": 0, "lagSeconds": 0, "clockOffsetMs": 2}"# }.joined(separator: ","))],
          "leadership": {"leader": "n2", "term": 4, "isLeader": false},
          "keyframe": {"term": 4, "number": 1440, "leader": "n2", "timestamp": \(Datasets.now - 2), "age": 2, "groups": 160, "estimatedGroups": 3},
-         "postgres": {"configured": true, "reachable": true, "since": 0}, "store": {"rows": 4360000, "timelines": 10000, "origins": 4},
+         "postgres": {"configured": true, "reachable": true, "since": 0},
+         "fullCount": {"available": true, "mode": "logical", "deltaRevision": 7200, "deltaAgeMs": 200}, "store": {"rows": 4360000, "timelines": 10000, "origins": 4},
          "cardinality": {"limit": 20000, "refusedEntries": {}, "refusedRequests": {}, "recorderInstruments": 0}}
         """.utf8))
 }
