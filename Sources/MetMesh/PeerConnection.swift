@@ -29,6 +29,15 @@ final class PeerConnection {
     let remote: String
     /// The fault plane stopped reading it (a slow reader, for tests).
     private(set) var readingStopped = false
+    /// Set while the connection waits for the loop's next pass after a large frame.
+    private var yielding: UVTimer?
+
+    /// After a frame this large the connection reads and handles nothing more until the loop's
+    /// next pass, so the timers due (heartbeats, the published state) run between such frames.
+    /// A snapshot or handoff chunk is merged on the loop, milliseconds each, and one pass read
+    /// several of them: a whole-store catch-up after a burst of 100,000 label sets held the
+    /// loop for 50–150 ms.
+    static let yieldAfterBytes = 16 << 10
 
     /// Bytes handed to libuv and not yet written to the socket: the outbound queue (B1).
     private(set) var queuedBytes = 0
@@ -128,6 +137,8 @@ final class PeerConnection {
     func close(_ reason: String?) {
         guard !isClosed else { return }
         phase = .closed
+        yielding?.close()
+        yielding = nil
         connection.close()
         mesh?.closed(self, reason)
     }
@@ -137,7 +148,7 @@ final class PeerConnection {
         guard reading == readingStopped else { return }
         readingStopped = !reading
         if reading {
-            connection.resumeReading()
+            if yielding == nil { connection.resumeReading() }  // else when the yield ends
         } else {
             connection.limitReceiveBuffer(to: 64 << 10)  // what it holds unread stays small: the sender's queue fills
             connection.stopReading()
@@ -156,6 +167,11 @@ final class PeerConnection {
 
     private func received(_ bytes: [UInt8]) {
         decoder.append(bytes)
+        handleFrames()
+    }
+
+    /// Handles the complete frames buffered, until a large one (then yields) or none is left.
+    private func handleFrames() {
         // One frame at a time: the frame that completes the handshake raises the decoder's limit
         // for the frames behind it in the same read.
         while !isClosed {
@@ -170,10 +186,27 @@ final class PeerConnection {
             guard let frame = next else { return decoder.releaseIdleBuffer() }
             switch phase {
             case .handshaking: perform(handshake.receive(frame))
-            case .established: mesh?.received(frame, from: self)
+            case .established:
+                mesh?.received(frame, from: self)
+                if frame.payload.count >= Self.yieldAfterBytes { return yieldToTheLoop() }
             case .closed: return
             }
         }
+    }
+
+    /// Stops reading until the loop's next pass (a timer of 0 ms, which runs with the timers
+    /// due then), then handles the frames still buffered and reads again.
+    private func yieldToTheLoop() {
+        guard yielding == nil, !isClosed else { return }
+        connection.stopReading()
+        yielding = try? UVTimer(loop: loop, after: 0) { [weak self] in
+            guard let self else { return }
+            yielding?.close()
+            yielding = nil
+            handleFrames()
+            if yielding == nil, !isClosed, !readingStopped { connection.resumeReading() }
+        }
+        if yielding == nil, !readingStopped { connection.resumeReading() }  // no timer: read on
     }
 
     private func perform(_ actions: [Handshake.Action]) {
@@ -199,6 +232,8 @@ final class PeerConnection {
     private func ended(_ reason: String?) {
         guard !isClosed else { return }
         phase = .closed
+        yielding?.close()
+        yielding = nil
         mesh?.closed(self, reason ?? Self.closedByPeer)
     }
 }

@@ -71,9 +71,11 @@ package final class BatchMerger: Sendable {
     }
 
     /// Batch frames at least this large are decoded by the merger too: decoding the batches
-    /// of a burst of new label sets (25 frames of 200 KB for 100,000 of them) on the mesh's
-    /// loop held its heartbeats, handshakes and `/api/cluster` for 300 ms and more.
-    package static let decodeOffLoopBytes = 64 * 1024
+    /// of a burst of new label sets on the mesh's loop held its heartbeats, handshakes and
+    /// `/api/cluster` for 300 ms and more (25 frames of 200 KB for 100,000 of them), and for
+    /// about 100 ms once a burst came as batches of 4,095 entries (73 frames of 63 KB, just
+    /// under the 64 KiB this was): one pass of the loop reads and decodes many frames of a peer.
+    package static let decodeOffLoopBytes = 16 * 1024
 
     /// Decodes a large batch frame and applies it, after every batch queued before it. The
     /// frame was authenticated (its MAC) but is decoded only here: one that does not decode is

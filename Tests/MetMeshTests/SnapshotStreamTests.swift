@@ -50,4 +50,35 @@ import Testing
         try await a.stop()
         try await b.stop()
     }
+
+    /// Chunks are merged on the loop, so a connection handles one large frame per pass of the
+    /// loop: the timers due (heartbeats) run between chunks however many arrived in one read.
+    @Test(.timeLimit(.minutes(1)))
+    func aLargeFrameIsHandledOnePerPassOfTheLoop() async throws {
+        let a = try await TestNode(name: "a", secret: MeshNodeTests.secret)
+        let b = try await TestNode(name: "b", secret: MeshNodeTests.secret)
+        let store = FakeSnapshot(chunks: 12, chunkBytes: 20 << 10, watermarks: WatermarksCodec.encode([:]))
+        a.host.snapshot.withLock { $0 = { _ in store } }
+        b.host.passLoop.withLock { $0 = b.loop }
+        b.dial(try await a.port())
+        try await eventually("connected") {
+            let (pa, pb) = (try await a.peers(), try await b.peers())
+            return pa == ["b"] && pb == ["a"]
+        }
+        // b's loop is held while a sends every chunk, so that they wait in b's socket together.
+        let release = Atomic<Bool>(false)
+        b.loop.execute { b.node.requestSnapshot(from: "a") }
+        b.loop.execute { while !release.load(ordering: .relaxed) { usleep(1_000) } }
+        // Written means in b's socket: loopback hands a write to the receiver as it is made.
+        try await eventually("a wrote every chunk") { a.logs.contains { $0.hasPrefix("sent b the whole store: 12 chunks") } }
+        release.store(true, ordering: .relaxed)
+        try await eventually("b merged every chunk") {
+            b.host.chunks.withLock { $0.count } == store.chunkCount && b.host.ends.withLock { !$0.isEmpty }
+        }
+        try await eventually("the pass after the last chunk") { b.host.passes.withLock { $0.last == "pass" } }
+        let passes = b.host.passes.withLock { $0 }
+        #expect(passes == Array(repeating: ["chunk", "pass"], count: store.chunkCount).flatMap { $0 }, "\(passes)")
+        try await a.stop()
+        try await b.stop()
+    }
 }

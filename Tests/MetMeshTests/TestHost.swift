@@ -44,7 +44,21 @@ final class TestHost: MeshHost, Sendable {
     func watermarks() -> [PeerIdentity: UInt64] { marks.withLock { $0 } }
     func heldWatermarks() -> [PeerIdentity: UInt64] { marks.withLock { $0 } }
     func planSnapshot(of origin: PeerIdentity?, chunkBytes: Int) -> any SnapshotSource { snapshot.withLock { $0 }(origin) }
-    func merge(chunk: [UInt8], from peer: PeerIdentity) throws { chunks.withLock { $0.append(chunk) } }
+    /// With a loop: each chunk merged is logged in `passes` as "chunk", and the next pass of
+    /// the loop (a 0 ms timer) as "pass".
+    let passLoop = Mutex<UVLoop?>(nil)
+    let passes = Mutex<[String]>([])
+
+    func merge(chunk: [UInt8], from peer: PeerIdentity) throws {
+        chunks.withLock { $0.append(chunk) }
+        guard let loop = passLoop.withLock({ $0 }) else { return }
+        passes.withLock { $0.append("chunk") }
+        var timer: UVTimer?
+        timer = try UVTimer(loop: loop, after: 0) { [self] in
+            passes.withLock { $0.append("pass") }
+            timer?.close()
+        }
+    }
     func merge(watermarks: [UInt8], from peer: PeerIdentity) throws { ends.withLock { $0.append(watermarks) } }
     func membershipChanged(_ transition: MemberTransition) { transitions.withLock { $0.append(transition) } }
     func log(_ line: String) { logs.withLock { $0.append(line) } }
@@ -52,19 +66,21 @@ final class TestHost: MeshHost, Sendable {
     func lines(containing text: String) -> [String] { logs.withLock { $0.filter { $0.contains(text) } } }
 }
 
-/// `chunks` chunks of 4 KiB whose bytes are their index; counts how many were taken.
+/// `chunks` chunks of `chunkBytes` (4 KiB) whose bytes are their index; counts how many were taken.
 final class FakeSnapshot: SnapshotSource, Sendable {
     let chunkCount: Int
+    let chunkBytes: Int
     let watermarks: [UInt8]
     let taken = Atomic<Int>(0)
 
-    init(chunks: Int, watermarks: [UInt8]) {
+    init(chunks: Int, chunkBytes: Int = 4096, watermarks: [UInt8]) {
         chunkCount = chunks
+        self.chunkBytes = chunkBytes
         self.watermarks = watermarks
     }
 
     func chunk(_ index: Int) -> [UInt8] {
         taken.add(1, ordering: .relaxed)
-        return [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 4096)
+        return [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: chunkBytes)
     }
 }
