@@ -82,7 +82,7 @@ struct Timeline: Sendable {
     /// an inline point what its columns would hold, so a chunk holds as many timelines as before.
     var planBytes: Int {
         switch storage {
-        case .one(let p): 64 + MemoryLayout<PointHeader>.stride + (kind == .sketch ? p.sketchByteCount : 8)
+        case .one(let p): 2 * 32 + MemoryLayout<PointHeader>.stride + (kind == .sketch ? p.sketchByteCount : 8)  // two arrays
         case .columns(let c): c.heapBytes
         }
     }
