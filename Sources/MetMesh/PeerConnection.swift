@@ -30,7 +30,9 @@ final class PeerConnection {
     /// The fault plane stopped reading it (a slow reader, for tests).
     private(set) var readingStopped = false
     /// Set while the connection waits for the loop's next pass after a large frame.
-    private var yielding: UVTimer?
+    private var yielding = false
+    /// What waits for that pass (made at the first yield).
+    private var nextPass: UVNextPass?
 
     /// After a frame this large the connection reads and handles nothing more until the loop's
     /// next pass, so the timers due (heartbeats, the published state) run between such frames.
@@ -137,8 +139,7 @@ final class PeerConnection {
     func close(_ reason: String?) {
         guard !isClosed else { return }
         phase = .closed
-        yielding?.close()
-        yielding = nil
+        nextPass?.close()
         connection.close()
         mesh?.closed(self, reason)
     }
@@ -148,7 +149,7 @@ final class PeerConnection {
         guard reading == readingStopped else { return }
         readingStopped = !reading
         if reading {
-            if yielding == nil { connection.resumeReading() }  // else when the yield ends
+            if !yielding { connection.resumeReading() }  // else when the yield ends
         } else {
             connection.limitReceiveBuffer(to: 64 << 10)  // what it holds unread stays small: the sender's queue fills
             connection.stopReading()
@@ -188,25 +189,30 @@ final class PeerConnection {
             case .handshaking: perform(handshake.receive(frame))
             case .established:
                 mesh?.received(frame, from: self)
-                if frame.payload.count >= Self.yieldAfterBytes { return yieldToTheLoop() }
+                if frame.payload.count >= Self.yieldAfterBytes, yieldToTheLoop() { return }
             case .closed: return
             }
         }
     }
 
-    /// Stops reading until the loop's next pass (a timer of 0 ms, which runs with the timers
-    /// due then), then handles the frames still buffered and reads again.
-    private func yieldToTheLoop() {
-        guard yielding == nil, !isClosed else { return }
+    /// Stops reading until the loop's next pass (``UVNextPass``: after the timers due), then
+    /// handles the frames still buffered and reads again.
+    /// False when it cannot (closed, or no handle): the caller reads on, as before yields.
+    private func yieldToTheLoop() -> Bool {
+        guard !yielding, !isClosed else { return yielding }
+        if nextPass == nil { nextPass = try? UVNextPass(loop: loop) }
+        guard let nextPass else { return false }
         connection.stopReading()
-        yielding = try? UVTimer(loop: loop, after: 0) { [weak self] in
-            guard let self else { return }
-            yielding?.close()
-            yielding = nil
-            handleFrames()
-            if yielding == nil, !isClosed, !readingStopped { connection.resumeReading() }
-        }
-        if yielding == nil, !readingStopped { connection.resumeReading() }  // no timer: read on
+        yielding = true
+        nextPass.schedule { [weak self] in self?.endYield() }
+        return true
+    }
+
+    private func endYield() {
+        yielding = false
+        guard !isClosed else { return }
+        handleFrames()
+        if !yielding, !isClosed, !readingStopped { connection.resumeReading() }
     }
 
     private func perform(_ actions: [Handshake.Action]) {
@@ -232,8 +238,7 @@ final class PeerConnection {
     private func ended(_ reason: String?) {
         guard !isClosed else { return }
         phase = .closed
-        yielding?.close()
-        yielding = nil
+        nextPass?.close()
         mesh?.closed(self, reason ?? Self.closedByPeer)
     }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import MetMesh
 import MetUV
 import MetWire
@@ -44,20 +47,17 @@ final class TestHost: MeshHost, Sendable {
     func watermarks() -> [PeerIdentity: UInt64] { marks.withLock { $0 } }
     func heldWatermarks() -> [PeerIdentity: UInt64] { marks.withLock { $0 } }
     func planSnapshot(of origin: PeerIdentity?, chunkBytes: Int) -> any SnapshotSource { snapshot.withLock { $0 }(origin) }
-    /// With a loop: each chunk merged is logged in `passes` as "chunk", and the next pass of
-    /// the loop (a 0 ms timer) as "pass".
-    let passLoop = Mutex<UVLoop?>(nil)
-    let passes = Mutex<[String]>([])
+    /// Ticks of a timer a test runs on the host's loop, and the count each chunk merged saw;
+    /// each merge then takes `chunkMicroseconds` (a heavy merge).
+    let ticks = Atomic<Int>(0)
+    let chunkTicks = Mutex<[Int]>([])
+    let chunkMicroseconds = Atomic<UInt32>(0)
 
     func merge(chunk: [UInt8], from peer: PeerIdentity) throws {
         chunks.withLock { $0.append(chunk) }
-        guard let loop = passLoop.withLock({ $0 }) else { return }
-        passes.withLock { $0.append("chunk") }
-        var timer: UVTimer?
-        timer = try UVTimer(loop: loop, after: 0) { [self] in
-            passes.withLock { $0.append("pass") }
-            timer?.close()
-        }
+        chunkTicks.withLock { $0.append(ticks.load(ordering: .relaxed)) }
+        let pause = chunkMicroseconds.load(ordering: .relaxed)
+        if pause > 0 { usleep(pause) }
     }
     func merge(watermarks: [UInt8], from peer: PeerIdentity) throws { ends.withLock { $0.append(watermarks) } }
     func membershipChanged(_ transition: MemberTransition) { transitions.withLock { $0.append(transition) } }
