@@ -57,8 +57,11 @@ struct InlinePoint: Sendable {
         }
     }
 
-    /// The value as the columns hold it (a sketch's bytes copied out).
+    /// The sketch's encoded bytes, copied out.
+    var sketchBytes: ArraySlice<UInt8> { withSketchBytes { Array($0) }[...] }
+
+    /// The value as the columns hold it.
     func stored(_ kind: SeriesKind) -> StoredValue {
-        kind == .sketch ? .sketch(withSketchBytes { Array($0) }[...]) : .count(count)
+        kind == .sketch ? .sketch(sketchBytes) : .count(count)
     }
 }

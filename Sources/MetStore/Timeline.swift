@@ -167,7 +167,7 @@ struct Timeline: Sendable {
 
     func sketchBytes(_ i: Int) -> ArraySlice<UInt8> {
         switch storage {
-        case .one(let p): p.withSketchBytes { Array($0) }[...]
+        case .one(let p): p.sketchBytes
         case .columns(let c): c.arena[c.sketchRange(i)]
         }
     }

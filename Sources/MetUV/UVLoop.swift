@@ -149,9 +149,19 @@ let releaseBox: uv_close_cb = { handle in
 /// Owns one heap-allocated libuv handle; retained by `handle->data` until the close callback.
 class HandleBox {
     let raw: UnsafeMutableRawPointer  // the uv_*_t; freed in deinit, which runs from the close callback
-    init(raw: UnsafeMutableRawPointer) { self.raw = raw }
+    required init(raw: UnsafeMutableRawPointer) { self.raw = raw }
     var handle: UnsafeMutablePointer<uv_handle_t> { raw.assumingMemoryBound(to: uv_handle_t.self) }
     deinit { raw.deallocate() }
+
+    /// A box for a new `T` (a `uv_*_t`), set up by `initialize` (its `uv_*_init`) and retained
+    /// by `handle->data` until the close callback. If `initialize` fails the handle was never
+    /// registered with the loop: the box, and with it the handle's memory, is simply freed.
+    static func registered<T>(_: T.Type, _ call: StaticString, _ initialize: (UnsafeMutablePointer<T>) -> Int32) throws(UVError) -> Self {
+        let box = Self(raw: .allocate(byteCount: MemoryLayout<T>.size, alignment: 16))
+        _ = try uvCheck(initialize(box.raw.assumingMemoryBound(to: T.self)), call)
+        box.handle.pointee.data = Unmanaged.passRetained(box).toOpaque()
+        return box
+    }
 
     /// Called from the close callback, before the box is released: subclasses drop their
     /// callbacks here, which often capture the object that holds this box (a cycle otherwise).

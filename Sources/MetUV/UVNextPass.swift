@@ -16,16 +16,7 @@ package final class UVNextPass {
 
     package init(loop: UVLoop) throws(UVError) {
         precondition(loop.isLoopThread, "UVNextPass must be created on the loop thread")
-        let box = Box(raw: .allocate(byteCount: MemoryLayout<uv_idle_t>.size, alignment: 16))
-        do {
-            try uvCheck(uv_idle_init(loop.raw, box.idle), "uv_idle_init")
-        } catch {
-            box.raw.deallocate()  // never registered with the loop
-            throw error
-        }
-        // Retained until the close callback.
-        box.handle.pointee.data = Unmanaged.passRetained(box).toOpaque()
-        self.box = box
+        box = try Box.registered(uv_idle_t.self, "uv_idle_init") { uv_idle_init(loop.raw, $0) }
     }
 
     /// Calls `fire` once on the next pass (replacing a call still waiting).

@@ -16,15 +16,7 @@ package final class UVTCPServer {
     /// accepted connection.
     package init(loop: UVLoop, host: String, port: Int, backlog: Int32 = 128, onConnection: @escaping (UVConnection) -> Void) throws(UVError) {
         precondition(loop.isLoopThread, "UVTCPServer must be created on the loop thread")
-        let box = Box(raw: .allocate(byteCount: MemoryLayout<uv_tcp_t>.size, alignment: 16))
-        do {
-            try uvCheck(uv_tcp_init(loop.raw, box.tcp), "uv_tcp_init")
-        } catch {
-            box.raw.deallocate()  // never registered with the loop; nothing will call back
-            throw error
-        }
-        // Retained until the close callback (released by `releaseBox`).
-        box.handle.pointee.data = Unmanaged.passRetained(box).toOpaque()
+        let box = try Box.registered(uv_tcp_t.self, "uv_tcp_init") { uv_tcp_init(loop.raw, $0) }
         box.onConnection = onConnection
         do {
             var addr = sockaddr_in()
@@ -107,16 +99,7 @@ package final class UVConnection {
     private init(box: Box) { self.box = box }
 
     static func makeBox(loop: UnsafeMutablePointer<uv_loop_t>?) throws(UVError) -> Box {
-        let box = Box(raw: .allocate(byteCount: MemoryLayout<uv_tcp_t>.size, alignment: 16))
-        do {
-            try uvCheck(uv_tcp_init(loop, box.tcp), "uv_tcp_init")
-        } catch {
-            box.raw.deallocate()  // never registered with the loop
-            throw error
-        }
-        // Retained until the close callback.
-        box.handle.pointee.data = Unmanaged.passRetained(box).toOpaque()
-        return box
+        try Box.registered(uv_tcp_t.self, "uv_tcp_init") { uv_tcp_init(loop, $0) }
     }
 
     /// Connects to `host:port` (IPv4) and calls `completion` on the loop thread.

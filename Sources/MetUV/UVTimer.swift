@@ -23,15 +23,7 @@ package final class UVTimer {
 
     private init(loop: UVLoop, first: UInt64, repeat interval: UInt64, fire: @escaping () -> Void) throws(UVError) {
         precondition(loop.isLoopThread, "UVTimer must be created on the loop thread")
-        let box = Box(raw: .allocate(byteCount: MemoryLayout<uv_timer_t>.size, alignment: 16))
-        do {
-            try uvCheck(uv_timer_init(loop.raw, box.timer), "uv_timer_init")
-        } catch {
-            box.raw.deallocate()  // never registered with the loop
-            throw error
-        }
-        // Retained until the close callback.
-        box.handle.pointee.data = Unmanaged.passRetained(box).toOpaque()
+        let box = try Box.registered(uv_timer_t.self, "uv_timer_init") { uv_timer_init(loop.raw, $0) }
         box.fire = fire
         do {
             try uvCheck(uv_timer_start(box.timer, timerFired, first, interval), "uv_timer_start")
