@@ -29,7 +29,7 @@ let groups: [(names: [String], run: () -> Void)] = [
     (["mesh.idle_bytes_per_peer_s_64", "mesh.idle_cpu_pct_64"], MeshBench.idle),
     (["mesh.slow_reader_extra_mib"], MeshBench.slowReader),
     (["mesh.mac_overhead_pct"], MACBench.run),
-    (["node.rss_mib_idle"], NodeBench.idleRSS),
+    (["node.rss_mib_idle", "node.anon_mib_idle", "node.touched_mib_idle"], NodeBench.idleRSS),
     (["keyframe.speedup_5m", "keyframe.max_error_pct"], KeyframeBench.run),
     (["lifecycle.join_ms_260k", "lifecycle.stop_ms_260k"], LifecycleBench.run),
     (["full_count.p95_error_pct_moving", "full_count.leader_pg_ms_per_s",
