@@ -88,10 +88,18 @@ struct FullCountClusterTests {
         var nextSample = start
         var end = start + .seconds(6)
         var killed: (at: ContinuousClock.Instant, term: Int)?
-        // 6 s of movement, longer if a loaded machine fitted too few samples in (up to 30 s).
+        // 6 s of movement, longer if a loaded machine fitted too few samples in (up to 30 s). A
+        // failover waits for its kill: after 2 s and enough samples before it (a loaded machine
+        // may take longer to sample), at the latest after 20 s.
         let enough = failover ? 10 : 20
-        while ContinuousClock.now < end || (killed == nil && checked <= enough && ContinuousClock.now - start < .seconds(30)) {
-            if failover, killed == nil, ContinuousClock.now - start >= .seconds(2) {
+        func moving() -> Bool {
+            if ContinuousClock.now < end { return true }
+            guard killed == nil, ContinuousClock.now - start < .seconds(30) else { return false }
+            return failover || checked <= enough
+        }
+        while moving() {
+            let elapsed = ContinuousClock.now - start
+            if failover, killed == nil, elapsed >= .seconds(2), checked > enough || elapsed >= .seconds(20) {
                 let term = (await a.cluster()?["keyframe"] as? [String: Any])?["term"] as? Int ?? 0
                 try await a.stop(SIGKILL)
                 killed = (.now, term)
