@@ -34,8 +34,23 @@ final class ThrowawayPostgres: @unchecked Sendable {  // set up in init, then on
         try Self.run("\(bin)/createdb", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "met"])
     }
 
+    /// `pg_ctl start`. Right after an immediate stop the old server's processes may still hold
+    /// its shared memory, and the new one refuses to start ("pre-existing shared memory block
+    /// ... is still in use"): it is started again, until they are gone (30 s at most).
     func start() throws {
-        try asPostgres("\(bin)/pg_ctl", ["-D", "\(dir.path)/data", "-l", "\(dir.path)/log", "-w", "-t", "30", "start"])
+        let deadline = Date().addingTimeInterval(30)
+        while true {
+            do {
+                try asPostgres("\(bin)/pg_ctl", ["-D", "\(dir.path)/data", "-l", "\(dir.path)/log", "-w", "-t", "30", "start"])
+                return
+            } catch {
+                let log = (try? String(contentsOf: dir.appendingPathComponent("log"), encoding: .utf8)) ?? ""
+                guard Date() < deadline, log.suffix(4000).contains("is still in use") else {
+                    throw MetProcess.Failure("\(error); the server's log ends: \(log.suffix(800))")
+                }
+                usleep(100_000)
+            }
+        }
     }
 
     /// `pg_ctl stop -m immediate`: the server dies at once, as in an outage.
@@ -71,19 +86,34 @@ final class ThrowawayPostgres: @unchecked Sendable {  // set up in init, then on
         guard exited, code == 0 else { throw MetProcess.Failure("\(tool) \(args.joined(separator: " ")) failed (status \(status))") }
     }
 
-    /// A port the OS had free a moment ago.
+    /// A free port below the range the OS hands out for port 0. The test's server stops and
+    /// starts again on it: a port from that range could be given meanwhile to any process
+    /// binding port 0 (another test's `met` listening on `127.0.0.1:0`), and the server would
+    /// then not start ("Address already in use").
     static func freePort() throws -> Int {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let ephemeral = Int(range.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first ?? "") ?? 32768
+        let low = max(1024, ephemeral - 12_000)
+        guard ephemeral > low else { throw MetProcess.Failure("no ports below the OS's range \(range)") }
+        for _ in 0..<200 {
+            let port = Int.random(in: low..<ephemeral)
+            if bindable(port) { return port }
+        }
+        throw MetProcess.Failure("no free port between \(low) and \(ephemeral)")
+    }
+
+    /// Whether `port` on 127.0.0.1 could be bound a moment ago.
+    static func bindable(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) {
-            // The address is used by bind/getsockname during these calls only.
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        return withUnsafePointer(to: &addr) {
+            // The address is read by bind during this call only.
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        guard ok else { throw MetProcess.Failure("no free port: errno \(errno)") }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
