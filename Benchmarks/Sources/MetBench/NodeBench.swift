@@ -8,7 +8,7 @@ import Glibc
 /// against a plain `swift build -c release` (`MET_PLAIN_BINARY`) as the peer. With it, what
 /// each node holds alone (`node.anon_mib_idle`) and what it uses while idle (`node.touched_mib_idle`).
 enum NodeBench {
-    /// One cluster's worst figures, and each node's.
+    /// What each node of one cluster measured, in MiB.
     struct Idle {
         var rss: [Double] = []
         var file: [Double] = []
