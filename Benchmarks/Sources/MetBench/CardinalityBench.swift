@@ -58,12 +58,7 @@ enum CardinalityProcessBench {
     static let labelSets = 100_000
     static let perRequest = 5_000
 
-    static func rssMiB(_ pid: Int32) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kb = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else { return 0 }
-        return kb / 1024
-    }
+    static func rssMiB(_ pid: Int32) -> Double { procMiB("/proc/\(pid)/status")["VmRSS"] ?? 0 }
 
     static func run() {
         guard let path = ProcessInfo.processInfo.environment["MET_BINARY"] else {

@@ -66,6 +66,18 @@ func residentBytes() -> (rss: Int, peak: Int) {
     return (rss, peak)
 }
 
+/// The `NAME: VALUE kB` lines of a `/proc` file (`/proc/PID/status`, `smaps_rollup`), in MiB.
+func procMiB(_ path: String) -> [String: Double] {
+    let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    var values: [String: Double] = [:]
+    for line in text.split(separator: "\n") where line.hasSuffix(" kB") {
+        let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard parts.count == 3, parts[0].hasSuffix(":"), let kb = Double(parts[1]) else { continue }
+        values[String(parts[0].dropLast())] = kb / 1024
+    }
+    return values
+}
+
 /// Resets the kernel's peak-RSS counter to the current RSS (Linux: `5` into clear_refs).
 func resetPeakResident() {
     guard let f = fopen("/proc/self/clear_refs", "w") else { return }

@@ -71,7 +71,7 @@ enum NodeBench {
         let pids = cluster.map { $0.process.processIdentifier }
         var idle = Idle()
         for pid in pids {
-            let status = Self.kilobyteLines(contentsOf: "/proc/\(pid)/status")
+            let status = procMiB("/proc/\(pid)/status")
             idle.rss.append(status["VmRSS"] ?? 0)
             idle.file.append(status["RssFile"] ?? 0)
             idle.anon.append(status["RssAnon"] ?? 0)
@@ -79,19 +79,7 @@ enum NodeBench {
         // The working set: clear each page's referenced bit, idle 5 s more, count what was used again.
         for pid in pids { try? "1".write(toFile: "/proc/\(pid)/clear_refs", atomically: false, encoding: .utf8) }
         sleep(5)
-        idle.touched = pids.map { Self.kilobyteLines(contentsOf: "/proc/\($0)/smaps_rollup")["Referenced"] ?? 0 }
+        idle.touched = pids.map { procMiB("/proc/\($0)/smaps_rollup")["Referenced"] ?? 0 }
         return idle
-    }
-
-    /// The `NAME: VALUE kB` lines of a `/proc` file (`status`, `smaps_rollup`), in MiB.
-    static func kilobyteLines(contentsOf path: String) -> [String: Double] {
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        var values: [String: Double] = [:]
-        for line in text.split(separator: "\n") where line.hasSuffix(" kB") {
-            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard parts.count == 3, parts[0].hasSuffix(":"), let kb = Double(parts[1]) else { continue }
-            values[String(parts[0].dropLast())] = kb / 1024
-        }
-        return values
     }
 }
